@@ -1,0 +1,30 @@
+# Two commands on a fresh machine:  `make run` (set up + the whole study)  and  `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: install run test test-all lint bench
+
+$(BIN)/mcdropout: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	# The CPU build first, so nothing pulls gigabytes of CUDA packages (README: GPU users).
+	$(BIN)/python -m pip install -q "torch==2.13.0"
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	touch $@
+
+install: $(BIN)/mcdropout
+
+run: install
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/dvc repro
+
+test: install
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/python -m pytest -m "not slow"
+
+test-all: install
+	$(BIN)/python -m pytest
+
+bench: install
+	$(BIN)/python benchmarks/mc_sampling.py
+	$(BIN)/python benchmarks/sweep_training.py

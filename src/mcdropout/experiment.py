@@ -1,0 +1,58 @@
+"""End-to-end single runs: the library API behind ``mcdropout train`` and ``evaluate``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mcdropout.checkpoint import save_checkpoint
+from mcdropout.config import Params, to_dict
+from mcdropout.data import Split, load_task_data
+from mcdropout.evaluation import evaluate_model, fit_noise
+from mcdropout.model import MLP
+from mcdropout.train import FitResult, Member, fit_members
+
+
+@dataclass
+class MemberOutcome:
+    member: Member
+    model: MLP
+    checkpoint: Path
+    evaluation: dict[str, Any]  # evaluate_model's result
+    history: Any  # [epochs, 4] numpy
+
+
+def checkpoint_name(member: Member) -> str:
+    return f"p{member.p:g}_seed{member.seed}.pt"
+
+
+def finish_members(
+    task: str, splits: dict[str, Split], fit: FitResult, params: Params, out_dir: Path
+) -> list[MemberOutcome]:
+    """Fit observation noise on val, evaluate both ways, and save each member's checkpoint."""
+    outcomes = []
+    for i, (member, model) in enumerate(zip(fit.members, fit.models)):
+        noise = fit_noise(model, splits["val"], params.mc.samples, params.mc.seed) if task == "regression" else None
+        evaluation = evaluate_model(model, task, splits, params.mc.samples, params.mc.seed, noise)
+        meta = {
+            "task": task,
+            "p": member.p,
+            "seed": member.seed,
+            "noise_std": noise,
+            "mc_samples": params.mc.samples,
+            "train": to_dict(params.train),
+            "accelerator": fit.accelerator,
+        }
+        path = save_checkpoint(out_dir / checkpoint_name(member), model, meta)
+        outcomes.append(MemberOutcome(member, model, path, evaluation, fit.history[:, :, i]))
+    return outcomes
+
+
+def run_single(params: Params, task: str, progress: bool = True) -> MemberOutcome:
+    """Train one (p, seed) member from ``params.train``, evaluate it, save it under ``models/<task>/``."""
+    splits = load_task_data(task, params.data.dir)
+    fit = fit_members(task, splits, [Member(params.train.p, params.train.seed)], params, progress,
+                      label=f"{task} p={params.train.p:g} seed={params.train.seed}")
+    out_dir = Path(params.train.models_dir) / task
+    return finish_members(task, splits, fit, params, out_dir)[0]

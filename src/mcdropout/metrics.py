@@ -1,0 +1,145 @@
+"""Pure, typed metric functions on NumPy arrays (no model, no I/O).
+
+Regression metrics take a Gaussian predictive distribution ``N(mean, std^2)`` per
+point; the MC log-likelihood takes the T sample means and uses the exact mixture.
+Classification metrics take the predicted probability of class 1.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import stats
+from scipy.special import logsumexp
+
+EPS = 1e-12
+
+# --- regression ---------------------------------------------------------------------
+
+
+def rmse(y: np.ndarray, mean: np.ndarray) -> float:
+    return float(np.sqrt(np.mean((y - mean) ** 2)))
+
+
+def mae(y: np.ndarray, mean: np.ndarray) -> float:
+    return float(np.mean(np.abs(y - mean)))
+
+
+def gaussian_nll(y: np.ndarray, mean: np.ndarray, std: np.ndarray | float) -> float:
+    """Mean negative log-likelihood of ``y`` under ``N(mean, std^2)`` (nats per point)."""
+    var = np.broadcast_to(np.asarray(std, dtype=float) ** 2, np.shape(y))
+    return float(np.mean(0.5 * np.log(2 * np.pi * var) + 0.5 * (y - mean) ** 2 / var))
+
+
+def mixture_nll(y: np.ndarray, sample_means: np.ndarray, noise_std: float) -> float:
+    """MC dropout NLL: ``-(logsumexp_t log N(y | mu_t, s^2) - log T)``, averaged over points.
+
+    ``sample_means``: ``[T, N]``; ``noise_std``: the homoscedastic observation noise ``s``.
+    """
+    t = sample_means.shape[0]
+    log_pdf = -0.5 * np.log(2 * np.pi * noise_std**2) - 0.5 * (y[None, :] - sample_means) ** 2 / noise_std**2
+    return float(-np.mean(logsumexp(log_pdf, axis=0) - np.log(t)))
+
+
+def interval(mean: np.ndarray, std: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
+    """Central ``level`` interval of ``N(mean, std^2)``."""
+    z = stats.norm.ppf(0.5 + level / 2)
+    return mean - z * std, mean + z * std
+
+
+def coverage(y: np.ndarray, mean: np.ndarray, std: np.ndarray, level: float) -> float:
+    """Fraction of points inside the central ``level`` interval."""
+    lo, hi = interval(mean, std, level)
+    return float(np.mean((y >= lo) & (y <= hi)))
+
+
+def interval_width(std: np.ndarray, level: float) -> float:
+    """Mean width of the central ``level`` interval (sharpness: smaller is sharper)."""
+    return float(np.mean(2 * stats.norm.ppf(0.5 + level / 2) * np.broadcast_to(std, np.shape(std))))
+
+
+def crps_gaussian(y: np.ndarray, mean: np.ndarray, std: np.ndarray) -> float:
+    """Mean CRPS of ``N(mean, std^2)`` (closed form, Gneiting & Raftery 2007)."""
+    z = (y - mean) / std
+    crps = std * (z * (2 * stats.norm.cdf(z) - 1) + 2 * stats.norm.pdf(z) - 1 / np.sqrt(np.pi))
+    return float(np.mean(crps))
+
+
+def quantile_calibration_error(
+    y: np.ndarray, mean: np.ndarray, std: np.ndarray, levels: np.ndarray | None = None
+) -> float:
+    """Mean |observed - expected| fraction of ``y`` below the predicted ``q`` quantile.
+
+    ``levels`` defaults to q = 0.05, 0.10, ..., 0.95 (uncertainty-toolbox's miscalibration area
+    is the same idea integrated over q).
+    """
+    levels = np.linspace(0.05, 0.95, 19) if levels is None else np.asarray(levels)
+    pit = stats.norm.cdf((y - mean) / std)
+    observed = np.array([np.mean(pit <= q) for q in levels])
+    return float(np.mean(np.abs(observed - levels)))
+
+
+# --- classification (binary) --------------------------------------------------------
+
+
+def accuracy(y: np.ndarray, prob: np.ndarray) -> float:
+    return float(np.mean((prob >= 0.5) == (y >= 0.5)))
+
+
+def binary_nll(y: np.ndarray, prob: np.ndarray) -> float:
+    """Mean negative log-likelihood (binary cross-entropy) in nats; probabilities clipped to [1e-12, 1 - 1e-12]."""
+    p = np.clip(prob, EPS, 1 - EPS)
+    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+
+
+def brier(y: np.ndarray, prob: np.ndarray) -> float:
+    """Mean squared error of the probability of class 1 (binary Brier score, in [0, 1])."""
+    return float(np.mean((prob - y) ** 2))
+
+
+def ece(y: np.ndarray, prob: np.ndarray, bins: int = 15) -> float:
+    """Expected calibration error with ``bins`` equal-width bins of confidence.
+
+    Confidence is that of the predicted label, ``max(p, 1 - p)`` in [0.5, 1]; bins split
+    [0, 1] into equal widths (as in Guo et al. 2017), a point with confidence exactly
+    on an edge goes to the upper bin (1.0 to the last). ECE = sum_b |B_b|/N * |acc_b - conf_b|.
+    """
+    conf = np.maximum(prob, 1 - prob)
+    correct = (prob >= 0.5) == (y >= 0.5)
+    idx = np.minimum((conf * bins).astype(int), bins - 1)
+    total = 0.0
+    for b in range(bins):
+        sel = idx == b
+        if sel.any():
+            total += sel.mean() * abs(correct[sel].mean() - conf[sel].mean())
+    return float(total)
+
+
+def reliability(y: np.ndarray, prob: np.ndarray, bins: int = 15) -> dict[str, np.ndarray]:
+    """Per-bin mean confidence, accuracy and count (the reliability diagram's data)."""
+    conf = np.maximum(prob, 1 - prob)
+    correct = (prob >= 0.5) == (y >= 0.5)
+    idx = np.minimum((conf * bins).astype(int), bins - 1)
+    count = np.bincount(idx, minlength=bins)
+    with np.errstate(invalid="ignore"):
+        mean_conf = np.bincount(idx, weights=conf, minlength=bins) / count
+        acc = np.bincount(idx, weights=correct, minlength=bins) / count
+    return {"confidence": mean_conf, "accuracy": acc, "count": count}
+
+
+def auroc(score: np.ndarray, positive: np.ndarray) -> float:
+    """Area under the ROC curve of ``score`` for telling ``positive`` (e.g. wrong) from the rest.
+
+    Ties count one half (Mann-Whitney U). NaN when only one class is present.
+    """
+    positive = positive.astype(bool)
+    n_pos, n_neg = int(positive.sum()), int((~positive).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    ranks = stats.rankdata(score)
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def binary_entropy(prob: np.ndarray) -> np.ndarray:
+    """Entropy in nats of Bernoulli(prob), elementwise."""
+    p = np.clip(prob, EPS, 1 - EPS)
+    return -(p * np.log(p) + (1 - p) * np.log(1 - p))

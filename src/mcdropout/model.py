@@ -1,0 +1,59 @@
+"""The dropout MLP: a plain ``nn.Sequential`` so any PyTorch code can use it.
+
+input -> [Dropout(input_p)] -> {Linear(h), activation, Dropout(p)} per hidden layer -> Linear(out)
+
+The input dropout layer is only present when ``input_p > 0`` (the UCI protocol uses it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU, "elu": nn.ELU}
+
+
+class MLP(nn.Sequential):
+    def __init__(
+        self,
+        in_dim: int,
+        out_dim: int,
+        hidden: Sequence[int] = (128, 128),
+        p: float = 0.0,
+        activation: str = "relu",
+        input_p: float = 0.0,
+    ) -> None:
+        layers: list[nn.Module] = []
+        if input_p > 0:
+            layers.append(nn.Dropout(input_p))
+        width = in_dim
+        for h in hidden:
+            layers += [nn.Linear(width, h), ACTIVATIONS[activation](), nn.Dropout(p)]
+            width = h
+        layers.append(nn.Linear(width, out_dim))
+        super().__init__(*layers)
+        self.config = {
+            "in_dim": in_dim,
+            "out_dim": out_dim,
+            "hidden": list(hidden),
+            "p": float(p),
+            "activation": activation,
+            "input_p": float(input_p),
+        }
+
+    @property
+    def linears(self) -> list[nn.Linear]:
+        return [m for m in self if isinstance(m, nn.Linear)]
+
+
+def seeded_mlp(seed: int, **config) -> MLP:
+    """Build an MLP whose initial weights depend only on ``seed`` (global RNG untouched).
+
+    Sweep members that share a seed share their initial weights, so differences
+    between dropout rates are not confounded with differences in initialisation.
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return MLP(**config)

@@ -1,0 +1,148 @@
+"""Training with a ``pytorch_lightning.Trainer``: one member (``mcdropout train``) or many.
+
+:func:`fit_members` is the single engine: a single run is a sweep of one member, so a
+sweep member and the single run of the same (p, seed) follow the same code.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+
+from mcdropout.config import ModelConfig, Params, TrainConfig
+from mcdropout.data import Split
+from mcdropout.model import MLP, seeded_mlp
+from mcdropout.routine import DropoutRoutine
+from mcdropout.stacked import StackedMLP
+
+# Deterministic cuBLAS needs this set before CUDA initialises; harmless on CPU.
+os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+# Lightning's banners ("GPU available", tips) drown the progress lines; warnings still show.
+for _name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric"):
+    logging.getLogger(_name).setLevel(logging.WARNING)
+warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+
+
+@dataclass(frozen=True)
+class Member:
+    p: float
+    seed: int
+
+
+@dataclass
+class FitResult:
+    members: list[Member]
+    models: list[MLP]  # trained, on the CPU, in eval mode
+    history: np.ndarray  # [epochs, 4, M]: train/loss, val/loss, train/metric, val/metric
+    accelerator: str  # what Lightning actually used: "cpu", "cuda", ...
+    seconds: float
+
+
+class EpochProgress(pl.Callback):
+    """Progress over epochs (not steps): a tqdm bar on a terminal, else a line every 10%."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.bar = None
+        self.start = 0.0
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.start = time.perf_counter()
+        if trainer.is_global_zero and sys.stderr.isatty():
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=trainer.max_epochs, desc=self.label, unit="epoch", mininterval=0.5, leave=False)
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not trainer.is_global_zero:
+            return
+        epoch, total = trainer.current_epoch + 1, trainer.max_epochs
+        if self.bar is not None:
+            self.bar.update(1)
+            if epoch % 50 == 0:
+                self.bar.set_postfix(loss=f"{float(trainer.callback_metrics['train/loss']):.4f}")
+        elif epoch == total or epoch % max(1, total // 10) == 0:
+            loss = float(trainer.callback_metrics["val/loss"])
+            took = time.perf_counter() - self.start
+            print(f"{self.label}: epoch {epoch}/{total}, mean val loss {loss:.4f} ({took:.1f}s)", file=sys.stderr)
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def make_trainer(cfg: TrainConfig, epochs: int, label: str, progress: bool = True) -> pl.Trainer:
+    """A Trainer with Lightning's per-step overhead stripped for tiny full-batch models."""
+    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+    warnings.filterwarnings("ignore", message=".*train_dataloader.*")
+    warnings.filterwarnings("ignore", message=".*GPU available but not used.*")
+    return pl.Trainer(
+        accelerator=cfg.accelerator,
+        devices=cfg.devices,
+        strategy=cfg.strategy,
+        max_epochs=epochs,
+        deterministic=True,
+        logger=False,
+        enable_checkpointing=False,
+        enable_model_summary=False,
+        enable_progress_bar=False,
+        num_sanity_val_steps=0,
+        limit_val_batches=0,
+        callbacks=[EpochProgress(label)] if progress else [],
+    )
+
+
+def model_kwargs(model: ModelConfig, in_dim: int) -> dict:
+    return {"in_dim": in_dim, "out_dim": 1, "hidden": model.hidden, "activation": model.activation,
+            "input_p": model.input_p}
+
+
+def _tensors(split: Split) -> tuple[torch.Tensor, torch.Tensor]:
+    return torch.from_numpy(split.x).float(), torch.from_numpy(split.y).float()
+
+
+def fit_members(
+    task: str,
+    splits: dict[str, Split],
+    members: list[Member],
+    params: Params,
+    progress: bool = True,
+    label: str | None = None,
+    global_seed: int | None = None,
+) -> FitResult:
+    """Train all ``members`` together as one stacked model with one Trainer.
+
+    Initial weights depend on each member's seed only; dropout masks come from the
+    global RNG seeded with ``global_seed`` (default: the first member's seed).
+    """
+    in_dim = splits["train"].x.shape[1]
+    kwargs = model_kwargs(params.model, in_dim)
+    initial = [seeded_mlp(m.seed, p=m.p, **kwargs) for m in members]
+    net = StackedMLP(initial)
+    cfg = params.train
+    routine = DropoutRoutine(
+        net, task, _tensors(splits["train"]), _tensors(splits["val"]),
+        lr=cfg.lr, weight_decay=cfg.weight_decay, batch_size=cfg.batch_size,
+    )
+    pl.seed_everything(members[0].seed if global_seed is None else global_seed, verbose=False)
+    label = label or f"{task} ({len(members)} member{'s' if len(members) != 1 else ''})"
+    trainer = make_trainer(cfg, cfg.epochs_for(task), label, progress)
+    start = time.perf_counter()
+    trainer.fit(routine)
+    seconds = time.perf_counter() - start
+    models = [net.member(i).eval() for i in range(len(members))]
+    history = routine.history_array().numpy()
+    return FitResult(members, models, history, trainer.strategy.root_device.type, seconds)
+
+
+def fit_single(task: str, splits: dict[str, Split], params: Params, progress: bool = True) -> FitResult:
+    member = Member(params.train.p, params.train.seed)
+    return fit_members(task, splits, [member], params, progress, label=f"{task} p={member.p:g} seed={member.seed}")

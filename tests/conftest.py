@@ -1,0 +1,29 @@
+import os
+
+import pytest
+
+from mcdropout.config import Params
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    """Run in an empty directory so data/, models/ and reports/ land in tmp."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    return tmp_path
+
+
+@pytest.fixture
+def tiny_params(workdir) -> Params:
+    """Small, fast settings (seconds, not minutes)."""
+    return Params().override(**{
+        "data.regression.n_test": 50,
+        "data.classification.n_train": 40,
+        "data.classification.n_val": 40,
+        "data.classification.n_test": 60,
+        "model.hidden": [16, 16],
+        "train.epochs": 30,
+        "mc.samples": 20,
+        "mlflow.tracking_uri": f"sqlite:///{os.fspath(workdir)}/mlflow.db",
+        "mlflow.artifact_location": os.fspath(workdir / "mlruns"),
+    })

@@ -1,0 +1,59 @@
+import numpy as np
+import pytest
+import torch
+
+from mcdropout.checkpoint import CheckpointError, load_checkpoint
+from mcdropout.config import Params
+from mcdropout.data import make_task_data, write_task_data
+from mcdropout.experiment import run_single
+from mcdropout.train import Member, fit_members
+
+
+def test_same_seed_identical_metrics(tiny_params):
+    write_task_data("regression", tiny_params.data)
+    a = run_single(tiny_params, "regression", progress=False)
+    b = run_single(tiny_params, "regression", progress=False)
+    assert a.evaluation == b.evaluation
+    np.testing.assert_array_equal(a.history, b.history)
+    other = run_single(tiny_params.override(**{"train.seed": 1}), "regression", progress=False)
+    assert other.evaluation["standard"]["test"]["rmse"] != a.evaluation["standard"]["test"]["rmse"]
+
+
+def test_history_and_checkpoint(tiny_params):
+    write_task_data("classification", tiny_params.data)
+    outcome = run_single(tiny_params, "classification", progress=False)
+    assert outcome.history.shape == (30, 4)
+    assert np.isfinite(outcome.history).all()
+    assert outcome.checkpoint.name == "p0.2_seed0.pt"
+    payload = torch.load(outcome.checkpoint, weights_only=True)  # the safe loader reads it
+    assert payload["meta"]["task"] == "classification"
+    model, meta = load_checkpoint(outcome.checkpoint)
+    x = torch.from_numpy(make_task_data("classification", tiny_params.data)["test"].x)
+    torch.testing.assert_close(model(x), outcome.model(x))
+    assert meta["p"] == 0.2 and meta["seed"] == 0
+
+
+def test_bad_checkpoint(tmp_path):
+    path = tmp_path / "x.pt"
+    path.write_text("not a checkpoint")
+    with pytest.raises(CheckpointError, match="not a readable checkpoint"):
+        load_checkpoint(path)
+    with pytest.raises(CheckpointError, match="checkpoint not found"):
+        load_checkpoint(tmp_path / "missing.pt")
+
+
+def test_p0_overfits_with_defaults():
+    """The reference behaviour: unregularised, the MLP chases the noise of 30 points."""
+    params = Params()
+    splits = make_task_data("regression", params.data)
+    fit = fit_members("regression", splits, [Member(0.0, 0)], params, progress=False)
+    model = fit.models[0]
+    noise = params.data.regression.noise
+
+    def rmse(split):
+        x, y = torch.from_numpy(splits[split].x), torch.from_numpy(splits[split].y)
+        with torch.no_grad():
+            return float(((model(x)[:, 0] - y) ** 2).mean().sqrt())
+
+    assert rmse("train") < 0.5 * noise  # well below the noise level
+    assert rmse("test") > 1.2 * noise  # and worse than the noise on new points
