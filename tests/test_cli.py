@@ -1,0 +1,103 @@
+import csv
+import json
+
+import yaml
+from click.testing import CliRunner
+
+from mcdropout.cli import main
+from mcdropout.config import to_dict
+
+
+def _tiny_params_file(workdir, tiny_params):
+    (workdir / "params.yaml").write_text(yaml.safe_dump(to_dict(tiny_params)))
+
+
+def run(*args):
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+def test_help_lists_commands():
+    result = run("--help")
+    for name in ("data", "train", "evaluate", "predict"):
+        assert name in result.output
+
+
+def test_train_before_data_says_what_to_do(workdir, tiny_params):
+    _tiny_params_file(workdir, tiny_params)
+    result = run("train", "--task", "regression", "--quiet")
+    assert result.exit_code == 2
+    assert "run `mcdropout data --task regression` first" in result.output
+
+
+def test_regression_train_evaluate_predict(workdir, tiny_params):
+    _tiny_params_file(workdir, tiny_params)
+    assert run("data", "--task", "regression").exit_code == 0
+    result = run("train", "--task", "regression", "--p", "0.2", "--quiet")
+    assert result.exit_code == 0, result.output
+    assert "saved models/regression/p0.2_seed0.pt" in result.output
+    assert "test" in result.output
+
+    result = run("evaluate", "--task", "regression", "--model", "models/regression/p0.2_seed0.pt", "--samples", "10")
+    assert result.exit_code == 0, result.output
+    report = json.loads((workdir / "reports/regression/p0.2_seed0.json").read_text())
+    assert report["mc_samples"] == 10
+    for mode in ("standard", "mc"):
+        assert set(report[mode]) == {"train", "val", "test"}
+        assert {"rmse", "nll", "coverage_95", "crps"} <= set(report[mode]["test"])
+
+    (workdir / "in.csv").write_text("x1\n-1.0\n0.0\n2.5\n")
+    result = run("predict", "--model", "models/regression/p0.2_seed0.pt", "--input", "in.csv",
+                 "--output", "out.csv", "--samples", "10", "--level", "0.9")
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader((workdir / "out.csv").open()))
+    assert len(rows) == 3
+    assert list(rows[0]) == ["x1", "mean", "std", "lower", "upper", "epistemic_std", "mean_standard"]
+    for row in rows:
+        assert float(row["lower"]) < float(row["mean"]) < float(row["upper"])
+        # 90% interval is mean +- 1.645 std
+        width = float(row["upper"]) - float(row["lower"])
+        assert abs(width - 2 * 1.6448536 * float(row["std"])) < 1e-3 * max(1.0, width)
+
+
+def test_classification_predict_columns(workdir, tiny_params):
+    _tiny_params_file(workdir, tiny_params)
+    run("data", "--task", "classification")
+    assert run("train", "--task", "classification", "--p", "0.1", "--quiet").exit_code == 0
+    (workdir / "in.csv").write_text("x1,x2\n0.0,0.5\n1.0,-0.5\n")
+    result = run("predict", "--model", "models/classification/p0.1_seed0.pt", "--input", "in.csv",
+                 "--output", "out.csv", "--samples", "5")
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader((workdir / "out.csv").open()))
+    assert list(rows[0]) == ["x1", "x2", "prob", "label", "entropy", "mutual_info", "prob_standard"]
+    assert all(0 <= float(r["prob"]) <= 1 and r["label"] in {"0", "1"} for r in rows)
+
+
+def test_predict_bad_input_leaves_no_output(workdir, tiny_params):
+    _tiny_params_file(workdir, tiny_params)
+    run("data", "--task", "regression")
+    run("train", "--task", "regression", "--quiet")
+    model = "models/regression/p0.2_seed0.pt"
+    cases = {
+        "x1,x2\n1,2\n": "has 2 feature column(s), the model expects 1",
+        "x1\n1\nfoo\n": "line 3, column x1: not a number: 'foo'",
+        "x1\nnan\n": "NaN/inf not allowed",
+        "": "file is empty",
+    }
+    for content, message in cases.items():
+        (workdir / "in.csv").write_text(content)
+        result = run("predict", "--model", model, "--input", "in.csv", "--output", "out.csv")
+        assert result.exit_code == 2
+        assert message in result.output
+        assert not (workdir / "out.csv").exists()
+    result = run("predict", "--model", "nope.pt", "--input", "in.csv", "--output", "out.csv")
+    assert result.exit_code == 2 and "checkpoint not found" in result.output
+
+
+def test_evaluate_wrong_task(workdir, tiny_params):
+    _tiny_params_file(workdir, tiny_params)
+    run("data", "--task", "regression")
+    run("data", "--task", "classification")
+    run("train", "--task", "regression", "--quiet")
+    result = run("evaluate", "--task", "classification", "--model", "models/regression/p0.2_seed0.pt")
+    assert result.exit_code == 2
+    assert "was trained for task 'regression', not 'classification'" in result.output
