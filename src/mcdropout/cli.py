@@ -114,20 +114,58 @@ def train(ctx: click.Context, task: str, p, seed, epochs, lr, batch_size, accele
 
 @main.command()
 @task_option
-@click.option("--model", "model_path", type=click.Path(), required=True, help="A checkpoint file.")
-@click.option("--samples", type=int, default=None, help="MC passes T (overrides mc.samples).")
-@click.option("--output", type=click.Path(dir_okay=False), default=None,
-              help="JSON path (default: reports/<task>/<checkpoint name>.json).")
+@click.option("--epochs", type=int, default=None, help="Overrides train.epochs for this task.")
+@click.option("--quiet", is_flag=True, help="No progress output.")
 @click.pass_context
 @friendly
-def evaluate(ctx: click.Context, task: str, model_path: str, samples: int | None, output: str | None) -> None:
-    """Evaluate a checkpoint with dropout off and with MC dropout on train/val/test."""
-    from mcdropout.checkpoint import load_checkpoint
-    from mcdropout.data import load_task_data
-    from mcdropout.evaluation import evaluate_model
+def sweep(ctx: click.Context, task: str, epochs: int | None, quiet: bool) -> None:
+    """Train every (p, seed) of sweep.p x sweep.seeds as one batched model; save models/<task>/sweep/."""
+    from mcdropout.sweep import run_sweep
+
+    params = get_params(ctx, **{"train.epochs": epochs})
+    result = run_sweep(params, task, progress=not quiet)
+    fit = result.fit
+    click.echo(f"trained {len(fit.members)} members on {fit.accelerator} in {fit.seconds:.1f}s; "
+               f"saved {result.folder}/")
+
+
+@main.command()
+@task_option
+@click.option("--model", "model_path", type=click.Path(), required=True,
+              help="A checkpoint file, or a sweep folder of checkpoints.")
+@click.option("--samples", type=int, default=None, help="MC passes T (overrides mc.samples).")
+@click.option("--output", type=click.Path(dir_okay=False), default=None,
+              help="JSON path (default: reports/<task>/<checkpoint name>.json, or reports/<task>/metrics.json "
+                   "for a folder).")
+@click.option("--quiet", is_flag=True, help="No progress output.")
+@click.pass_context
+@friendly
+def evaluate(ctx: click.Context, task: str, model_path: str, samples: int | None, output: str | None,
+             quiet: bool) -> None:
+    """Evaluate with dropout off and with MC dropout on train/val/test.
+
+    For a sweep folder, also writes summary.json (dvc metrics) and by_p.json (dvc plots) beside the output.
+    """
     from mcdropout.io import write_json
 
     params = get_params(ctx, **{"mc.samples": samples})
+    if Path(model_path).is_dir():
+        from mcdropout.sweep import dvc_metrics, evaluate_sweep, summary_by_p
+
+        metrics = evaluate_sweep(params, task, model_path, progress=not quiet)
+        out = Path(output) if output else Path("reports") / task / "metrics.json"
+        write_json(out, metrics)
+        write_json(out.with_name("summary.json"), dvc_metrics(metrics))
+        rows = summary_by_p(metrics)
+        write_json(out.with_name("by_p.json"), rows)
+        click.echo(_sweep_table(rows, task, metrics["best_p"]))
+        click.echo(f"wrote {out}, {out.with_name('summary.json')}, {out.with_name('by_p.json')}")
+        return
+
+    from mcdropout.checkpoint import load_checkpoint
+    from mcdropout.data import load_task_data
+    from mcdropout.evaluation import evaluate_model
+
     model, meta = load_checkpoint(model_path)
     if meta.get("task") != task:
         raise ConfigError(f"{model_path} was trained for task {meta.get('task')!r}, not {task!r}")
@@ -139,6 +177,16 @@ def evaluate(ctx: click.Context, task: str, model_path: str, samples: int | None
     write_json(out, result)
     click.echo(_table(evaluation, task))
     click.echo(f"wrote {out}")
+
+
+def _sweep_table(rows: list[dict], task: str, best_p: float) -> str:
+    key = "rmse" if task == "regression" else "accuracy"
+    lines = [f"{'p':>5} {'train ' + key:>14} {'test ' + key:>13} {'mc test ' + key:>16} {'mc test nll':>12}"]
+    for r in rows:
+        mark = "  <- best (val)" if r["p"] == best_p else ""
+        lines.append(f"{r['p']:>5g} {r[f'standard_train_{key}']:>14.4f} {r[f'standard_test_{key}']:>13.4f} "
+                     f"{r[f'mc_test_{key}']:>16.4f} {r['mc_test_nll']:>12.4f}{mark}")
+    return "\n".join(lines)
 
 
 @main.command()

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from mcdropout.checkpoint import save_checkpoint
 from mcdropout.config import Params, to_dict
 from mcdropout.data import Split, load_task_data
@@ -28,13 +30,13 @@ def checkpoint_name(member: Member) -> str:
 
 
 def finish_members(
-    task: str, splits: dict[str, Split], fit: FitResult, params: Params, out_dir: Path
+    task: str, splits: dict[str, Split], fit: FitResult, params: Params, out_dir: Path, evaluate: bool = True
 ) -> list[MemberOutcome]:
-    """Fit observation noise on val, evaluate both ways, and save each member's checkpoint."""
+    """Fit observation noise on val, save each member's checkpoint, and (optionally) evaluate it both ways."""
     outcomes = []
     for i, (member, model) in enumerate(zip(fit.members, fit.models)):
         noise = fit_noise(model, splits["val"], params.mc.samples, params.mc.seed) if task == "regression" else None
-        evaluation = evaluate_model(model, task, splits, params.mc.samples, params.mc.seed, noise)
+        evaluation = evaluate_model(model, task, splits, params.mc.samples, params.mc.seed, noise) if evaluate else {}
         meta = {
             "task": task,
             "p": member.p,
@@ -43,6 +45,7 @@ def finish_members(
             "mc_samples": params.mc.samples,
             "train": to_dict(params.train),
             "accelerator": fit.accelerator,
+            "history": torch.from_numpy(fit.history[:, :, i].copy()),  # [epochs, 4], HISTORY_KEYS order
         }
         path = save_checkpoint(out_dir / checkpoint_name(member), model, meta)
         outcomes.append(MemberOutcome(member, model, path, evaluation, fit.history[:, :, i]))
