@@ -24,6 +24,7 @@ def tiny_params(workdir) -> Params:
         "model.hidden": [16, 16],
         "train.epochs": 30,
         "mc.samples": 20,
+        "mlflow.enabled": False,  # tracking has its own tests; a fresh SQLite store costs ~3 s
         "mlflow.tracking_uri": f"sqlite:///{os.fspath(workdir)}/mlflow.db",
         "mlflow.artifact_location": os.fspath(workdir / "mlruns"),
     })

@@ -101,3 +101,32 @@ def test_evaluate_wrong_task(workdir, tiny_params):
     result = run("evaluate", "--task", "classification", "--model", "models/regression/p0.2_seed0.pt")
     assert result.exit_code == 2
     assert "was trained for task 'regression', not 'classification'" in result.output
+
+
+def test_unreachable_tracking_server_keeps_outputs(workdir, tiny_params, monkeypatch):
+    params = tiny_params.override(**{"mlflow.enabled": True})
+    _tiny_params_file(workdir, params)
+    run("data", "--task", "regression")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")  # discard port: nothing listens
+    result = CliRunner().invoke(main, ["train", "--task", "regression", "--quiet"], catch_exceptions=False)
+    assert result.exit_code == 0
+    assert (workdir / "models/regression/p0.2_seed0.pt").is_file()
+    assert "Warning: MLflow logging failed" in result.output
+    assert "outputs are saved" in result.output
+
+
+def test_single_run_logged_to_sqlite_store(workdir, tiny_params):
+    from mlflow.tracking import MlflowClient
+
+    params = tiny_params.override(**{"mlflow.enabled": True})
+    _tiny_params_file(workdir, params)
+    run("data", "--task", "classification")
+    assert run("train", "--task", "classification", "--p", "0.3", "--quiet").exit_code == 0
+    assert (workdir / "mlflow.db").is_file()
+    client = MlflowClient(params.mlflow.tracking_uri)
+    exp = client.get_experiment_by_name("mcdropout-classification")
+    assert exp.tags["mlflow.experimentKind"] == "custom_model_development"
+    (only,) = client.search_runs([exp.experiment_id])
+    assert only.data.params["p"] == "0.3" and only.data.tags["kind"] == "single"
+    assert len(client.get_metric_history(only.info.run_id, "val/accuracy")) == 30
+    assert "standard/test/accuracy" in only.data.metrics and "mc/test/nll" in only.data.metrics

@@ -1,68 +1,203 @@
-"""A real `dvc repro` of the whole pipeline, on tiny settings, in a copy of the repository."""
+"""A real `dvc repro` of the whole pipeline on tiny settings, in a copy of the repository,
+then what a user sees: the MLflow server's REST API, the HTML report and the MLflow UI in
+headless Chromium. The repro runs once for the module; the edit-a-param test runs last."""
 
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+import requests
 import yaml
 
-from mcdropout.config import to_dict
+from mcdropout.config import Params, to_dict
 
 REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 def dvc(cwd: Path, *args: str) -> str:
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
-    proc = subprocess.run([str(Path(sys.executable).parent / "dvc"), *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=600)
+    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}")
+    env.pop("MLFLOW_TRACKING_URI", None)
+    proc = subprocess.run([str(BIN / "dvc"), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return proc.stdout + proc.stderr
 
 
-@pytest.fixture
-def tiny_repo(tmp_path, tiny_params):
-    repo = tmp_path / "repo"
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory):
+    repo = tmp_path_factory.mktemp("pipeline") / "repo"
     repo.mkdir()
     shutil.copy(REPO / "dvc.yaml", repo)
     shutil.copytree(REPO / "src", repo / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-    params = to_dict(tiny_params.override(**{"sweep.p": [0.0, 0.5], "sweep.seeds": [0, 1], "train.epochs": 20}))
-    params["data"]["dir"] = "data"
-    params["mlflow"]["tracking_uri"] = "sqlite:///mlflow.db"
-    params["mlflow"]["artifact_location"] = "mlruns"
-    (repo / "params.yaml").write_text(yaml.safe_dump(params))
+    params = Params().override(**{
+        "data.regression.n_test": 60, "data.classification.n_train": 40, "data.classification.n_val": 40,
+        "data.classification.n_test": 60, "model.hidden": [16, 16], "train.epochs": 20, "mc.samples": 10,
+        "sweep.p": [0.0, 0.5], "sweep.seeds": [0, 1],
+    })
+    (repo / "params.yaml").write_text(yaml.safe_dump(to_dict(params)))
     subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
     dvc(repo, "init", "-q")
-    return repo
+    first = dvc(repo, "repro")
+    return repo, first
 
 
-def test_dvc_repro_end_to_end(tiny_repo):
-    out = dvc(tiny_repo, "repro")
+def test_repro_outputs(repo):
+    repo, out = repo
+    assert "Running stage 'sweep@regression'" in out and "Running stage 'report'" in out
     for task, key in (("regression", "rmse"), ("classification", "accuracy")):
-        metrics = json.loads((tiny_repo / "reports" / task / "metrics.json").read_text())
-        assert metrics["task"] == task and metrics["best_p"] in (0.0, 0.5)
-        assert len(metrics["runs"]) == 4
+        metrics = json.loads((repo / "reports" / task / "metrics.json").read_text())
+        assert metrics["task"] == task and metrics["mc_samples"] == 10 and metrics["best_p"] in (0.0, 0.5)
+        assert [(r["p"], r["seed"]) for r in metrics["runs"]] == [(0.0, 0), (0.0, 1), (0.5, 0), (0.5, 1)]
         for run in metrics["runs"]:
             for mode in ("standard", "mc"):
                 assert set(run[mode]) == {"train", "val", "test"}
-                assert run[mode]["test"][key] == run[mode]["test"][key]  # finite, not NaN
-        assert sorted(p.name for p in (tiny_repo / "models" / task / "sweep").iterdir()) == [
+                assert run[mode]["test"][key] == run[mode]["test"][key]  # not NaN
+        assert sorted(p.name for p in (repo / "models" / task / "sweep").iterdir()) == [
             "p0.5_seed0.pt", "p0.5_seed1.pt", "p0_seed0.pt", "p0_seed1.pt"]
-    assert "Running stage 'sweep@regression'" in out
-
-    shown = dvc(tiny_repo, "metrics", "show", "--json")
+    report = (repo / "reports" / "report.md").read_text()
+    for needle in ("## Regression", "## Classification", "overfitting if e_train < 0.5 e_ref", "best p ="):
+        assert needle in report
+    figures = sorted(p.name for p in (repo / "reports" / "figures").iterdir())
+    assert figures == ["classification_boundaries.png", "classification_curves.png",
+                       "classification_reliability.png", "classification_tradeoff.png",
+                       "regression_calibration.png", "regression_curves.png", "regression_fits.png",
+                       "regression_tradeoff.png"]
+    shown = dvc(repo, "metrics", "show", "--json")
     assert "standard_test_rmse" in shown and "mc_test_accuracy" in shown
 
-    again = dvc(tiny_repo, "repro")
-    assert "Running stage" not in again
 
-    # Editing one train param reruns what reads it (sweeps, evaluations), not the data.
-    params = yaml.safe_load((tiny_repo / "params.yaml").read_text())
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(repo):
+    repo, _ = repo
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", f"sqlite:///{repo}/mlflow.db",
+         "--default-artifact-root", (repo / "mlruns").as_uri(), "--host", "127.0.0.1", "--port", str(port),
+         "--workers", "1"],
+        cwd=repo, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        try:
+            if requests.get(f"{url}/health", timeout=2).ok:
+                break
+        except requests.ConnectionError:
+            time.sleep(0.5)
+    else:
+        proc.kill()
+        pytest.fail("mlflow server did not start within 90 s")
+    yield url
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+def test_mlflow_server_has_sweep_runs(server):
+    api = f"{server}/api/2.0/mlflow"
+    exps = requests.post(f"{api}/experiments/search", json={"max_results": 100}, timeout=10).json()["experiments"]
+    by_name = {e["name"]: e["experiment_id"] for e in exps}
+    assert {"mcdropout-regression", "mcdropout-classification"} <= set(by_name)
+    runs = requests.post(f"{api}/runs/search", json={"experiment_ids": [by_name["mcdropout-regression"]]},
+                         timeout=10).json()["runs"]
+    tags = [{t["key"]: t["value"] for t in r["data"].get("tags", [])} for r in runs]
+    parents = [r for r, t in zip(runs, tags) if t.get("kind") == "sweep"]
+    assert len(parents) == 1
+    parent_id = parents[0]["info"]["run_id"]
+    children = [r for r, t in zip(runs, tags) if t.get("mlflow.parentRunId") == parent_id]
+    assert sorted(r["info"]["run_name"] for r in children) == ["p0.5_seed0", "p0.5_seed1", "p0_seed0", "p0_seed1"]
+    child = next(r for r in children if r["info"]["run_name"] == "p0.5_seed1")
+    params = {p["key"]: p["value"] for p in child["data"]["params"]}
+    assert params["p"] == "0.5" and params["seed"] == "1" and params["hidden"] == "16,16"
+    assert params["accelerator"] == "cpu" and params["epochs"] == "20" and params["data_n_train"] == "30"
+    child_tags = {t["key"]: t["value"] for t in child["data"]["tags"]}
+    assert {"git_commit", "git_dirty"} <= set(child_tags)
+    metrics = {m["key"] for m in child["data"]["metrics"]}
+    assert {"train/loss", "val/loss", "train/rmse", "val/rmse", "mc/test/nll", "standard/test/rmse"} <= metrics
+    history = requests.get(f"{api}/metrics/get-history", params={"run_id": child["info"]["run_id"],
+                                                                  "metric_key": "val/loss"}, timeout=10).json()
+    assert [m["step"] for m in history["metrics"]] == list(range(20))
+    files = requests.get(f"{api}/artifacts/list", params={"run_id": child["info"]["run_id"], "path": "model"},
+                         timeout=10).json()["files"]
+    assert [f["path"] for f in files] == ["model/p0.5_seed1.pt"]
+    report = requests.get(f"{api}/artifacts/list", params={"run_id": parent_id, "path": "report"},
+                          timeout=10).json()["files"]
+    assert {"report/report.html", "report/regression_fits.png"} <= {f["path"] for f in report}
+
+
+def _browser():
+    playwright = pytest.importorskip("playwright.sync_api")
+    if CHROMIUM is None:
+        pytest.skip("chromium is not installed (.ci/run installs Debian's chromium)")
+    return playwright.sync_playwright()
+
+
+BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync"]
+BROKEN_IMAGES = "Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > 0)).length"
+
+
+@pytest.mark.browser
+def test_report_in_browser(repo):
+    repo, _ = repo
+    shots = REPO / "reports" / "screenshots"
+    shots.mkdir(parents=True, exist_ok=True)
+    # The tiny pipeline's report, and the committed full-size one when present (its screenshot is kept).
+    pages = [(repo / "reports" / "report.html", repo / "report.png")]
+    if (REPO / "reports" / "report.html").is_file():
+        pages.append((REPO / "reports" / "report.html", shots / "report.png"))
+    with _browser() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        for html_path, shot in pages:
+            page.goto(html_path.as_uri())
+            page.wait_for_load_state("load")
+            assert page.evaluate("document.images.length") >= 8
+            assert page.evaluate(BROKEN_IMAGES) == 0
+            page.screenshot(path=str(shot), full_page=False)
+            assert shot.stat().st_size > 10_000
+        browser.close()
+
+
+@pytest.mark.browser
+def test_mlflow_ui_in_browser(server):
+    shots = REPO / "reports" / "screenshots"
+    shots.mkdir(parents=True, exist_ok=True)
+    api = f"{server}/api/2.0/mlflow"
+    exp = requests.get(f"{api}/experiments/get-by-name", params={"experiment_name": "mcdropout-regression"},
+                       timeout=10).json()["experiment"]["experiment_id"]
+    with _browser() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page.goto(f"{server}/#/experiments/{exp}/runs?workflowType=machine_learning")
+        page.get_by_text("sweep-regression").first.wait_for(timeout=60_000)
+        # Expand the sweep's parent run: its children are the (p, seed) members.
+        page.locator("[role=row]", has_text="sweep-regression").first.locator("button").first.click()
+        for name in ("p0_seed0", "p0.5_seed1"):
+            page.get_by_text(name, exact=True).first.wait_for(timeout=30_000)
+        assert page.evaluate(BROKEN_IMAGES) == 0
+        page.screenshot(path=str(shots / "mlflow_ui.png"))
+        browser.close()
+    assert (shots / "mlflow_ui.png").stat().st_size > 10_000
+
+
+def test_zz_second_repro_noop_then_param_edit(repo):
+    repo, _ = repo
+    assert "Running stage" not in dvc(repo, "repro")
+    params = yaml.safe_load((repo / "params.yaml").read_text())
     params["train"]["lr"] = 0.01
-    (tiny_repo / "params.yaml").write_text(yaml.safe_dump(params))
-    edited = dvc(tiny_repo, "repro")
+    (repo / "params.yaml").write_text(yaml.safe_dump(params))
+    edited = dvc(repo, "repro")
     assert "Running stage 'sweep@regression'" in edited and "Running stage 'sweep@classification'" in edited
     assert "Running stage 'data@" not in edited

@@ -108,6 +108,8 @@ def train(ctx: click.Context, task: str, p, seed, epochs, lr, batch_size, accele
     params = get_params(ctx, **{"train.p": p, "train.seed": seed, "train.epochs": epochs, "train.lr": lr,
                                 "train.batch_size": batch_size, "train.accelerator": accelerator})
     outcome = run_single(params, task, progress=not quiet)
+    if outcome is None:
+        return  # a non-zero DDP rank: rank 0 reports
     click.echo(f"saved {outcome.checkpoint}")
     click.echo(_table(outcome.evaluation, task))
 
@@ -124,6 +126,8 @@ def sweep(ctx: click.Context, task: str, epochs: int | None, quiet: bool) -> Non
 
     params = get_params(ctx, **{"train.epochs": epochs})
     result = run_sweep(params, task, progress=not quiet)
+    if result is None:
+        return  # a non-zero DDP rank: rank 0 reports
     fit = result.fit
     click.echo(f"trained {len(fit.members)} members on {fit.accelerator} in {fit.seconds:.1f}s; "
                f"saved {result.folder}/")
@@ -206,6 +210,46 @@ def predict(ctx: click.Context, model_path, input_path, output_path, samples, le
     model, meta = load_checkpoint(model_path)
     n = predict_csv(model, meta, input_path, output_path, params.mc)
     click.echo(f"wrote {output_path} ({n} rows)")
+
+
+@main.command()
+@click.option("--task", "tasks", type=click.Choice(TASKS), multiple=True,
+              help="Tasks to include (default: both).")
+@click.option("--reports-dir", type=click.Path(file_okay=False), default="reports", show_default=True)
+@click.pass_context
+@friendly
+def report(ctx: click.Context, tasks: tuple[str, ...], reports_dir: str) -> None:
+    """Figures, reports/report.md and a self-contained reports/report.html; logged to the sweeps' MLflow runs."""
+    from mcdropout.report import build_report
+
+    params = get_params(ctx)
+    md_path, html_path = build_report(params, list(tasks or TASKS), reports_dir)
+    click.echo(f"wrote {md_path} and {html_path}")
+
+
+@main.command()
+@click.option("--port", type=int, default=5000, show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Bind address (localhost only by default).")
+@click.pass_context
+@friendly
+def ui(ctx: click.Context, port: int, host: str) -> None:
+    """Start the MLflow UI on the project's tracking store."""
+    import subprocess
+
+    from mcdropout.tracking import tracking_uri
+
+    params = get_params(ctx)
+    uri = tracking_uri(params.mlflow)
+    if uri.startswith(("http://", "https://")):
+        raise ConfigError(f"the tracking store is a server ({uri}); open it in a browser instead")
+    artifacts = Path(params.mlflow.artifact_location).resolve().as_uri()
+    click.echo(f"MLflow UI on http://{host}:{port}/#/experiments (store {uri}); Ctrl-C stops it", err=True)
+    cmd = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri,
+           "--default-artifact-root", artifacts, "--host", host, "--port", str(port)]
+    try:
+        sys.exit(subprocess.call(cmd))
+    except KeyboardInterrupt:
+        sys.exit(0)
 
 
 if __name__ == "__main__":

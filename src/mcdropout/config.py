@@ -93,6 +93,10 @@ class MLflowConfig:
     artifact_location: str = "mlruns"
     experiment_prefix: str = "mcdropout"
     enabled: bool = True
+    # Per-epoch curves longer than this are logged at this many evenly spaced epochs
+    # (the last always included): SQLite takes ~45 ms per 1000 values, and a sweep must
+    # not spend longer logging than training.
+    max_history_points: int = 1000
 
 
 @dataclass(frozen=True)
@@ -309,6 +313,7 @@ def from_dict(raw: dict[str, Any]) -> Params:
         artifact_location=_str(f, "mlflow", "artifact_location", MLflowConfig.artifact_location),
         experiment_prefix=_str(f, "mlflow", "experiment_prefix", MLflowConfig.experiment_prefix),
         enabled=enabled,
+        max_history_points=_int(f, "mlflow", "max_history_points", MLflowConfig.max_history_points),
     )
     return Params(data=data, model=model, train=train, sweep=sweep, mc=mc, mlflow=mlflow)
 

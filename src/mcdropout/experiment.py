@@ -52,10 +52,16 @@ def finish_members(
     return outcomes
 
 
-def run_single(params: Params, task: str, progress: bool = True) -> MemberOutcome:
+def run_single(params: Params, task: str, progress: bool = True) -> MemberOutcome | None:
     """Train one (p, seed) member from ``params.train``, evaluate it, save it under ``models/<task>/``."""
     splits = load_task_data(task, params.data.dir)
     fit = fit_members(task, splits, [Member(params.train.p, params.train.seed)], params, progress,
                       label=f"{task} p={params.train.p:g} seed={params.train.seed}")
+    if fit is None:
+        return None  # a non-zero DDP rank
     out_dir = Path(params.train.models_dir) / task
-    return finish_members(task, splits, fit, params, out_dir)[0]
+    outcome = finish_members(task, splits, fit, params, out_dir)[0]
+    from mcdropout.tracking import log_members
+
+    log_members(params, task, [outcome], fit.accelerator, fit.seconds, sweep=False)
+    return outcome

@@ -39,12 +39,17 @@ def sweep_dir(params: Params, task: str) -> Path:
     return Path(params.train.models_dir) / task / "sweep"
 
 
-def run_sweep(params: Params, task: str, progress: bool = True) -> SweepResult:
-    """Train ``sweep.p x sweep.seeds`` as one stacked model; save one checkpoint per member."""
+def run_sweep(params: Params, task: str, progress: bool = True) -> SweepResult | None:
+    """Train ``sweep.p x sweep.seeds`` as one stacked model; save one checkpoint per member.
+
+    ``None`` on the non-zero ranks of a DDP run (rank 0 saves).
+    """
     splits = load_task_data(task, params.data.dir)
     members = sweep_members(params)
     fit = fit_members(task, splits, members, params, progress, label=f"sweep {task} ({len(members)} members)",
                       global_seed=params.train.seed)
+    if fit is None:
+        return None
     folder = sweep_dir(params, task)
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".sweep.", dir=folder.parent))
@@ -56,6 +61,9 @@ def run_sweep(params: Params, task: str, progress: bool = True) -> SweepResult:
         raise
     for o in outcomes:
         o.checkpoint = folder / o.checkpoint.name
+    from mcdropout.tracking import log_members
+
+    log_members(params, task, outcomes, fit.accelerator, fit.seconds, sweep=True)
     return SweepResult(fit, outcomes, folder)
 
 
@@ -92,9 +100,10 @@ def evaluate_sweep(params: Params, task: str, folder: str | Path, progress: bool
     if not paths:
         raise DataError(f"{folder}: no checkpoints; run `mcdropout sweep --task {task}` first")
     splits = load_task_data(task, params.data.dir)
-    runs = []
+    runs, metas = [], {}
     for i, path in enumerate(paths):
         model, meta = load_checkpoint(path)
+        metas[path.name] = meta
         if meta["task"] != task:
             raise DataError(f"{path}: trained for task {meta['task']!r}, not {task!r}")
         evaluation = evaluate_model(model, task, splits, params.mc.samples, params.mc.seed, meta.get("noise_std"))
@@ -106,8 +115,12 @@ def evaluate_sweep(params: Params, task: str, folder: str | Path, progress: bool
     for run in runs:
         by_p.setdefault(run["p"], []).append(val_loss(task, run))
     best_p = min(by_p, key=lambda p: float(np.mean(by_p[p])))
-    return {"task": task, "mc_samples": params.mc.samples, "best_p": best_p,
-            "selection": "lowest seed-mean validation loss, standard inference", "runs": runs}
+    metrics = {"task": task, "mc_samples": params.mc.samples, "best_p": best_p,
+               "selection": "lowest seed-mean validation loss, standard inference", "runs": runs}
+    from mcdropout.tracking import log_evaluation
+
+    log_evaluation(params, metrics, metas)
+    return metrics
 
 
 def summary_by_p(metrics: dict[str, Any]) -> list[dict[str, float]]:

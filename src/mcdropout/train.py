@@ -117,11 +117,12 @@ def fit_members(
     progress: bool = True,
     label: str | None = None,
     global_seed: int | None = None,
-) -> FitResult:
+) -> FitResult | None:
     """Train all ``members`` together as one stacked model with one Trainer.
 
     Initial weights depend on each member's seed only; dropout masks come from the
-    global RNG seeded with ``global_seed`` (default: the first member's seed).
+    global RNG seeded with ``global_seed`` (default: the first member's seed). Returns
+    ``None`` on the non-zero ranks of a multi-process (DDP) run.
     """
     in_dim = splits["train"].x.shape[1]
     kwargs = model_kwargs(params.model, in_dim)
@@ -138,11 +139,9 @@ def fit_members(
     start = time.perf_counter()
     trainer.fit(routine)
     seconds = time.perf_counter() - start
+    if not trainer.is_global_zero:
+        return None  # under DDP every rank runs this code; only rank 0 keeps and saves results
     models = [net.member(i).eval() for i in range(len(members))]
     history = routine.history_array().numpy()
     return FitResult(members, models, history, trainer.strategy.root_device.type, seconds)
 
-
-def fit_single(task: str, splits: dict[str, Split], params: Params, progress: bool = True) -> FitResult:
-    member = Member(params.train.p, params.train.seed)
-    return fit_members(task, splits, [member], params, progress, label=f"{task} p={member.p:g} seed={member.seed}")
