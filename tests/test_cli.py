@@ -130,3 +130,10 @@ def test_single_run_logged_to_sqlite_store(workdir, tiny_params):
     assert only.data.params["p"] == "0.3" and only.data.tags["kind"] == "single"
     assert len(client.get_metric_history(only.info.run_id, "val/accuracy")) == 30
     assert "standard/test/accuracy" in only.data.metrics and "mc/test/nll" in only.data.metrics
+
+
+def test_report_without_sweep_says_what_to_do(workdir, tiny_params):
+    _tiny_params_file(workdir, tiny_params)
+    result = run("report")
+    assert result.exit_code == 2
+    assert "reports/regression/metrics.json: missing; run `mcdropout evaluate` first" in result.output

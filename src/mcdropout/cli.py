@@ -14,8 +14,6 @@ import click
 
 from mcdropout.config import TASKS, ConfigError, Params, load_params
 
-USER_ERRORS: tuple[type[Exception], ...] = (ConfigError,)
-
 
 def _user_errors() -> tuple[type[Exception], ...]:
     from mcdropout.checkpoint import CheckpointError
@@ -250,6 +248,38 @@ def ui(ctx: click.Context, port: int, host: str) -> None:
         sys.exit(subprocess.call(cmd))
     except KeyboardInterrupt:
         sys.exit(0)
+
+
+@main.group()
+def benchmark() -> None:
+    """Published benchmarks reproduced with the toolkit."""
+
+
+@benchmark.command("uci")
+@click.option("--data-dir", type=click.Path(file_okay=False), required=True,
+              help="Folder holding <dataset>/data.txt, index_*.txt, ... (the paper's layout).")
+@click.option("--dataset", required=True, help="e.g. bostonHousing, concrete, energy, yacht.")
+@click.option("--splits", default="all", show_default=True, help="all, A-B or A,B,...")
+@click.option("--epochs", type=int, default=None, help="Default: 100 x n_epochs.txt (the 2018 protocol).")
+@click.option("--samples", type=int, default=10_000, show_default=True, help="MC passes T at test time.")
+@click.option("--output-dir", type=click.Path(file_okay=False), default="reports/uci", show_default=True)
+@click.pass_context
+@friendly
+def benchmark_uci(ctx: click.Context, data_dir, dataset, splits, epochs, samples, output_dir) -> None:
+    """Gal & Ghahramani's UCI regression protocol; writes <output-dir>/<dataset>.json and .md."""
+    from mcdropout.io import write_json, write_text
+    from mcdropout.uci import markdown_table, run_benchmark
+
+    if epochs is not None and epochs < 1:
+        raise ConfigError(f"--epochs must be an integer >= 1, got {epochs}")
+    if samples < 1:
+        raise ConfigError(f"--samples must be an integer >= 1, got {samples}")
+    result = run_benchmark(data_dir, dataset, splits, epochs, samples, get_params(ctx))
+    out = Path(output_dir)
+    write_json(out / f"{dataset}.json", result)
+    table = markdown_table(result)
+    write_text(out / f"{dataset}.md", table)
+    click.echo(table)
 
 
 if __name__ == "__main__":

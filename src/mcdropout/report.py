@@ -301,6 +301,8 @@ def build_report(params: Params, tasks: list[str], reports_dir: str | Path = "re
         if not (reports_dir / task / "metrics.json").is_file():
             raise DataError(f"{reports_dir / task / 'metrics.json'}: missing; run `mcdropout evaluate` first")
         folder = sweep_dir(params, task)
+        if not any(folder.glob("*.pt")):
+            raise DataError(f"{folder}: no checkpoints; run `mcdropout sweep --task {task}` first")
         reports.append(task_report(params, task, reports_dir, folder))
     md_path, html_path = render(params, reports, reports_dir)
     for tr in reports:

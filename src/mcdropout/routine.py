@@ -70,6 +70,7 @@ class DropoutRoutine(pl.LightningModule):
         lr: float = 1e-3,
         weight_decay: float = 0.0,
         batch_size: int = 0,
+        l2: torch.Tensor | None = None,
     ) -> None:
         super().__init__()
         self.net = net
@@ -81,6 +82,9 @@ class DropoutRoutine(pl.LightningModule):
         self.register_buffer("train_y", train_xy[1], persistent=False)
         self.register_buffer("val_x", val_xy[0], persistent=False)
         self.register_buffer("val_y", val_xy[1], persistent=False)
+        # Per-member L2 on weight matrices, added to each member's loss (Keras-style
+        # kernel regulariser, as in the UCI protocol); None: no such term.
+        self.register_buffer("l2", l2, persistent=False)
         self._epoch_sums: list[torch.Tensor] = []
         self.history: list[torch.Tensor] = []  # one [4, M] tensor per epoch, HISTORY_KEYS order
 
@@ -97,6 +101,8 @@ class DropoutRoutine(pl.LightningModule):
         metric = member_metric(self.task, out, y, losses)
         n = torch.tensor(float(len(y)), device=y.device)
         self._epoch_sums.append(torch.stack([losses.detach() * n, metric.detach() * n, n.expand_as(losses)]))
+        if self.l2 is not None:
+            losses = losses + self.l2 * sum(w.pow(2).sum(dim=(1, 2)) for w in self.net.weights)
         return losses.sum()
 
     def on_train_epoch_end(self) -> None:

@@ -35,6 +35,8 @@ warnings.filterwarnings("ignore", message=".*LeafSpec.*")
 class Member:
     p: float
     seed: int
+    input_p: float | None = None  # None: model.input_p
+    l2: float = 0.0  # coefficient of this member's sum of squared weights (not biases) in its loss
 
 
 @dataclass
@@ -126,12 +128,14 @@ def fit_members(
     """
     in_dim = splits["train"].x.shape[1]
     kwargs = model_kwargs(params.model, in_dim)
-    initial = [seeded_mlp(m.seed, p=m.p, **kwargs) for m in members]
+    initial = [seeded_mlp(m.seed, p=m.p, **{**kwargs, "input_p": kwargs["input_p"] if m.input_p is None
+                                             else m.input_p}) for m in members]
     net = StackedMLP(initial)
     cfg = params.train
+    l2 = torch.tensor([m.l2 for m in members]) if any(m.l2 for m in members) else None
     routine = DropoutRoutine(
         net, task, _tensors(splits["train"]), _tensors(splits["val"]),
-        lr=cfg.lr, weight_decay=cfg.weight_decay, batch_size=cfg.batch_size,
+        lr=cfg.lr, weight_decay=cfg.weight_decay, batch_size=cfg.batch_size, l2=l2,
     )
     pl.seed_everything(members[0].seed if global_seed is None else global_seed, verbose=False)
     label = label or f"{task} ({len(members)} member{'s' if len(members) != 1 else ''})"

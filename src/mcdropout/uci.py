@@ -1,0 +1,190 @@
+"""The UCI regression benchmark of Gal & Ghahramani (2016), 2018 grid-search protocol.
+
+Per split: standardise inputs and target with the training split's statistics (std 0
+becomes 1); one hidden layer of ``n_hidden`` ReLU units with dropout on the input and
+the hidden layer; squared error plus ``l^2 (1 - p) / (2 N tau)`` times the squared
+weights (l = 1e-2), Adam. The grid ``dropout_rates x tau_values`` trains as one batched
+model on the first 80% of the training indices; the member with the best validation
+log-likelihood (last 20%) is retrained on the whole training split. Test: T MC passes,
+RMSE of the MC mean and the log-likelihood
+
+    logsumexp_t(-tau/2 (y - yhat_t)^2) - log T - 1/2 log 2 pi + 1/2 log tau
+
+in original units (averaged over points), plus the dropout-off RMSE.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from scipy.special import logsumexp
+
+from mcdropout.config import Params
+from mcdropout.data import DataError, Split
+from mcdropout.inference import predict_mc, predict_standard
+from mcdropout.train import Member, fit_members
+
+LENGTH_SCALE = 1e-2
+PUBLISHED = {  # 2018 grid-search table: (rmse, rmse stderr, ll, ll stderr)
+    "bostonHousing": (2.90, 0.18, -2.40, 0.04),
+    "concrete": (4.82, 0.16, -2.93, 0.02),
+    "energy": (0.54, 0.01, -1.21, 0.01),
+    "yacht": (0.67, 0.05, -1.25, 0.01),
+}
+REQUIRED = ("data.txt", "index_features.txt", "index_target.txt", "n_splits.txt", "n_hidden.txt", "n_epochs.txt",
+            "dropout_rates.txt", "tau_values.txt")
+
+
+@dataclass
+class UCIDataset:
+    name: str
+    x: np.ndarray
+    y: np.ndarray
+    n_splits: int
+    n_hidden: int
+    n_epochs: int
+    dropout_rates: list[float]
+    taus: list[float]
+    folder: Path
+
+    def split(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        files = [self.folder / f"index_{kind}_{i}.txt" for kind in ("train", "test")]
+        for f in files:
+            if not f.is_file():
+                raise DataError(f"{f}: missing (split {i} of {self.name})")
+        return tuple(np.loadtxt(f, dtype=int, ndmin=1) for f in files)
+
+
+def load_uci(data_dir: str | Path, name: str) -> UCIDataset:
+    folder = Path(data_dir) / name
+    if not folder.is_dir():
+        raise DataError(f"{folder}: no such dataset folder")
+    for f in REQUIRED:
+        if not (folder / f).is_file():
+            raise DataError(f"{folder / f}: missing (a UCI dataset folder needs {', '.join(REQUIRED)})")
+
+    def read(f: str, dtype=float) -> np.ndarray:
+        try:
+            return np.loadtxt(folder / f, dtype=dtype, ndmin=1)
+        except ValueError as exc:
+            raise DataError(f"{folder / f}: not a whitespace-separated table of numbers ({exc})") from None
+
+    data = read("data.txt")
+    data = data[:, None] if data.ndim == 1 else data
+    features, target = read("index_features.txt", int), int(read("index_target.txt", int)[0])
+    if target >= data.shape[1] or features.max() >= data.shape[1]:
+        raise DataError(f"{folder}: column indices beyond the {data.shape[1]} columns of data.txt")
+    return UCIDataset(name, data[:, features].astype(np.float32), data[:, target].astype(np.float32),
+                      int(read("n_splits.txt", int)[0]), int(read("n_hidden.txt", int)[0]),
+                      int(read("n_epochs.txt", int)[0]), read("dropout_rates.txt").tolist(),
+                      read("tau_values.txt").tolist(), folder)
+
+
+def _standardiser(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    mean, std = x.mean(0), x.std(0)
+    return mean, np.where(std == 0, 1.0, std)
+
+
+def _members(ds: UCIDataset, n_train: int, seed: int) -> list[tuple[Member, float]]:
+    out = []
+    for p in ds.dropout_rates:
+        for tau in ds.taus:
+            l2 = LENGTH_SCALE**2 * (1 - p) / (2 * n_train * tau)
+            out.append((Member(p, seed, input_p=p, l2=l2), tau))
+    return out
+
+
+def _fit(ds: UCIDataset, x: np.ndarray, y: np.ndarray, members: list[Member], params: Params):
+    xm, xs = _standardiser(x)
+    ym, ys = float(y.mean()), float(y.std() or 1.0)
+    xn, yn = ((x - xm) / xs).astype(np.float32), ((y - ym) / ys).astype(np.float32)
+    split = Split(xn, yn)
+    fit = fit_members("regression", {"train": split, "val": split}, members, params, progress=False,
+                      global_seed=members[0].seed)
+    return fit, (xm, xs, ym, ys)
+
+
+def mc_scores(model, x, y, norm, tau: float, samples: int, seed: int) -> dict[str, float]:
+    xm, xs, ym, ys = norm
+    xt = torch.from_numpy(((x - xm) / xs).astype(np.float32))
+    draws = predict_mc(model, xt, samples, seed=seed)[..., 0].double().numpy() * ys + ym  # [T, N]
+    ll = logsumexp(-0.5 * tau * (y[None, :] - draws) ** 2, axis=0) - math.log(samples) \
+        - 0.5 * math.log(2 * math.pi) + 0.5 * math.log(tau)
+    standard = predict_standard(model, xt)[:, 0].double().numpy() * ys + ym
+    return {"rmse": float(np.sqrt(np.mean((y - draws.mean(0)) ** 2))), "ll": float(np.mean(ll)),
+            "rmse_standard": float(np.sqrt(np.mean((y - standard) ** 2)))}
+
+
+def run_split(ds: UCIDataset, i: int, epochs: int, samples: int, params: Params, val_samples: int = 1000) -> dict:
+    start = time.perf_counter()
+    train_idx, test_idx = ds.split(i)
+    x, y = ds.x[train_idx], ds.y[train_idx].astype(np.float64)
+    cut = int(round(0.8 * len(train_idx)))
+    params = params.override(**{"model.hidden": [ds.n_hidden], "train.epochs": epochs, "train.batch_size": 128,
+                                "train.lr": 1e-3, "train.weight_decay": 0.0})
+    grid = _members(ds, cut, seed=i)
+    fit, norm = _fit(ds, x[:cut], y[:cut], [m for m, _ in grid], params)
+    val = [mc_scores(model, x[cut:], y[cut:], norm, tau, val_samples, seed=i)["ll"]
+           for model, (_, tau) in zip(fit.models, grid)]
+    best = int(np.argmax(val))
+    (member, tau) = _members(ds, len(train_idx), seed=i)[best]
+    final, norm = _fit(ds, x, y, [member], params)
+    scores = mc_scores(final.models[0], ds.x[test_idx], ds.y[test_idx].astype(np.float64), norm, tau, samples,
+                       seed=i)
+    return {"split": i, **scores, "p": member.p, "tau": tau, "seconds": time.perf_counter() - start}
+
+
+def parse_splits(text: str, n_splits: int) -> list[int]:
+    if text == "all":
+        return list(range(n_splits))
+    try:
+        if "-" in text:
+            lo, hi = (int(v) for v in text.split("-"))
+            chosen = list(range(lo, hi + 1))
+        else:
+            chosen = [int(v) for v in text.split(",")]
+    except ValueError:
+        raise DataError(f"--splits must be 'all', 'A-B' or 'A,B,...', got {text!r}") from None
+    bad = [s for s in chosen if not 0 <= s < n_splits]
+    if bad or not chosen:
+        raise DataError(f"--splits: split(s) {bad or text} outside 0-{n_splits - 1}")
+    return chosen
+
+
+def run_benchmark(data_dir: str | Path, name: str, splits: str, epochs: int | None, samples: int,
+                  params: Params, progress: bool = True) -> dict[str, Any]:
+    ds = load_uci(data_dir, name)
+    chosen = parse_splits(splits, ds.n_splits)
+    epochs = epochs or ds.n_epochs * 100
+    results = []
+    for i in chosen:
+        results.append(run_split(ds, i, epochs, samples, params))
+        if progress:
+            r = results[-1]
+            print(f"{name} split {i}: rmse {r['rmse']:.3f} ll {r['ll']:.3f} (p={r['p']:g}, tau={r['tau']:g}, "
+                  f"{r['seconds']:.0f}s)", flush=True)
+    keys = ("rmse", "ll", "rmse_standard")
+    mean = {k: float(np.mean([r[k] for r in results])) for k in keys}
+    stderr = {k: float(np.std([r[k] for r in results]) / math.sqrt(len(results))) for k in keys}
+    return {"dataset": name, "epochs": epochs, "mc_samples": samples, "splits": results, "mean": mean,
+            "stderr": stderr}
+
+
+def markdown_table(result: dict[str, Any]) -> str:
+    name, m, s = result["dataset"], result["mean"], result["stderr"]
+    pub = PUBLISHED.get(name)
+    lines = [f"# UCI {name}", "",
+             f"{len(result['splits'])} split(s), {result['epochs']} epochs, T = {result['mc_samples']}.", "",
+             "| | RMSE (MC) | test LL | RMSE (dropout off) |", "|---|---|---|---|",
+             f"| mcdropout | {m['rmse']:.2f} ± {s['rmse']:.2f} | {m['ll']:.2f} ± {s['ll']:.2f} | "
+             f"{m['rmse_standard']:.2f} ± {s['rmse_standard']:.2f} |"]
+    if pub:
+        lines.append(f"| Gal & Ghahramani 2018 grid search | {pub[0]:.2f} ± {pub[1]:.2f} | "
+                     f"{pub[2]:.2f} ± {pub[3]:.2f} | |")
+    return "\n".join(lines) + "\n"

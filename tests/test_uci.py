@@ -1,0 +1,112 @@
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from mcdropout.cli import main
+from mcdropout.config import Params
+from mcdropout.data import DataError
+from mcdropout.model import seeded_mlp
+from mcdropout.uci import load_uci, mc_scores, parse_splits, run_benchmark
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "uci"
+
+
+def make_dataset(root: Path, n: int = 40, name: str = "tiny") -> Path:
+    folder = root / name
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(n, 3))
+    x[:, 2] = 1.0  # a constant column: std 0 must become 1
+    y = x[:, 0] - 2 * x[:, 1] + 0.1 * rng.normal(size=n)
+    np.savetxt(folder / "data.txt", np.column_stack([x, y]))
+    (folder / "index_features.txt").write_text("0\n1\n2\n")
+    (folder / "index_target.txt").write_text("3\n")
+    for key, value in {"n_splits": "2", "n_hidden": "8", "n_epochs": "1", "dropout_rates": "0.01 0.1",
+                       "tau_values": "1.0 10.0"}.items():
+        (folder / f"{key}.txt").write_text(value + "\n")
+    for i in range(2):
+        order = rng.permutation(n)
+        np.savetxt(folder / f"index_train_{i}.txt", order[:32], fmt="%d")
+        np.savetxt(folder / f"index_test_{i}.txt", order[32:], fmt="%d")
+    return folder
+
+
+def test_loader_reads_layout(tmp_path):
+    make_dataset(tmp_path)
+    ds = load_uci(tmp_path, "tiny")
+    assert ds.x.shape == (40, 3) and ds.y.shape == (40,)
+    assert (ds.n_splits, ds.n_hidden, ds.n_epochs) == (2, 8, 1)
+    assert ds.dropout_rates == [0.01, 0.1] and ds.taus == [1.0, 10.0]
+    train, test = ds.split(1)
+    assert len(train) == 32 and len(test) == 8 and not set(train) & set(test)
+
+
+@pytest.mark.parametrize("missing", ["data.txt", "tau_values.txt", "index_target.txt"])
+def test_missing_file_is_named(tmp_path, missing):
+    folder = make_dataset(tmp_path)
+    (folder / missing).unlink()
+    with pytest.raises(DataError, match=f"{missing}: missing"):
+        load_uci(tmp_path, "tiny")
+
+
+def test_missing_split_file_is_named(tmp_path):
+    folder = make_dataset(tmp_path)
+    (folder / "index_test_1.txt").unlink()
+    with pytest.raises(DataError, match="index_test_1.txt: missing"):
+        load_uci(tmp_path, "tiny").split(1)
+
+
+def test_parse_splits():
+    assert parse_splits("all", 3) == [0, 1, 2]
+    assert parse_splits("0-4", 20) == [0, 1, 2, 3, 4]
+    assert parse_splits("2,5", 20) == [2, 5]
+    with pytest.raises(DataError, match="outside 0-19"):
+        parse_splits("18-21", 20)
+    with pytest.raises(DataError, match="must be 'all'"):
+        parse_splits("first", 20)
+
+
+def test_log_likelihood_formula_by_hand():
+    """With p = 0 every pass is the same, so the mixture LL is one Gaussian: check it by hand."""
+    model = seeded_mlp(0, in_dim=2, out_dim=1, hidden=(4,), p=0.0).eval()
+    x = np.array([[0.5, -1.0], [1.0, 2.0]])
+    y = np.array([1.0, -0.5])
+    norm = (np.zeros(2), np.ones(2), 0.0, 1.0)
+    tau = 2.0
+    scores = mc_scores(model, x, y, norm, tau, samples=5, seed=0)
+    yhat = model(torch.tensor(x, dtype=torch.float32))[:, 0].detach().double().numpy()
+    ll = -0.5 * tau * (y - yhat) ** 2 - 0.5 * math.log(2 * math.pi) + 0.5 * math.log(tau)
+    assert scores["ll"] == pytest.approx(ll.mean(), rel=1e-6)
+    assert scores["rmse"] == pytest.approx(scores["rmse_standard"], rel=1e-6)
+
+
+def test_benchmark_on_tiny_folder(tmp_path):
+    make_dataset(tmp_path)
+    params = Params().override(**{"mlflow.enabled": False})
+    result = run_benchmark(tmp_path, "tiny", "all", epochs=3, samples=20, params=params, progress=False)
+    assert [s["split"] for s in result["splits"]] == [0, 1]
+    for s in result["splits"]:
+        assert s["p"] in (0.01, 0.1) and s["tau"] in (1.0, 10.0)
+        assert np.isfinite([s["rmse"], s["ll"], s["rmse_standard"]]).all()
+    assert set(result["mean"]) == set(result["stderr"]) == {"rmse", "ll", "rmse_standard"}
+
+
+def test_cli_errors(tmp_path):
+    make_dataset(tmp_path)
+    result = CliRunner().invoke(main, ["benchmark", "uci", "--data-dir", str(tmp_path), "--dataset", "nope"])
+    assert result.exit_code == 2 and "no such dataset folder" in result.output
+    result = CliRunner().invoke(main, ["benchmark", "uci", "--data-dir", str(tmp_path), "--dataset", "tiny",
+                                       "--splits", "7"])
+    assert result.exit_code == 2 and "outside 0-1" in result.output
+
+
+@pytest.mark.skipif(not (SHARED / "yacht").is_dir(), reason="../shared/data/uci not present")
+def test_shared_yacht_layout():
+    ds = load_uci(SHARED, "yacht")
+    assert ds.x.shape == (308, 6) and ds.n_splits == 20 and ds.n_hidden == 50
+    train, test = ds.split(0)
+    assert (len(train), len(test)) == (277, 31)
