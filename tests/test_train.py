@@ -1,9 +1,14 @@
+import json
+
 import numpy as np
 import pytest
 import torch
+import yaml
+from click.testing import CliRunner
 
 from mcdropout.checkpoint import CheckpointError, load_checkpoint
-from mcdropout.config import Params
+from mcdropout.cli import main
+from mcdropout.config import Params, to_dict
 from mcdropout.data import make_task_data, write_task_data
 from mcdropout.experiment import run_single
 from mcdropout.train import Member, fit_members
@@ -57,3 +62,18 @@ def test_p0_overfits_with_defaults():
 
     assert rmse("train") < 0.5 * noise  # well below the noise level
     assert rmse("test") > 1.2 * noise  # and worse than the noise on new points
+
+
+def test_default_p02_mc_interval_covers_test_points(workdir):
+    """Issue 3's check: defaults, p = 0.2: the MC 95% interval covers 85-100% of test points."""
+    params = Params().override(**{"mlflow.enabled": False})
+    write_task_data("regression", params.data)
+    (workdir / "params.yaml").write_text(yaml.safe_dump(to_dict(params)))
+    runner = CliRunner()
+    assert runner.invoke(main, ["train", "--task", "regression", "--p", "0.2", "--quiet"]).exit_code == 0
+    result = runner.invoke(main, ["evaluate", "--task", "regression", "--model", "models/regression/p0.2_seed0.pt"])
+    assert result.exit_code == 0, result.output
+    assert "mc cover95" in result.output and "mc nll" in result.output
+    test = json.loads((workdir / "reports/regression/p0.2_seed0.json").read_text())["mc"]["test"]
+    assert 0.85 <= test["coverage_95"] <= 1.0
+    assert test["nll"] == test["nll"]  # finite

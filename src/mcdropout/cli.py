@@ -80,11 +80,14 @@ def _table(evaluation: dict, task: str) -> str:
 
     metric = metric_name(task)
     loss = "mse" if task == "regression" else "nll"
-    lines = [f"{'split':<6} {'std ' + loss:>10} {'std ' + metric:>13} {'mc nll':>9} {'mc ' + metric:>12}"]
+    extra = "coverage_95" if task == "regression" else "ece"
+    label = "mc cover95" if task == "regression" else "mc ece"
+    lines = [f"{'split':<6} {'std ' + loss:>10} {'std ' + metric:>13} {'mc nll':>9} {'mc ' + metric:>12} {label:>11}"]
     for split in ("train", "val", "test"):
         s, m = evaluation["standard"][split], evaluation["mc"][split]
         s_loss = s["rmse"] ** 2 if task == "regression" else s["nll"]
-        lines.append(f"{split:<6} {s_loss:>10.4f} {s[metric]:>13.4f} {m['nll']:>9.4f} {m[metric]:>12.4f}")
+        lines.append(f"{split:<6} {s_loss:>10.4f} {s[metric]:>13.4f} {m['nll']:>9.4f} {m[metric]:>12.4f} "
+                     f"{m[extra]:>11.4f}")
     return "\n".join(lines)
 
 
