@@ -41,8 +41,13 @@ def model_device(model: nn.Module) -> torch.device:
     return param.device if param is not None else torch.device("cpu")
 
 
+def is_dropout(module: nn.Module) -> bool:
+    """PyTorch's dropout layers, and any layer that declares ``is_mc_dropout = True``."""
+    return isinstance(module, DROPOUT_TYPES) or getattr(module, "is_mc_dropout", False)
+
+
 def has_dropout(model: nn.Module) -> bool:
-    return any(isinstance(m, DROPOUT_TYPES) for m in model.modules())
+    return any(is_dropout(m) for m in model.modules())
 
 
 @contextmanager
@@ -52,7 +57,7 @@ def _mode(model: nn.Module, dropout_on: bool) -> Iterator[None]:
     model.eval()
     if dropout_on:
         for m in model.modules():
-            if isinstance(m, DROPOUT_TYPES):
+            if is_dropout(m):
                 m.train()
     try:
         yield
@@ -97,10 +102,10 @@ def _fast_plan(model: nn.Module) -> tuple[nn.Sequential, nn.Sequential] | None:
     if not isinstance(model, nn.Sequential):
         return None
     layers = list(model)
-    dropouts = [m for m in layers if isinstance(m, DROPOUT_TYPES)]
+    dropouts = [m for m in layers if is_dropout(m)]
     if any(type(m) is not nn.Dropout for m in dropouts):
-        return None  # channel-wise and alpha dropout: use the generic loop
-    if any(has_dropout(m) for m in layers if not isinstance(m, DROPOUT_TYPES)):
+        return None  # channel-wise, alpha and custom dropout: use the generic loop
+    if any(has_dropout(m) for m in layers if not is_dropout(m)):
         return None  # dropout nested inside a block: use the generic loop
     first = next((i for i, m in enumerate(layers) if isinstance(m, nn.Dropout) and m.p > 0), len(layers))
     return nn.Sequential(*layers[:first]), nn.Sequential(*layers[first:])

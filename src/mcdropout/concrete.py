@@ -1,0 +1,68 @@
+"""Concrete dropout (Gal, Hron & Kendall, NeurIPS 2017): a dropout layer that learns its rate.
+
+The Bernoulli mask is relaxed to a Concrete (Gumbel-sigmoid) one so that p gets a
+gradient during training:
+
+    z = sigmoid((log p - log(1 - p) + log u - log(1 - u)) / t),  u ~ U(0, 1),  t = 0.1
+    y = x * (1 - z) / (1 - p)
+
+(z is the relaxed *drop* indicator, as in the authors' code). At prediction time:
+
+* dropout off (``eval()``): identity, the expected mask with inverted scaling;
+* MC dropout (train mode under ``torch.no_grad()``, as ``predict_mc`` runs it): exact
+  Bernoulli(1 - p) masks with the learned p, like ``nn.Dropout``.
+
+Regulariser of one layer with weights W fed by this layer's K-wide input, N training
+points and length-scale l (paper, eq. 3 and the authors' code):
+
+    l^2 / N * ||W||^2 / (1 - p)  +  2 / N * K * (p log p + (1 - p) log(1 - p))
+
+The second term is -2K/N times the entropy of Bernoulli(p): minimising it favours
+p = 0.5 unless the data say otherwise.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+EPS = 1e-7
+
+
+class ConcreteDropout(nn.Module):
+    is_mc_dropout = True  # predict_mc puts it in train mode, like nn.Dropout
+
+    def __init__(self, init_p: float = 0.1, temperature: float = 0.1) -> None:
+        super().__init__()
+        if not 0 < init_p < 1:
+            raise ValueError(f"init_p must be in (0, 1), got {init_p}")
+        self.p_logit = nn.Parameter(torch.tensor(math.log(init_p) - math.log(1 - init_p)))
+        self.temperature = temperature
+
+    @property
+    def p(self) -> torch.Tensor:
+        return torch.sigmoid(self.p_logit)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training:
+            return x
+        p = self.p
+        if not torch.is_grad_enabled():  # MC prediction: exact Bernoulli masks
+            keep = torch.rand_like(x) >= p
+            return x * keep / (1 - p)
+        u = torch.rand_like(x)
+        drop = torch.sigmoid(
+            (torch.log(p + EPS) - torch.log(1 - p + EPS) + torch.log(u + EPS) - torch.log(1 - u + EPS))
+            / self.temperature
+        )
+        return x * (1 - drop) / (1 - p)
+
+
+def concrete_regulariser(p: torch.Tensor, weight: torch.Tensor, input_dim: int, n_train: int,
+                         length_scale: float) -> torch.Tensor:
+    """The paper's per-layer regulariser (see the module docstring)."""
+    weight_term = length_scale**2 / n_train * weight.pow(2).sum() / (1 - p)
+    dropout_term = 2.0 / n_train * input_dim * (p * torch.log(p) + (1 - p) * torch.log(1 - p))
+    return weight_term + dropout_term
