@@ -1,6 +1,8 @@
 # Two commands on a fresh machine:  `make run` (set up + the whole study)  and  `make test`.
 PYTHON ?= python3
 VENV ?= .venv
+# The CPU build on disk here; GPU users: make run TORCH="torch --index-url https://download.pytorch.org/whl/cu126"
+TORCH ?= torch==2.13.0
 BIN := $(VENV)/bin
 
 .PHONY: install run test test-all lint bench
@@ -9,7 +11,7 @@ $(BIN)/mcdropout: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	# The CPU build first, so nothing pulls gigabytes of CUDA packages (README: GPU users).
-	$(BIN)/python -m pip install -q "torch==2.13.0"
+	$(BIN)/python -m pip install -q $(TORCH)
 	$(BIN)/python -m pip install -q -e ".[dev]"
 	touch $@
 

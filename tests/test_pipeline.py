@@ -192,6 +192,31 @@ def test_mlflow_ui_in_browser(server):
     assert (shots / "mlflow_ui.png").stat().st_size > 10_000
 
 
+def test_mcdropout_ui_serves_the_project_store(repo):
+    repo, _ = repo
+    port = _free_port()
+    env = dict(os.environ)
+    env.pop("MLFLOW_TRACKING_URI", None)
+    proc = subprocess.Popen([str(BIN / "mcdropout"), "ui", "--port", str(port)], cwd=repo, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.time() + 90
+        while time.time() < deadline:
+            try:
+                if requests.get(f"{url}/health", timeout=2).ok:
+                    break
+            except requests.ConnectionError:
+                time.sleep(0.5)
+        else:
+            pytest.fail("mcdropout ui did not start within 90 s")
+        exps = requests.post(f"{url}/api/2.0/mlflow/experiments/search", json={"max_results": 10}, timeout=10)
+        assert {"mcdropout-regression", "mcdropout-classification"} <= {e["name"] for e in exps.json()["experiments"]}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
 def test_zz_second_repro_noop_then_param_edit(repo):
     repo, _ = repo
     assert "Running stage" not in dvc(repo, "repro")
