@@ -150,10 +150,10 @@ def predict_mc(
         prefix, suffix = plan
         h = prefix(x)
         n = h.shape[0]
-        per_block = max(1, chunk // max(n, 1))
-        if per_block == 0 or n > chunk:  # more points than a block: split the points too
+        if n > chunk:  # more points than a block: split the points too
             return torch.stack([torch.cat([_run_suffix(suffix, hb) for hb in h.split(chunk)])
                                 for _ in range(samples)])
+        per_block = chunk // max(n, 1)
         outs = []
         for start in range(0, samples, per_block):
             t = min(per_block, samples - start)

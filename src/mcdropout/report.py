@@ -67,13 +67,9 @@ def verdicts(task: str, rows: list[dict[str, float]], best_p: float, params: Par
     return out, ref
 
 
-def _members(folder: Path, seed: int) -> dict[float, tuple]:
-    found = {}
-    for path in sorted(folder.glob("*.pt")):
-        model, meta = load_checkpoint(path)
-        if meta["seed"] == seed:
-            found[meta["p"]] = (model, meta)
-    return dict(sorted(found.items()))
+def _checkpoints(folder: Path) -> list[tuple]:
+    """Every (model, meta) of a sweep folder, read once."""
+    return [load_checkpoint(path) for path in sorted(folder.glob("*.pt"))]
 
 
 def _save(fig, path: Path) -> Path:
@@ -93,7 +89,8 @@ def task_report(params: Params, task: str, reports_dir: Path, sweep_folder: Path
     best_p = metrics["best_p"]
     splits = load_task_data(task, params.data.dir)
     seed = min(r["seed"] for r in metrics["runs"])
-    members = _members(sweep_folder, seed)
+    checkpoints = _checkpoints(sweep_folder)
+    members = dict(sorted((meta["p"], (model, meta)) for model, meta in checkpoints if meta["seed"] == seed))
     fig_dir = reports_dir / "figures"
     figures: dict[str, Path] = {}
     findings: list[str] = []
@@ -149,8 +146,7 @@ def task_report(params: Params, task: str, reports_dir: Path, sweep_folder: Path
     fig, axes = plt.subplots(nrows, ncols, figsize=(3.2 * ncols, 2.4 * nrows), sharex=True, sharey=True,
                              squeeze=False)
     histories: dict[float, list[np.ndarray]] = {}
-    for path in sorted(sweep_folder.glob("*.pt")):
-        _, meta = load_checkpoint(path)
+    for _, meta in checkpoints:
         histories.setdefault(meta["p"], []).append(meta["history"].numpy())
     for ax, (p, hs) in zip(axes.flat, sorted(histories.items())):
         h = np.stack(hs)  # [seeds, epochs, 4]
