@@ -79,6 +79,18 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _wait_healthy(url: str, seconds: float = 90) -> bool:
+    """Poll an MLflow server's /health until it answers or ``seconds`` pass."""
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        try:
+            if requests.get(f"{url}/health", timeout=2).ok:
+                return True
+        except requests.ConnectionError:
+            time.sleep(0.5)
+    return False
+
+
 @pytest.fixture(scope="module")
 def server(repo):
     repo, _ = repo
@@ -89,14 +101,7 @@ def server(repo):
          "--workers", "1"],
         cwd=repo, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 90
-    while time.time() < deadline:
-        try:
-            if requests.get(f"{url}/health", timeout=2).ok:
-                break
-        except requests.ConnectionError:
-            time.sleep(0.5)
-    else:
+    if not _wait_healthy(url):
         proc.kill()
         pytest.fail("mlflow server did not start within 90 s")
     yield url
@@ -201,14 +206,7 @@ def test_mcdropout_ui_serves_the_project_store(repo):
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         url = f"http://127.0.0.1:{port}"
-        deadline = time.time() + 90
-        while time.time() < deadline:
-            try:
-                if requests.get(f"{url}/health", timeout=2).ok:
-                    break
-            except requests.ConnectionError:
-                time.sleep(0.5)
-        else:
+        if not _wait_healthy(url):
             pytest.fail("mcdropout ui did not start within 90 s")
         exps = requests.post(f"{url}/api/2.0/mlflow/experiments/search", json={"max_results": 10}, timeout=10)
         assert {"mcdropout-regression", "mcdropout-classification"} <= {e["name"] for e in exps.json()["experiments"]}
