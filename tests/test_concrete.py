@@ -57,3 +57,45 @@ def test_mc_inference_works_unchanged():
 def test_bad_init():
     with pytest.raises(ValueError, match="init_p must be in"):
         ConcreteDropout(init_p=1.0)
+
+
+def test_stacked_regulariser_matches_per_member():
+    w = torch.randn(3, 4, 5)
+    p = torch.tensor([0.1, 0.3, 0.6])
+    stacked = concrete_regulariser(p, w, input_dim=4, n_train=7, length_scale=0.2)
+    single = torch.stack([concrete_regulariser(p[i], w[i], 4, 7, 0.2) for i in range(3)])
+    torch.testing.assert_close(stacked, single)
+
+
+def test_mlp_with_concrete_layers_round_trips(tmp_path):
+    from mcdropout.checkpoint import load_checkpoint, save_checkpoint
+    from mcdropout.model import MLP
+
+    model = MLP(1, 1, hidden=[8, 8], p=0.2, dropout="concrete", temperature=0.1)
+    assert [type(m).__name__ for m in model].count("ConcreteDropout") == 2
+    assert model.learned_p == pytest.approx([0.2, 0.2])
+    with torch.no_grad():
+        model[2].p_logit.fill_(0.0)  # p = 0.5 in the first layer
+    save_checkpoint(tmp_path / "c.pt", model, {"task": "regression"})
+    loaded, _ = load_checkpoint(tmp_path / "c.pt")
+    assert loaded.learned_p == pytest.approx([0.5, 0.2])
+    assert loaded.config["dropout"] == "concrete"
+    with pytest.raises(ValueError, match="dropout must be"):
+        MLP(1, 1, dropout="gaussian")
+
+
+def test_stacked_concrete_members_learn_p_fixed_members_do_not():
+    from mcdropout.model import seeded_mlp
+    from mcdropout.stacked import StackedMLP
+
+    mlps = [seeded_mlp(0, in_dim=2, out_dim=1, hidden=[8, 8], p=0.3),
+            seeded_mlp(0, in_dim=2, out_dim=1, hidden=[8, 8], p=0.1, dropout="concrete")]
+    net = StackedMLP(mlps).train()
+    assert net.has_concrete and net.concrete.tolist() == [False, True]
+    torch.testing.assert_close(net.layer_p(0), torch.tensor([0.3, 0.1]))
+    net(torch.randn(64, 2)).pow(2).sum().backward()
+    grad = net.p_logit.grad
+    assert (grad[:, 0] == 0).all() and (grad[:, 1] != 0).all()  # only the Concrete member's rates move
+    member = net.member(1)
+    assert member.learned_p == pytest.approx([0.1, 0.1], abs=1e-6)
+    assert net.member(0).config.get("dropout", "fixed") == "fixed"

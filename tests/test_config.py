@@ -35,6 +35,12 @@ def test_epochs_per_task_or_shared():
         ({"data": {"regression": {"n_train": 0}}}, "data.regression.n_train must be an integer >= 1"),
         ({"mc": {"samples": 0}}, "mc.samples must be an integer >= 1"),
         ({"train": {"optimiser": "sgd"}}, "train: unknown key(s) optimiser"),
+        ({"model": {"dropout": "gaussian"}}, "model.dropout must be one of fixed, concrete"),
+        ({"model": {"concrete": {"init_p": 0}}}, "model.concrete.init_p must be in (0, 1)"),
+        ({"model": {"concrete": {"temperature": -1}}}, "model.concrete.temperature must be a number > 0"),
+        ({"compare": {"l2": [0.1, -1]}}, "compare.l2 must be a number > 0"),
+        ({"compare": {"l2": []}}, "compare.l2 must be a non-empty list"),
+        ({"compare": {"patience": 0}}, "compare.patience must be an integer >= 1"),
     ],
 )
 def test_bad_values_name_key_and_range(raw, message):

@@ -39,7 +39,7 @@ def repo(tmp_path_factory):
     params = Params().override(**{
         "data.regression.n_test": 60, "data.classification.n_train": 40, "data.classification.n_val": 40,
         "data.classification.n_test": 60, "model.hidden": [16, 16], "train.epochs": 20, "mc.samples": 10,
-        "sweep.p": [0.0, 0.5], "sweep.seeds": [0, 1],
+        "sweep.p": [0.0, 0.5], "sweep.seeds": [0, 1], "compare.l2": [1e-4, 1e-2], "compare.patience": 5,
     })
     (repo / "params.yaml").write_text(yaml.safe_dump(to_dict(params)))
     subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
@@ -66,9 +66,19 @@ def test_repro_outputs(repo):
         assert needle in report
     figures = sorted(p.name for p in (repo / "reports" / "figures").iterdir())
     assert figures == ["classification_boundaries.png", "classification_curves.png",
-                       "classification_reliability.png", "classification_tradeoff.png",
-                       "regression_calibration.png", "regression_curves.png", "regression_fits.png",
+                       "classification_learned_p.png", "classification_reliability.png",
+                       "classification_tradeoff.png", "regression_calibration.png", "regression_curves.png",
+                       "regression_fits.png", "regression_learned_p.png", "regression_regularisers.png",
                        "regression_tradeoff.png"]
+    for task in ("regression", "classification"):
+        compare = json.loads((repo / "reports" / task / "compare.json").read_text())
+        assert compare["best_l2"] in (1e-4, 1e-2) and len(compare["learned_p"]["mean"]) == 2
+        assert len(compare["runs"]) == 8  # 2 seeds x (Concrete, 2 L2 values, early stopping)
+        assert f"### {task.capitalize()}: a learned dropout rate, and dropout against other regularisers" in report
+        table = json.loads((repo / "reports" / task / "comparison.json").read_text())
+        assert [r["method"] for r in table] == ["no regularisation", "dropout (sweep)", "Concrete dropout",
+                                                "L2 weight decay, no dropout", "early stopping, no dropout"]
+    assert "Concrete dropout learned p = layer 1:" in report
     shown = dvc(repo, "metrics", "show", "--json")
     assert "standard_test_rmse" in shown and "mc_test_accuracy" in shown
 
@@ -139,6 +149,22 @@ def test_mlflow_server_has_sweep_runs(server):
     report = requests.get(f"{api}/artifacts/list", params={"run_id": parent_id, "path": "report"},
                           timeout=10).json()["files"]
     assert {"report/report.html", "report/regression_fits.png"} <= {f["path"] for f in report}
+
+    # The comparison run: Concrete members log their learned rates per epoch; the table is on the parent.
+    compare = [r for r, t in zip(runs, tags) if t.get("kind") == "compare"]
+    assert len(compare) == 1
+    compare_id = compare[0]["info"]["run_id"]
+    members = {r["info"]["run_name"]: r for r, t in zip(runs, tags) if t.get("mlflow.parentRunId") == compare_id}
+    assert {"concrete_seed0", "l2_0.01_seed1", "early_stopping_seed0"} <= set(members)
+    rates = requests.get(f"{api}/metrics/get-history", params={
+        "run_id": members["concrete_seed0"]["info"]["run_id"], "metric_key": "concrete/p_layer2"}, timeout=10).json()
+    assert [m["step"] for m in rates["metrics"]] == list(range(20))
+    assert all(0 < m["value"] < 1 for m in rates["metrics"])
+    table = requests.get(f"{api}/artifacts/list", params={"run_id": compare_id, "path": "comparison"},
+                         timeout=10).json()["files"]
+    assert {"comparison/comparison.md", "comparison/comparison.json"} <= {f["path"] for f in table}
+    parent_metrics = {m["key"] for m in compare[0]["data"]["metrics"]}
+    assert "comparison/concrete_dropout/test_nll" in parent_metrics
 
 
 def _browser():
@@ -224,3 +250,8 @@ def test_zz_second_repro_noop_then_param_edit(repo):
     edited = dvc(repo, "repro")
     assert "Running stage 'sweep@regression'" in edited and "Running stage 'sweep@classification'" in edited
     assert "Running stage 'data@" not in edited
+    params["compare"]["patience"] = 3  # only the comparison (and the report) depend on it
+    (repo / "params.yaml").write_text(yaml.safe_dump(params))
+    edited = dvc(repo, "repro")
+    assert "Running stage 'compare@regression'" in edited and "Running stage 'report'" in edited
+    assert "Running stage 'sweep@" not in edited and "Running stage 'evaluate@" not in edited

@@ -110,3 +110,24 @@ def test_shared_yacht_layout():
     assert ds.x.shape == (308, 6) and ds.n_splits == 20 and ds.n_hidden == 50
     train, test = ds.split(0)
     assert (len(train), len(test)) == (277, 31)
+
+
+def test_merge_and_summary_table():
+    from mcdropout.uci import merge, summary_table
+
+    def run(splits, rmse, ll):
+        return {"dataset": "energy", "epochs": 10, "mc_samples": 5,
+                "splits": [{"split": i, "rmse": r, "ll": v, "rmse_standard": r, "p": 0.005, "tau": 1.0,
+                            "seconds": 60.0} for i, r, v in zip(splits, rmse, ll)]}
+
+    merged = merge(run([0, 1], [0.5, 0.7], [-1.2, -1.3]), run([1, 2], [0.6, 0.4], [-1.1, -1.2]))
+    assert [r["split"] for r in merged["splits"]] == [0, 1, 2]
+    assert merged["splits"][1]["rmse"] == 0.6  # the newer run wins
+    assert merged["mean"]["rmse"] == pytest.approx(0.5)
+    assert merged["stderr"]["rmse"] == pytest.approx(np.std([0.5, 0.6, 0.4]) / np.sqrt(3))
+    # published energy: 0.54 +- 0.01, -1.21 +- 0.01; ours 0.50 (better), LL -1.1667 (better)
+    row = summary_table([merged]).splitlines()[2]
+    assert row.startswith("| energy | 3 of 20 | 0.50 ± 0.05 | -1.17 ± 0.03 |") and "better / better" in row
+    assert row.endswith("| 3 min |")
+    with pytest.raises(DataError, match="cannot merge"):
+        merge(run([0], [0.5], [-1.2]), {**run([1], [0.5], [-1.2]), "epochs": 11})

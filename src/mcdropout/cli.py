@@ -136,6 +136,50 @@ def sweep(ctx: click.Context, task: str, epochs: int | None, quiet: bool) -> Non
 
 @main.command()
 @task_option
+@click.option("--epochs", type=int, default=None, help="Overrides train.epochs for this task.")
+@click.option("--output", type=click.Path(dir_okay=False), default=None,
+              help="JSON path (default: reports/<task>/compare.json).")
+@click.option("--quiet", is_flag=True, help="No progress output.")
+@click.pass_context
+@friendly
+def compare(ctx: click.Context, task: str, epochs: int | None, output: str | None, quiet: bool) -> None:
+    """Concrete dropout (learned p), L2 weight decay and early stopping, trained as one batched model.
+
+    Same data, seeds and epochs as the sweep; saves models/<task>/compare/ and writes reports/<task>/compare.json.
+    """
+    from mcdropout.compare import run_compare
+    from mcdropout.io import write_json
+
+    params = get_params(ctx, **{"train.epochs": epochs})
+    result = run_compare(params, task, progress=not quiet)
+    if result is None:
+        return  # a non-zero DDP rank: rank 0 reports
+    out = Path(output) if output else Path("reports") / task / "compare.json"
+    write_json(out, result.metrics)
+    click.echo(_compare_table(result.metrics))
+    click.echo(f"trained {len(result.fit.members)} members on {result.fit.accelerator} in "
+               f"{result.fit.seconds:.1f}s; saved {result.folder}/ and {out}")
+
+
+def _compare_table(metrics: dict) -> str:
+    task = metrics["task"]
+    key = "rmse" if task == "regression" else "accuracy"
+    lines = [f"{'member':<22} {'train ' + key:>14} {'test ' + key:>13} {'mc test nll':>12}  note"]
+    for r in metrics["runs"]:
+        note = ""
+        if "learned_p" in r:
+            note = "learned p " + " / ".join(f"{v:.3f}" for v in r["learned_p"])
+        elif "stop_epoch" in r:
+            note = f"stopped at epoch {r['stop_epoch'] + 1}, kept epoch {r['best_epoch'] + 1}"
+        elif r["method"] == "l2" and r["l2"] == metrics["best_l2"]:
+            note = "best l2 (val)"
+        lines.append(f"{r['name']:<22} {r['standard']['train'][key]:>14.4f} {r['standard']['test'][key]:>13.4f} "
+                     f"{r['mc']['test']['nll']:>12.4f}  {note}")
+    return "\n".join(lines)
+
+
+@main.command()
+@task_option
 @click.option("--model", "model_path", type=click.Path(), required=True,
               help="A checkpoint file, or a sweep folder of checkpoints.")
 @click.option("--samples", type=int, default=None, help="MC passes T (overrides mc.samples).")
@@ -266,23 +310,49 @@ def benchmark() -> None:
 @click.option("--epochs", type=int, default=None, help="Default: 100 x n_epochs.txt (the 2018 protocol).")
 @click.option("--samples", type=int, default=10_000, show_default=True, help="MC passes T at test time.")
 @click.option("--output-dir", type=click.Path(file_okay=False), default="reports/uci", show_default=True)
+@click.option("--merge", is_flag=True, help="Add these splits to an existing <output-dir>/<dataset>.json "
+                                            "(run the splits in batches).")
 @click.pass_context
 @friendly
-def benchmark_uci(ctx: click.Context, data_dir, dataset, splits, epochs, samples, output_dir) -> None:
+def benchmark_uci(ctx: click.Context, data_dir, dataset, splits, epochs, samples, output_dir, merge) -> None:
     """Gal & Ghahramani's UCI regression protocol; writes <output-dir>/<dataset>.json and .md."""
+    import json
+
     from mcdropout.io import write_json, write_text
     from mcdropout.uci import markdown_table, run_benchmark
+    from mcdropout.uci import merge as merge_results
 
     if epochs is not None and epochs < 1:
         raise ConfigError(f"--epochs must be an integer >= 1, got {epochs}")
     if samples < 1:
         raise ConfigError(f"--samples must be an integer >= 1, got {samples}")
-    result = run_benchmark(data_dir, dataset, splits, epochs, samples, get_params(ctx))
     out = Path(output_dir)
+    previous = out / f"{dataset}.json"
+    if merge and not previous.is_file():
+        raise ConfigError(f"--merge: {previous} does not exist")
+    result = run_benchmark(data_dir, dataset, splits, epochs, samples, get_params(ctx))
+    if merge:
+        result = merge_results(json.loads(previous.read_text()), result)
     write_json(out / f"{dataset}.json", result)
     table = markdown_table(result)
     write_text(out / f"{dataset}.md", table)
     click.echo(table)
+
+
+@benchmark.command("uci-table")
+@click.option("--dir", "results_dir", type=click.Path(file_okay=False, exists=True), default="reports/uci",
+              show_default=True, help="Folder of <dataset>.json files written by `benchmark uci`.")
+@friendly
+def benchmark_uci_table(results_dir: str) -> None:
+    """Print every dataset's result beside the published figures (Markdown)."""
+    import json
+
+    from mcdropout.uci import summary_table
+
+    paths = sorted(Path(results_dir).glob("*.json"))
+    if not paths:
+        raise ConfigError(f"{results_dir}: no <dataset>.json files; run `mcdropout benchmark uci` first")
+    click.echo(summary_table([json.loads(p.read_text()) for p in paths]), nl=False)
 
 
 if __name__ == "__main__":

@@ -62,7 +62,11 @@ class ConcreteDropout(nn.Module):
 
 def concrete_regulariser(p: torch.Tensor, weight: torch.Tensor, input_dim: int, n_train: int,
                          length_scale: float) -> torch.Tensor:
-    """The paper's per-layer regulariser (see the module docstring)."""
-    weight_term = length_scale**2 / n_train * weight.pow(2).sum() / (1 - p)
+    """The paper's per-layer regulariser (see the module docstring).
+
+    ``weight``: one layer's matrix, or a stack ``[M, in, out]`` with ``p`` of shape ``[M]``
+    (one value per member); the sum of squares runs over the last two dimensions.
+    """
+    weight_term = length_scale**2 / n_train * weight.pow(2).sum(dim=(-2, -1)) / (1 - p)
     dropout_term = 2.0 / n_train * input_dim * (p * torch.log(p) + (1 - p) * torch.log(1 - p))
     return weight_term + dropout_term

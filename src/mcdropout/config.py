@@ -48,11 +48,25 @@ class DataConfig:
     classification: ClassificationData = field(default_factory=ClassificationData)
 
 
+DROPOUT_KINDS = ("fixed", "concrete")
+
+
+@dataclass(frozen=True)
+class ConcreteConfig:
+    """Concrete dropout (Gal, Hron & Kendall 2017): each hidden dropout layer learns its p."""
+
+    init_p: float = 0.1  # every layer starts here
+    temperature: float = 0.1  # of the relaxed mask (the paper's value)
+    length_scale: float = 0.01  # prior length-scale l in the weight term l^2 / N ||W||^2 / (1 - p)
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     hidden: tuple[int, ...] = (128, 128)
     activation: str = "relu"
     input_p: float = 0.0
+    dropout: str = "fixed"  # fixed: nn.Dropout(p) | concrete: p learned per layer
+    concrete: ConcreteConfig = field(default_factory=ConcreteConfig)
 
 
 @dataclass(frozen=True)
@@ -81,6 +95,14 @@ class SweepConfig:
 
 
 @dataclass(frozen=True)
+class CompareConfig:
+    """The ``compare`` stage: other regularisers against the sweep, same data, seeds and epochs."""
+
+    l2: tuple[float, ...] = (1e-5, 1e-4, 1e-3, 1e-2)  # weight-decay grid of the no-dropout MLP
+    patience: int = 200  # early stopping: epochs without a lower val loss before the member stops
+
+
+@dataclass(frozen=True)
 class MCConfig:
     samples: int = 100
     seed: int = 0
@@ -105,6 +127,7 @@ class Params:
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     sweep: SweepConfig = field(default_factory=SweepConfig)
+    compare: CompareConfig = field(default_factory=CompareConfig)
     mc: MCConfig = field(default_factory=MCConfig)
     mlflow: MLflowConfig = field(default_factory=MLflowConfig)
 
@@ -206,7 +229,7 @@ def _epochs(value: Any) -> dict[str, int]:
 def from_dict(raw: dict[str, Any]) -> Params:
     """Validate a nested dict (as read from ``params.yaml``) into :class:`Params`."""
     if not isinstance(raw, dict):
-        raise ConfigError("params must be a mapping of sections (data, model, train, sweep, mc, mlflow)")
+        raise ConfigError("params must be a mapping of sections (data, model, train, sweep, compare, mc, mlflow)")
     _check_keys(raw, "params", Params)
 
     d = _section(raw, "data")
@@ -254,8 +277,22 @@ def from_dict(raw: dict[str, Any]) -> Params:
     activation = m.get("activation", ModelConfig.activation)
     if activation not in ACTIVATIONS:
         raise ConfigError(f"model.activation must be one of {', '.join(ACTIVATIONS)}, got {activation!r}")
+    dropout = m.get("dropout", ModelConfig.dropout)
+    if dropout not in DROPOUT_KINDS:
+        raise ConfigError(f"model.dropout must be one of {', '.join(DROPOUT_KINDS)}, got {dropout!r}")
+    cc = _section(m, "concrete")
+    _check_keys(cc, "model.concrete", ConcreteConfig)
+    init_p = _p(cc, "model.concrete", "init_p", ConcreteConfig.init_p)
+    if init_p <= 0:
+        raise ConfigError(f"model.concrete.init_p must be in (0, 1), got {init_p!r}")
+    concrete = ConcreteConfig(
+        init_p=init_p,
+        temperature=_positive(cc, "model.concrete", "temperature", ConcreteConfig.temperature),
+        length_scale=_positive(cc, "model.concrete", "length_scale", ConcreteConfig.length_scale),
+    )
     model = ModelConfig(
-        hidden=tuple(hidden), activation=activation, input_p=_p(m, "model", "input_p", 0.0)
+        hidden=tuple(hidden), activation=activation, input_p=_p(m, "model", "input_p", 0.0), dropout=dropout,
+        concrete=concrete,
     )
 
     t = _section(raw, "train")
@@ -293,6 +330,18 @@ def from_dict(raw: dict[str, Any]) -> Params:
     if len(set(sweep.p)) != len(sweep.p) or len(set(sweep.seeds)) != len(sweep.seeds):
         raise ConfigError("sweep.p and sweep.seeds must not repeat values")
 
+    cmp = _section(raw, "compare")
+    _check_keys(cmp, "compare", CompareConfig)
+    l2 = cmp.get("l2", list(CompareConfig.l2))
+    if not isinstance(l2, list) or not l2:
+        raise ConfigError(f"compare.l2 must be a non-empty list of numbers > 0, got {l2!r}")
+    compare = CompareConfig(
+        l2=tuple(_positive({"l2": v}, "compare", "l2", 1.0) for v in l2),
+        patience=_int(cmp, "compare", "patience", CompareConfig.patience),
+    )
+    if len(set(compare.l2)) != len(compare.l2):
+        raise ConfigError("compare.l2 must not repeat values")
+
     k = _section(raw, "mc")
     _check_keys(k, "mc", MCConfig)
     mc = MCConfig(
@@ -315,7 +364,7 @@ def from_dict(raw: dict[str, Any]) -> Params:
         enabled=enabled,
         max_history_points=_int(f, "mlflow", "max_history_points", MLflowConfig.max_history_points),
     )
-    return Params(data=data, model=model, train=train, sweep=sweep, mc=mc, mlflow=mlflow)
+    return Params(data=data, model=model, train=train, sweep=sweep, compare=compare, mc=mc, mlflow=mlflow)
 
 
 def load_params(path: str | Path = "params.yaml") -> Params:

@@ -3,6 +3,8 @@
 input -> [Dropout(input_p)] -> {Linear(h), activation, Dropout(p)} per hidden layer -> Linear(out)
 
 The input dropout layer is only present when ``input_p > 0`` (the UCI protocol uses it).
+With ``dropout="concrete"`` the hidden dropout layers are
+:class:`~mcdropout.concrete.ConcreteDropout` layers that start at ``p`` and learn their rate.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from collections.abc import Sequence
 
 import torch
 from torch import nn
+
+from mcdropout.concrete import ConcreteDropout
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU, "elu": nn.ELU}
 
@@ -24,13 +28,18 @@ class MLP(nn.Sequential):
         p: float = 0.0,
         activation: str = "relu",
         input_p: float = 0.0,
+        dropout: str = "fixed",
+        temperature: float = 0.1,
     ) -> None:
+        if dropout not in ("fixed", "concrete"):
+            raise ValueError(f"dropout must be 'fixed' or 'concrete', got {dropout!r}")
         layers: list[nn.Module] = []
         if input_p > 0:
             layers.append(nn.Dropout(input_p))
         width = in_dim
         for h in hidden:
-            layers += [nn.Linear(width, h), ACTIVATIONS[activation](), nn.Dropout(p)]
+            drop = nn.Dropout(p) if dropout == "fixed" else ConcreteDropout(p, temperature)
+            layers += [nn.Linear(width, h), ACTIVATIONS[activation](), drop]
             width = h
         layers.append(nn.Linear(width, out_dim))
         super().__init__(*layers)
@@ -42,6 +51,13 @@ class MLP(nn.Sequential):
             "activation": activation,
             "input_p": float(input_p),
         }
+        if dropout == "concrete":  # fixed-rate configs stay as they were (older checkpoints load)
+            self.config.update(dropout="concrete", temperature=float(temperature))
+
+    @property
+    def learned_p(self) -> list[float]:
+        """The current rate of each Concrete dropout layer (empty for fixed dropout)."""
+        return [float(m.p.detach()) for m in self if isinstance(m, ConcreteDropout)]
 
     @property
     def linears(self) -> list[nn.Linear]:

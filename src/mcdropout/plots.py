@@ -93,3 +93,32 @@ def calibration_curve(ax: Axes, curves: dict[str, tuple[np.ndarray, np.ndarray]]
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7)
     return ax
+
+
+def regression_curve(ax: Axes, x_train, y_train, x_test, y_test, x_grid, mean, std=None, title: str = "") -> Axes:
+    """One method's fitted curve, with a +-2 std band where it has a predictive spread."""
+    ax.scatter(x_test, y_test, s=4, color=TEST_COLOR, alpha=0.35, label="test")
+    if std is not None:
+        ax.fill_between(x_grid, mean - 2 * std, mean + 2 * std, color="tab:orange", alpha=0.25, label="±2 std")
+    ax.plot(x_grid, mean, color="black" if std is None else "tab:orange", lw=1.4, label="prediction")
+    ax.scatter(x_train, y_train, s=16, color=TRAIN_COLOR, edgecolor="white", lw=0.5, zorder=3, label="train")
+    ax.set_title(title, fontsize=9)
+    return ax
+
+
+def learned_rates(ax: Axes, epochs: np.ndarray, curves: dict[str, np.ndarray], best_p: float | None = None,
+                  title: str = "") -> Axes:
+    """``curves``: label -> ``[seeds, epochs]`` learned p; seed mean with a min-max band; the sweep's best p."""
+    for i, (label, values) in enumerate(curves.items()):
+        color = f"C{i % 10}"
+        ax.plot(epochs, values.mean(0), color=color, lw=1.2, label=label)
+        if len(values) > 1:
+            ax.fill_between(epochs, values.min(0), values.max(0), color=color, alpha=0.15)
+    if best_p is not None:
+        ax.axhline(best_p, color="gray", ls=":", lw=1.2, label=f"sweep best p = {best_p:g}")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("dropout rate p")
+    ax.set_ylim(0, 1)
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7)
+    return ax

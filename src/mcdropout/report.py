@@ -47,6 +47,9 @@ class TaskReport:
     figures: dict[str, Path]  # caption -> png
     verdicts: dict[float, str]
     findings: list[str]
+    comparison: list[dict[str, Any]] | None = None  # compare.comparison_rows, when compare.json exists
+    comparison_figures: dict[str, Path] | None = None
+    comparison_findings: list[str] | None = None
 
 
 def error(task: str, value: float) -> float:
@@ -220,7 +223,79 @@ def task_report(params: Params, task: str, reports_dir: Path, sweep_folder: Path
         f"Test NLL at best p = {best_p:g}: {rb['standard_test_nll']:.3f} with dropout off, {rb['mc_test_nll']:.3f} "
         f"with MC dropout" + (f" (p = 0: {r0['standard_test_nll']:.3f})." if r0 else "."))
     v, ref = verdicts(task, rows, best_p, params)
-    return TaskReport(task, metrics, rows, figures, v, findings + [f"Reference error for the verdicts: {ref:.3f}."])
+    tr = TaskReport(task, metrics, rows, figures, v, findings + [f"Reference error for the verdicts: {ref:.3f}."])
+    compare_json = reports_dir / task / "compare.json"
+    if compare_json.is_file():
+        add_comparison(tr, params, json.loads(compare_json.read_text()), splits, members, fig_dir)
+    return tr
+
+
+def add_comparison(tr: TaskReport, params: Params, compare: dict[str, Any], splits: dict, sweep_members: dict,
+                   fig_dir: Path) -> None:
+    """The comparison with Concrete dropout, L2 and early stopping: table rows, figures, findings."""
+    from mcdropout.compare import compare_dir, comparison_rows
+
+    task, best_p, mc = tr.task, tr.metrics["best_p"], params.mc
+    tr.comparison = comparison_rows(tr.metrics, compare)
+    figures: dict[str, Path] = {}
+    checkpoints = _checkpoints(compare_dir(params, task))
+    concrete = [meta for _, meta in checkpoints if meta.get("method") == "concrete"]
+    findings = []
+    if concrete:
+        ph = np.stack([meta["p_history"].numpy() for meta in concrete])  # [seeds, epochs, layers]
+        fig, ax = plt.subplots(figsize=(5.5, 3.4))
+        plots.learned_rates(ax, np.arange(1, ph.shape[1] + 1),
+                            {f"layer {j + 1}": ph[:, :, j] for j in range(ph.shape[2])}, best_p,
+                            title=f"{task}: Concrete dropout rates while training")
+        figures["Learned dropout rate per layer over epochs (seed mean, min-max band) against the sweep's "
+                "best p"] = _save(fig, fig_dir / f"{task}_learned_p.png")
+        lp = compare["learned_p"]
+        per_layer = ", ".join(f"layer {j + 1}: {m:.3f} ± {s:.3f}" for j, (m, s) in enumerate(zip(lp["mean"],
+                                                                                               lp["sd"])))
+        crow = next(r for r in tr.comparison if r["method"] == "Concrete dropout")
+        brow = next(r for r in tr.comparison if r["method"] == "dropout (sweep)")
+        rel = (crow["test_nll"] - brow["test_nll"]) / abs(brow["test_nll"])
+        verdict = "within 10% of" if abs(rel) <= 0.10 else ("better than" if rel < 0 else "more than 10% above")
+        findings.append(
+            f"Concrete dropout learned p = {per_layer} (seed mean ± sd; the sweep's best p = {best_p:g}). Its MC "
+            f"test NLL {crow['test_nll']:.3f} is {verdict} the best swept p's {brow['test_nll']:.3f} "
+            f"({rel:+.1%}); test error {crow['test_error']:.4f} against {brow['test_error']:.4f}.")
+    best_error = min(tr.comparison, key=lambda r: r["test_error"])
+    with_unc = [r for r in tr.comparison if r["uncertainty"] == "MC dropout"]
+    best_nll = min(with_unc or tr.comparison, key=lambda r: r["test_nll"])
+    overall_nll = min(tr.comparison, key=lambda r: r["test_nll"])
+    findings.append(
+        f"Lowest test error: {best_error['method']} ({best_error['setting']}, {best_error['test_error']:.4f}). "
+        f"Lowest test NLL with a model uncertainty (MC dropout): {best_nll['method']} ({best_nll['test_nll']:.4f})"
+        + ("." if overall_nll is best_nll else f"; over all rows: {overall_nll['method']} "
+           f"({overall_nll['test_nll']:.4f}, {overall_nll['uncertainty']})."))
+    if task == "regression":
+        seed = min(meta["seed"] for _, meta in checkpoints)
+        named = {meta["method"] + (f"_{meta['l2']:g}" if meta["method"] == "l2" else ""): (model, meta)
+                 for model, meta in checkpoints if meta["seed"] == seed}
+        panels = {}
+        if 0.0 in sweep_members:
+            panels["no regularisation (p = 0)"] = (sweep_members[0.0], False)
+        panels[f"dropout, best p = {best_p:g} (MC)"] = (sweep_members[best_p], best_p > 0)
+        if "concrete" in named:
+            panels["Concrete dropout (MC)"] = (named["concrete"], True)
+        if compare.get("best_l2") is not None:
+            panels[f"L2 λ = {compare['best_l2']:g}, no dropout"] = (named[f"l2_{compare['best_l2']:g}"], False)
+        if "early_stopping" in named:
+            panels["early stopping, no dropout"] = (named["early_stopping"], False)
+        lo, hi = params.data.regression.x_min, params.data.regression.x_max
+        grid = np.linspace(lo - 0.25 * (hi - lo), hi + 0.25 * (hi - lo), 400, dtype=np.float32)
+        fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 2.8), sharey=True, squeeze=False)
+        for ax, (title, ((model, meta), stochastic)) in zip(axes.flat, panels.items()):
+            pred = predict(model, grid[:, None], task, "mc" if stochastic else "standard", mc.samples, mc.seed,
+                           meta["noise_std"])
+            plots.regression_curve(ax, splits["train"].x[:, 0], splits["train"].y, splits["test"].x[:, 0],
+                                   splits["test"].y, grid, pred.mean, pred.epistemic_std if stochastic else None,
+                                   title=title)
+        axes.flat[0].legend(fontsize=6, loc="upper left")
+        figures[f"The best of each regulariser, seed {seed}: train (red), test (blue); dropout methods show the "
+                f"MC mean ± 2 epistemic std"] = _save(fig, fig_dir / f"{task}_regularisers.png")
+    tr.comparison_figures, tr.comparison_findings = figures, findings
 
 
 def _table(tr: TaskReport) -> tuple[list[str], list[list[str]]]:
@@ -245,6 +320,51 @@ RULES = ("Verdicts: with e_train the seed-mean training error with dropout off a
          "used to choose it.")
 
 
+EXTRA_LABEL = {"coverage_95": "95% coverage", "ece": "ECE"}
+COMPARISON_NOTE = ("Best of each regulariser, seed means; every method had the same data, seeds, epochs and "
+                   "optimiser, and its setting was chosen by validation loss (early stopping: by its own rule). "
+                   "Errors with dropout off. NLL and {extra} come from MC dropout for the dropout methods; "
+                   "† marks a method without a model uncertainty estimate: {plain}.")
+
+
+def _comparison_table(tr: TaskReport) -> tuple[list[str], list[list[str]], str]:
+    extra = "coverage_95" if tr.task == "regression" else "ece"
+    label = "RMSE" if tr.task == "regression" else "error rate"
+    head = ["method", "setting", f"test {label}", f"train {label}", "gap", "test NLL",
+            f"test {EXTRA_LABEL[extra]}", "uncertainty from"]
+    body = []
+    for r in tr.comparison:
+        unc = [f"{r['test_nll']:.4f}", f"{r[f'test_{extra}']:.4f}"]
+        if r["uncertainty"] != "MC dropout":
+            unc = [f"({v})†" if tr.task == "regression" else f"{v}†" for v in unc]
+        body.append([r["method"], r["setting"], f"{r['test_error']:.4f}", f"{r['train_error']:.4f}",
+                     f"{r['gap']:.4f}", *unc, r["uncertainty"]])
+    plain = ("shown in brackets is a Gaussian with one noise std fitted on val, the same at every input"
+             if tr.task == "regression" else "the sigmoid probability of one deterministic net (no epistemic part)")
+    return head, body, COMPARISON_NOTE.format(extra=EXTRA_LABEL[extra], plain=plain)
+
+
+def _md_table(head: list[str], body: list[list[str]]) -> list[str]:
+    return ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)] + ["| " + " | ".join(r) + " |" for r in body]
+
+
+def _html_table(head: list[str], body: list[list[str]]) -> str:
+    return ("<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>"
+            + "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in body)
+            + "</table>")
+
+
+def _figures(figures: dict[str, Path], out_dir: Path) -> tuple[list[str], list[str]]:
+    md, parts = [], []
+    for caption, path in figures.items():
+        rel = path.relative_to(out_dir).as_posix()
+        md += [f"![{caption}]({rel})", "", f"*{caption}*", ""]
+        data = base64.b64encode(path.read_bytes()).decode()
+        parts.append(f"<figure><img alt='{html.escape(caption)}' src='data:image/png;base64,{data}'>"
+                     f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+    return md, parts
+
+
 def render(params: Params, reports: list[TaskReport], out_dir: Path) -> tuple[Path, Path]:
     setup = yaml.safe_dump(to_dict(params), sort_keys=False, default_flow_style=None)
     md = ["# mcdropout report", "", "What the dropout rate p does to a 128-128 MLP, and what MC dropout adds.", "",
@@ -261,23 +381,26 @@ def render(params: Params, reports: list[TaskReport], out_dir: Path) -> tuple[Pa
         best = tr.metrics["best_p"]
         head, body = _table(tr)
         md += [f"## {tr.task.capitalize()}", "",
-               f"best p = {best:g} ({tr.metrics['selection']}); MC samples T = {tr.metrics['mc_samples']}.", "",
-               "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-        md += ["| " + " | ".join(row) + " |" for row in body]
+               f"best p = {best:g} ({tr.metrics['selection']}); MC samples T = {tr.metrics['mc_samples']}.", ""]
+        md += _md_table(head, body)
         md += ["", "What MC dropout added:", ""] + [f"- {f}" for f in tr.findings] + [""]
         parts += [f"<h2>{tr.task.capitalize()}</h2>",
                   f"<p>best p = {best:g} ({html.escape(tr.metrics['selection'])}); MC samples T = "
-                  f"{tr.metrics['mc_samples']}.</p><table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head)
-                  + "</tr>" + "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>"
-                                      for row in body) + "</table>",
+                  f"{tr.metrics['mc_samples']}.</p>" + _html_table(head, body),
                   "<h3>What MC dropout added</h3><ul>" + "".join(f"<li>{html.escape(f)}</li>" for f in tr.findings)
                   + "</ul>"]
-        for caption, path in tr.figures.items():
-            rel = path.relative_to(out_dir).as_posix()
-            md += [f"![{caption}]({rel})", "", f"*{caption}*", ""]
-            data = base64.b64encode(path.read_bytes()).decode()
-            parts.append(f"<figure><img alt='{html.escape(caption)}' src='data:image/png;base64,{data}'>"
-                         f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+        fig_md, fig_html = _figures(tr.figures, out_dir)
+        md, parts = md + fig_md, parts + fig_html
+        if tr.comparison:
+            head, body, note = _comparison_table(tr)
+            title = f"{tr.task.capitalize()}: a learned dropout rate, and dropout against other regularisers"
+            md += [f"### {title}", ""] + _md_table(head, body) + ["", note, ""]
+            md += [f"- {f}" for f in tr.comparison_findings] + [""]
+            parts += [f"<h3 id='comparison-{tr.task}'>{html.escape(title)}</h3>", _html_table(head, body),
+                      f"<p>{html.escape(note)}</p><ul>"
+                      + "".join(f"<li>{html.escape(f)}</li>" for f in tr.comparison_findings) + "</ul>"]
+            fig_md, fig_html = _figures(tr.comparison_figures, out_dir)
+            md, parts = md + fig_md, parts + fig_html
     parts.append("</body></html>")
     md_path, html_path = out_dir / "report.md", out_dir / "report.html"
     write_text(md_path, "\n".join(md) + "\n")
@@ -285,11 +408,23 @@ def render(params: Params, reports: list[TaskReport], out_dir: Path) -> tuple[Pa
     return md_path, html_path
 
 
+def comparison_files(tr: TaskReport, reports_dir: Path) -> list[Path]:
+    """The comparison table alone, as Markdown and JSON, for MLflow."""
+    head, body, note = _comparison_table(tr)
+    md = reports_dir / tr.task / "comparison.md"
+    write_text(md, "\n".join(_md_table(head, body) + ["", note]) + "\n")
+    from mcdropout.io import write_json
+
+    js = reports_dir / tr.task / "comparison.json"
+    write_json(js, tr.comparison)
+    return [md, js]
+
+
 def build_report(params: Params, tasks: list[str], reports_dir: str | Path = "reports") -> tuple[Path, Path]:
     """Figures, report.md and a self-contained report.html (images inlined); logged to each sweep's run."""
     from mcdropout.data import DataError
     from mcdropout.sweep import sweep_dir
-    from mcdropout.tracking import log_report
+    from mcdropout.tracking import log_comparison, log_report
 
     reports_dir = Path(reports_dir)
     reports = []
@@ -302,5 +437,8 @@ def build_report(params: Params, tasks: list[str], reports_dir: str | Path = "re
         reports.append(task_report(params, task, reports_dir, folder))
     md_path, html_path = render(params, reports, reports_dir)
     for tr in reports:
-        log_report(params, sweep_dir(params, tr.task), [md_path, html_path, *tr.figures.values()])
+        figures = [*tr.figures.values(), *(tr.comparison_figures or {}).values()]
+        log_report(params, sweep_dir(params, tr.task), [md_path, html_path, *figures])
+        if tr.comparison:
+            log_comparison(params, tr.task, comparison_files(tr, reports_dir), tr.comparison)
     return md_path, html_path

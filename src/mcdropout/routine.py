@@ -5,16 +5,28 @@ a plain iterable (no DataLoader workers or collation); validation runs in-proces
 the end of each training epoch on the whole val split with dropout off, instead of
 Lightning's validation loop; per-member histories accumulate on the device and are
 read once at the end, so logging never forces a device sync per step.
+
+Two per-member extras, both vectorised over the stack:
+
+* Concrete dropout members minimise twice the mean negative log-likelihood (the
+  authors' convention, which their regulariser's 2/N assumes) plus the Concrete
+  regulariser. For regression that needs an observation noise: each such member learns
+  a homoscedastic log-variance ``s`` and its data term is ``mse / exp(s) + s``.
+* Early-stopping members keep the weights of their lowest validation loss and stop
+  (their kept weights freeze) after ``patience`` epochs without a lower one; see
+  :func:`early_stopping`. The others in the stack train on for the full budget.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import pytorch_lightning as pl
 import torch
+from torch import nn
 from torch.nn import functional as F
 
+from mcdropout.concrete import concrete_regulariser
 from mcdropout.stacked import StackedMLP
 
 HISTORY_KEYS = ("train/loss", "val/loss", "train/metric", "val/metric")
@@ -37,6 +49,22 @@ def member_metric(task: str, out: torch.Tensor, y: torch.Tensor, loss: torch.Ten
     if task == "regression":
         return loss.sqrt()
     return ((out[..., 0] > 0).float() == y).float().mean(dim=1)
+
+
+def early_stopping(val_losses: Sequence[float], patience: int) -> tuple[int, int]:
+    """``(best_epoch, stop_epoch)`` (0-based) of the early-stopping rule.
+
+    The best epoch is the first with the lowest validation loss seen so far; the member
+    stops at the first epoch that is ``patience`` epochs past its best without a strictly
+    lower loss (or at the last epoch), and keeps the weights of its best epoch.
+    """
+    best, best_epoch = float("inf"), 0
+    for epoch, loss in enumerate(val_losses):
+        if loss < best:
+            best, best_epoch = loss, epoch
+        if epoch - best_epoch >= patience:
+            return best_epoch, epoch
+    return best_epoch, len(val_losses) - 1
 
 
 class TensorBatches:
@@ -71,6 +99,9 @@ class DropoutRoutine(pl.LightningModule):
         weight_decay: float = 0.0,
         batch_size: int = 0,
         l2: torch.Tensor | None = None,
+        early_stop: torch.Tensor | None = None,
+        patience: int = 0,
+        length_scale: float = 0.01,
     ) -> None:
         super().__init__()
         self.net = net
@@ -87,12 +118,50 @@ class DropoutRoutine(pl.LightningModule):
         self.register_buffer("l2", l2, persistent=False)
         self._epoch_sums: list[torch.Tensor] = []
         self.history: list[torch.Tensor] = []  # one [4, M] tensor per epoch, HISTORY_KEYS order
+        self.length_scale = length_scale
+        self.p_history: list[torch.Tensor] = []  # one [layers, M] tensor per epoch (Concrete members)
+        # Concrete regression members: learned log observation-noise variance.
+        m = net.n_members
+        self.log_noise_var = nn.Parameter(torch.zeros(m)) if net.has_concrete and task == "regression" else None
+        self.patience = patience
+        self.register_buffer("early_stop", early_stop, persistent=False)
+        if early_stop is not None:
+            self.register_buffer("best_val", torch.full((m,), float("inf")), persistent=False)
+            self.register_buffer("best_epoch", torch.zeros(m, dtype=torch.long), persistent=False)
+            self.register_buffer("stop_epoch", torch.full((m,), -1, dtype=torch.long), persistent=False)
+        self.best_state: list[torch.Tensor] = []
+
+    def on_train_start(self) -> None:
+        if self.early_stop is not None:  # on the training device by now
+            self.best_state = [t.detach().clone() for t in self._member_tensors()]
 
     def train_dataloader(self) -> TensorBatches:
         return TensorBatches(self, self.batch_size)
 
+    def _member_tensors(self) -> list[torch.Tensor]:
+        return [*self.net.weights, *self.net.biases]
+
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(self.net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        rates = [self.net.p_logit] if self.net.has_concrete else []
+        if self.log_noise_var is not None:
+            rates.append(self.log_noise_var)
+        weights = [t for t in self.net.parameters() if all(t is not r for r in rates)]
+        groups = [{"params": weights, "weight_decay": self.weight_decay}]
+        if rates:  # learned rates and noise: no weight decay
+            groups.append({"params": rates, "weight_decay": 0.0})
+        return torch.optim.Adam(groups, lr=self.lr)
+
+    def concrete_objective(self, losses: torch.Tensor) -> torch.Tensor:
+        """``[M]``: 2 x NLL + the Concrete regulariser of every layer (meaningful for Concrete members)."""
+        net, n = self.net, len(self.train_y)
+        if self.log_noise_var is not None:
+            data = losses * torch.exp(-self.log_noise_var) + self.log_noise_var
+        else:
+            data = 2 * losses
+        reg = self.length_scale**2 / n * net.weights[0].pow(2).sum(dim=(1, 2)) / (1 - net.input_p)
+        for j, w in enumerate(net.weights[1:]):
+            reg = reg + concrete_regulariser(net.layer_p(j), w, w.shape[1], n, self.length_scale)
+        return data + reg
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         x, y = batch
@@ -103,6 +172,8 @@ class DropoutRoutine(pl.LightningModule):
         self._epoch_sums.append(torch.stack([losses.detach() * n, metric.detach() * n, n.expand_as(losses)]))
         if self.l2 is not None:
             losses = losses + self.l2 * sum(w.pow(2).sum(dim=(1, 2)) for w in self.net.weights)
+        if self.net.has_concrete:
+            losses = torch.where(self.net.concrete, self.concrete_objective(losses), losses)
         return losses.sum()
 
     def on_train_epoch_end(self) -> None:
@@ -120,6 +191,11 @@ class DropoutRoutine(pl.LightningModule):
         self.net.train(was_training)
         row = torch.stack([train_loss, val_loss, train_metric, val_metric])
         self.history.append(row)
+        if self.net.has_concrete:
+            self.p_history.append(torch.stack([self.net.layer_p(j) for j in range(len(self.net.weights) - 1)])
+                                  .detach())
+        if self.early_stop is not None:
+            self._early_stopping_step(val_loss, len(self.history) - 1)
         # Mean over members: what Lightning callbacks (progress, early stopping) see.
         name = metric_name(self.task)
         means = row.mean(dim=1)
@@ -130,6 +206,36 @@ class DropoutRoutine(pl.LightningModule):
             logger=False,
         )
 
+    def _early_stopping_step(self, val_loss: torch.Tensor, epoch: int) -> None:
+        """The rule of :func:`early_stopping`, for all members at once."""
+        active = self.early_stop & ~self.stopped
+        better = active & (val_loss < self.best_val)
+        self.best_val = torch.where(better, val_loss, self.best_val)
+        self.best_epoch = torch.where(better, torch.full_like(self.best_epoch, epoch), self.best_epoch)
+        with torch.no_grad():
+            for kept, current in zip(self.best_state, self._member_tensors()):
+                kept[better] = current.detach()[better]
+        stop = active & (epoch - self.best_epoch >= self.patience)
+        self.stop_epoch = torch.where(stop, torch.full_like(self.stop_epoch, epoch), self.stop_epoch)
+
+    @property
+    def stopped(self) -> torch.Tensor:
+        return self.stop_epoch >= 0
+
+    def on_train_end(self) -> None:
+        """Early-stopping members get back the weights of their best epoch."""
+        if self.early_stop is None:
+            return
+        with torch.no_grad():
+            for kept, current in zip(self.best_state, self._member_tensors()):
+                current[self.early_stop] = kept[self.early_stop]
+        last = torch.full_like(self.stop_epoch, len(self.history) - 1)
+        self.stop_epoch = torch.where(self.early_stop & ~self.stopped, last, self.stop_epoch)
+
     def history_array(self) -> torch.Tensor:
         """``[epochs, 4, M]`` on the CPU (one device sync, at the end)."""
         return torch.stack(self.history).cpu() if self.history else torch.empty(0, 4, self.net.n_members)
+
+    def p_history_array(self) -> torch.Tensor | None:
+        """``[epochs, layers, M]`` rates per epoch on the CPU, or None without Concrete members."""
+        return torch.stack(self.p_history).cpu() if self.p_history else None

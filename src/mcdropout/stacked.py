@@ -4,6 +4,10 @@ Every member has its own dropout rate, initial weights and masks; a forward pass
 batched matrix product ``[M, N, in] @ [M, in, out]``. Summing the members' losses keeps
 their gradients independent (Adam is element-wise, so the optimiser state is too).
 This is how a whole dropout sweep uses one GPU, or both CPU cores, at once.
+
+Members built with Concrete dropout (``MLP(dropout="concrete")``) learn one rate per
+hidden layer, held in ``p_logit`` ``[layers, M]`` (unused entries for fixed members get
+no gradient): they train with the relaxed mask next to the fixed-rate members.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from mcdropout.concrete import EPS, ConcreteDropout
 from mcdropout.model import MLP
 
 _ACT = {"relu": F.relu, "tanh": torch.tanh, "gelu": F.gelu, "elu": F.elu}
@@ -39,6 +44,19 @@ class StackedMLP(nn.Module):
         self.member_configs = [dict(m.config) for m in mlps]  # exact Python floats for checkpoints
         self.register_buffer("p", torch.tensor([m.config["p"] for m in mlps], dtype=torch.float32))
         self.register_buffer("input_p", torch.tensor([m.config["input_p"] for m in mlps], dtype=torch.float32))
+        concrete = [m.config.get("dropout") == "concrete" for m in mlps]
+        self.register_buffer("concrete", torch.tensor(concrete, dtype=torch.bool))
+        self.has_concrete = any(concrete)
+        n_hidden = n_layers - 1
+        logits = torch.zeros(n_hidden, len(mlps))
+        for i, m in enumerate(mlps):
+            for j, layer in enumerate(x for x in m if isinstance(x, ConcreteDropout)):
+                logits[j, i] = layer.p_logit.detach()
+        if self.has_concrete:
+            self.p_logit = nn.Parameter(logits)
+        else:  # a buffer: DDP rejects parameters that never get a gradient
+            self.register_buffer("p_logit", logits)
+        self.temperature = next((m.config["temperature"] for m in mlps if "temperature" in m.config), 0.1)
 
     @property
     def n_members(self) -> int:
@@ -51,6 +69,24 @@ class StackedMLP(nn.Module):
         keep = torch.rand(h.shape, device=h.device, dtype=h.dtype) >= p
         return h * keep / (1 - p)
 
+    def layer_p(self, j: int) -> torch.Tensor:
+        """``[M]``: each member's rate at hidden dropout layer ``j`` (learned or fixed)."""
+        return torch.where(self.concrete, torch.sigmoid(self.p_logit[j]), self.p)
+
+    def _hidden_dropout(self, h: torch.Tensor, j: int) -> torch.Tensor:
+        if not self.has_concrete:
+            return self._dropout(h, self.p)
+        if not self.training:
+            return h
+        p = self.layer_p(j)[:, None, None]
+        u = torch.rand(h.shape, device=h.device, dtype=h.dtype)
+        drop = (u < p).to(h.dtype)  # exact Bernoulli(p) drop indicator
+        if torch.is_grad_enabled():  # Concrete members: the relaxed indicator, differentiable in p
+            relaxed = torch.sigmoid((torch.log(p + EPS) - torch.log(1 - p + EPS) + torch.log(u + EPS)
+                                     - torch.log(1 - u + EPS)) / self.temperature)
+            drop = torch.where(self.concrete[:, None, None], relaxed, drop)
+        return h * (1 - drop) / (1 - p)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x``: ``[N, in]`` shared by all members, or ``[M, N, in]``. Returns ``[M, N, out]``."""
         if x.dim() == 2:
@@ -61,7 +97,7 @@ class StackedMLP(nn.Module):
         for i, (w, b) in enumerate(zip(self.weights, self.biases)):
             h = torch.baddbmm(b, h, w)
             if i < last:
-                h = self._dropout(act(h), self.p)
+                h = self._hidden_dropout(act(h), i)
         return h
 
     def member(self, i: int) -> MLP:
@@ -71,4 +107,6 @@ class StackedMLP(nn.Module):
             for lin, w, b in zip(mlp.linears, self.weights, self.biases):
                 lin.weight.copy_(w[i].T.cpu())
                 lin.bias.copy_(b[i, 0].cpu())
+            for j, layer in enumerate(x for x in mlp if isinstance(x, ConcreteDropout)):
+                layer.p_logit.copy_(self.p_logit[j, i].cpu())
         return mlp

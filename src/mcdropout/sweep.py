@@ -8,8 +8,6 @@ leaves the previous results whole.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,8 +18,8 @@ from mcdropout.checkpoint import load_checkpoint
 from mcdropout.config import Params
 from mcdropout.data import load_task_data
 from mcdropout.evaluation import evaluate_model
-from mcdropout.experiment import MemberOutcome, finish_members
-from mcdropout.train import FitResult, Member, fit_members
+from mcdropout.experiment import MemberOutcome, train_group
+from mcdropout.train import FitResult, Member
 
 
 @dataclass
@@ -44,38 +42,9 @@ def run_sweep(params: Params, task: str, progress: bool = True) -> SweepResult |
 
     ``None`` on the non-zero ranks of a DDP run (rank 0 saves).
     """
-    splits = load_task_data(task, params.data.dir)
-    members = sweep_members(params)
-    fit = fit_members(task, splits, members, params, progress, label=f"sweep {task} ({len(members)} members)",
-                      global_seed=params.train.seed)
-    if fit is None:
-        return None
     folder = sweep_dir(params, task)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".sweep.", dir=folder.parent))
-    try:
-        outcomes = finish_members(task, splits, fit, params, staging, evaluate=False)
-        _swap_in(staging, folder)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    for o in outcomes:
-        o.checkpoint = folder / o.checkpoint.name
-    from mcdropout.tracking import log_members
-
-    log_members(params, task, outcomes, fit.accelerator, fit.seconds, sweep=True)
-    return SweepResult(fit, outcomes, folder)
-
-
-def _swap_in(staging: Path, folder: Path) -> None:
-    old = None
-    if folder.exists():
-        old = folder.with_name(f".{folder.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        folder.rename(old)
-    staging.rename(folder)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+    done = train_group(params, task, sweep_members(params), folder, "sweep", evaluate=False, progress=progress)
+    return None if done is None else SweepResult(*done, folder)
 
 
 # --- evaluation of a whole sweep ----------------------------------------------------

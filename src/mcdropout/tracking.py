@@ -75,10 +75,19 @@ def warn(what: str, exc: BaseException) -> None:
           f"outputs are saved, tracking is incomplete", file=sys.stderr)
 
 
-def member_params(params: Params, task: str, p: float, seed: int, accelerator: str) -> dict[str, Any]:
+def member_params(params: Params, task: str, member, accelerator: str) -> dict[str, Any]:
+    from mcdropout.experiment import method
+
     data = to_dict(getattr(params.data, task))
+    extra: dict[str, Any] = {"method": method(member), "l2": member.l2}
+    if member.dropout == "concrete":
+        c = params.model.concrete
+        extra.update(dropout="concrete", concrete_init_p=c.init_p, concrete_temperature=c.temperature,
+                     concrete_length_scale=c.length_scale)
+    if member.early_stopping:
+        extra["patience"] = params.compare.patience
     return {
-        "task": task, "p": p, "seed": seed,
+        "task": task, "p": member.p, "seed": member.seed, **extra,
         "hidden": ",".join(map(str, params.model.hidden)), "activation": params.model.activation,
         "input_p": params.model.input_p, "lr": params.train.lr, "weight_decay": params.train.weight_decay,
         "epochs": params.train.epochs_for(task), "batch_size": params.train.batch_size,
@@ -102,6 +111,19 @@ def _history_metrics(history: np.ndarray, task: str, timestamp: int, max_points:
     for epoch in history_epochs(len(history), max_points):
         for key, value in zip(keys, history[epoch]):
             yield Metric(key, float(value), timestamp, int(epoch))
+
+
+def _member_extras(o, timestamp: int, max_points: int):
+    """Learned rates per layer over epochs (Concrete) and the epochs of early stopping."""
+    from mlflow.entities import Metric
+
+    if o.p_history is not None:
+        for epoch in history_epochs(len(o.p_history), max_points):
+            for j, value in enumerate(o.p_history[epoch]):
+                yield Metric(f"concrete/p_layer{j + 1}", float(value), timestamp, int(epoch))
+    if o.stop_epoch is not None:
+        yield Metric("early_stopping/stop_epoch", float(o.stop_epoch), timestamp, 0)
+        yield Metric("early_stopping/best_epoch", float(o.best_epoch), timestamp, 0)
 
 
 def _final_metrics(evaluation: dict[str, Any], timestamp: int):
@@ -134,8 +156,9 @@ def log_batched(mlc, run_id: str, metrics: Iterable = (), params: dict[str, Any]
 
 
 def log_members(params: Params, task: str, outcomes: list, accelerator: str, seconds: float,
-                sweep: bool) -> str | None:
-    """Log a sweep (parent + children) or a single run; returns the parent (or single) run id.
+                group: str | None) -> str | None:
+    """Log a group of members (``"sweep"`` or ``"compare"``: parent + children) or a single run
+    (``group=None``); returns the parent (or single) run id.
 
     Each member's checkpoint gets its run id (``meta['mlflow_run_id']``) so that later
     stages (evaluate, report) add to the same runs.
@@ -152,25 +175,30 @@ def log_members(params: Params, task: str, outcomes: list, accelerator: str, sec
         now = int(time.time() * 1000)
         tags = git_tags()
         parent_id = None
-        if sweep:
-            parent = mlc.create_run(exp, run_name=f"sweep-{task}", tags={**tags, "kind": "sweep"})
+        if group:
+            parent = mlc.create_run(exp, run_name=f"{group}-{task}", tags={**tags, "kind": group})
             parent_id = parent.info.run_id
+            what = ({"sweep_p": ",".join(f"{p:g}" for p in params.sweep.p)} if group == "sweep" else
+                    {"compare_l2": ",".join(f"{v:g}" for v in params.compare.l2),
+                     "patience": params.compare.patience, "concrete_init_p": params.model.concrete.init_p})
             log_batched(mlc, parent_id, params={
-                "task": task, "sweep_p": ",".join(f"{p:g}" for p in params.sweep.p),
+                "task": task, **what,
                 "sweep_seeds": ",".join(map(str, params.sweep.seeds)), "members": len(outcomes),
                 "accelerator": accelerator, "epochs": params.train.epochs_for(task),
                 "hidden": ",".join(map(str, params.model.hidden)), "lr": params.train.lr,
             })
             log_batched(mlc, parent_id, metrics=_seconds_metric(seconds, now))
+        max_points = params.mlflow.max_history_points
         for o in outcomes:
-            run_tags = {**tags, "kind": "member" if sweep else "single"}
+            run_tags = {**tags, "kind": "member" if group else "single"}
             if parent_id:
                 run_tags["mlflow.parentRunId"] = parent_id
-            run = mlc.create_run(exp, run_name=f"p{o.member.p:g}_seed{o.member.seed}", tags=run_tags)
+            run = mlc.create_run(exp, run_name=o.member.name, tags=run_tags)
             run_id = run.info.run_id
-            log_batched(mlc, run_id, metrics=[*_history_metrics(o.history, task, now, params.mlflow.max_history_points),
+            log_batched(mlc, run_id, metrics=[*_history_metrics(o.history, task, now, max_points),
+                                              *_member_extras(o, now, max_points),
                                               *_final_metrics(o.evaluation, now)],
-                        params=member_params(params, task, o.member.p, o.member.seed, accelerator))
+                        params=member_params(params, task, o.member, accelerator))
             model, meta = load_checkpoint(o.checkpoint)
             meta["mlflow_run_id"] = run_id
             save_checkpoint(o.checkpoint, model, meta)
@@ -242,3 +270,34 @@ def log_report(params: Params, sweep_folder: Path, files: list[Path]) -> None:
             mlc.log_artifact(parent, str(f), artifact_path="report")
     except Exception as exc:
         warn("logging of the report", exc)
+
+
+def log_comparison(params: Params, task: str, files: list[Path], rows: list[dict[str, Any]]) -> None:
+    """The comparison table on the ``compare`` parent run: as artifacts, and one metric per cell."""
+    if not params.mlflow.enabled:
+        return
+    from mlflow.entities import Metric
+
+    from mcdropout.checkpoint import load_checkpoint
+    from mcdropout.compare import compare_dir
+
+    try:
+        first = next(iter(sorted(compare_dir(params, task).glob("*.pt"))), None)
+        if first is None:
+            return
+        parent = parent_run_id(load_checkpoint(first)[1], params.mlflow)
+        if parent is None:
+            return
+        mlc = client(params.mlflow)
+        for f in files:
+            mlc.log_artifact(parent, str(f), artifact_path="comparison")
+        now = int(time.time() * 1000)
+        metrics = []
+        for row in rows:
+            slug = "".join(c if c.isalnum() else "_" for c in row["method"].lower()).strip("_")
+            for key, value in row.items():
+                if isinstance(value, float) and value == value:
+                    metrics.append(Metric(f"comparison/{slug}/{key}", value, now, 0))
+        log_batched(mlc, parent, metrics=metrics)
+    except Exception as exc:
+        warn("logging of the comparison table", exc)

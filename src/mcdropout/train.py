@@ -37,6 +37,21 @@ class Member:
     seed: int
     input_p: float | None = None  # None: model.input_p
     l2: float = 0.0  # coefficient of this member's sum of squared weights (not biases) in its loss
+    dropout: str = "fixed"  # "concrete": p is where the member's rates start, and they are learned
+    early_stopping: bool = False  # keep the weights of the best val loss; stop after compare.patience epochs
+
+    @property
+    def name(self) -> str:
+        """File and run name: what the member is, then its seed."""
+        if self.dropout == "concrete":
+            kind = "concrete"
+        elif self.early_stopping:
+            kind = "early_stopping" if self.p == 0 else f"p{self.p:g}_early_stopping"
+        elif self.l2:
+            kind = f"l2_{self.l2:g}" if self.p == 0 else f"p{self.p:g}_l2_{self.l2:g}"
+        else:
+            kind = f"p{self.p:g}"
+        return f"{kind}_seed{self.seed}"
 
 
 @dataclass
@@ -46,6 +61,9 @@ class FitResult:
     history: np.ndarray  # [epochs, 4, M]: train/loss, val/loss, train/metric, val/metric
     accelerator: str  # what Lightning actually used: "cpu", "cuda", ...
     seconds: float
+    p_history: np.ndarray | None = None  # [epochs, layers, M] rates per epoch, when any member is Concrete
+    stop_epoch: np.ndarray | None = None  # [M] (0-based; -1: no early stopping), when any member stops early
+    best_epoch: np.ndarray | None = None  # [M] epoch whose weights an early-stopping member kept
 
 
 class EpochProgress(pl.Callback):
@@ -128,14 +146,20 @@ def fit_members(
     """
     in_dim = splits["train"].x.shape[1]
     kwargs = model_kwargs(params.model, in_dim)
-    initial = [seeded_mlp(m.seed, p=m.p, **{**kwargs, "input_p": kwargs["input_p"] if m.input_p is None
-                                             else m.input_p}) for m in members]
+    initial = []
+    for m in members:
+        extra = {"dropout": "concrete", "temperature": params.model.concrete.temperature} \
+            if m.dropout == "concrete" else {}
+        input_p = kwargs["input_p"] if m.input_p is None else m.input_p
+        initial.append(seeded_mlp(m.seed, p=m.p, **{**kwargs, "input_p": input_p, **extra}))
     net = StackedMLP(initial)
     cfg = params.train
     l2 = torch.tensor([m.l2 for m in members]) if any(m.l2 for m in members) else None
+    early = torch.tensor([m.early_stopping for m in members]) if any(m.early_stopping for m in members) else None
     routine = DropoutRoutine(
         net, task, _tensors(splits["train"]), _tensors(splits["val"]),
         lr=cfg.lr, weight_decay=cfg.weight_decay, batch_size=cfg.batch_size, l2=l2,
+        early_stop=early, patience=params.compare.patience, length_scale=params.model.concrete.length_scale,
     )
     pl.seed_everything(members[0].seed if global_seed is None else global_seed, verbose=False)
     label = label or f"{task} ({len(members)} member{'s' if len(members) != 1 else ''})"
@@ -147,5 +171,11 @@ def fit_members(
         return None  # under DDP every rank runs this code; only rank 0 keeps and saves results
     models = [net.member(i).eval() for i in range(len(members))]
     history = routine.history_array().numpy()
-    return FitResult(members, models, history, trainer.strategy.root_device.type, seconds)
+    p_history = routine.p_history_array()
+    result = FitResult(members, models, history, trainer.strategy.root_device.type, seconds,
+                       p_history=None if p_history is None else p_history.numpy())
+    if early is not None:
+        result.stop_epoch = routine.stop_epoch.cpu().numpy()
+        result.best_epoch = np.where(early.numpy(), routine.best_epoch.cpu().numpy(), -1)
+    return result
 

@@ -169,11 +169,52 @@ def run_benchmark(data_dir: str | Path, name: str, splits: str, epochs: int | No
             r = results[-1]
             print(f"{name} split {i}: rmse {r['rmse']:.3f} ll {r['ll']:.3f} (p={r['p']:g}, tau={r['tau']:g}, "
                   f"{r['seconds']:.0f}s)", flush=True)
+    return summarise({"dataset": name, "epochs": epochs, "mc_samples": samples, "splits": results})
+
+
+def summarise(result: dict[str, Any]) -> dict[str, Any]:
+    """Add ``mean`` and ``stderr`` (std over splits / sqrt(n), as in the paper's tables)."""
+    results = result["splits"]
     keys = ("rmse", "ll", "rmse_standard")
     mean = {k: float(np.mean([r[k] for r in results])) for k in keys}
     stderr = {k: float(np.std([r[k] for r in results]) / math.sqrt(len(results))) for k in keys}
-    return {"dataset": name, "epochs": epochs, "mc_samples": samples, "splits": results, "mean": mean,
-            "stderr": stderr}
+    return {**result, "mean": mean, "stderr": stderr}
+
+
+def merge(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """Splits of two runs of one dataset under the same protocol (the new run wins a split run twice)."""
+    if (old["dataset"], old["epochs"], old["mc_samples"]) != (new["dataset"], new["epochs"], new["mc_samples"]):
+        raise DataError(f"cannot merge: {old['dataset']} ran with {old['epochs']} epochs and T = "
+                        f"{old['mc_samples']}, the new run with {new['epochs']} and {new['mc_samples']}")
+    splits = {r["split"]: r for r in old["splits"]} | {r["split"]: r for r in new["splits"]}
+    return summarise({**new, "splits": [splits[i] for i in sorted(splits)]})
+
+
+def summary_table(results: list[dict[str, Any]], n_splits: dict[str, int] | None = None) -> str:
+    """All datasets beside the published 2018 figures (the table of ``reports/uci/README.md``)."""
+    lines = ["| dataset | splits | RMSE (MC) | test LL | RMSE (dropout off) | published RMSE | published LL | "
+             "within 2 SE (LL / RMSE) | CPU time (sum over splits) |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in sorted(results, key=lambda r: r["dataset"]):
+        name, m, s = r["dataset"], r["mean"], r["stderr"]
+        pub = PUBLISHED.get(name)
+        total = (n_splits or {}).get(name, 20)
+
+        def verdict(ours: float, se: float, theirs: float, their_se: float, higher_better: bool) -> str:
+            if (ours > theirs) == higher_better and ours != theirs:
+                return "better"
+            return "yes" if abs(ours - theirs) <= 2 * math.hypot(se, their_se) else "no"
+
+        if pub:
+            cells = [f"{pub[0]:.2f} ± {pub[1]:.2f}", f"{pub[2]:.2f} ± {pub[3]:.2f}",
+                     f"{verdict(m['ll'], s['ll'], pub[2], pub[3], True)} / "
+                     f"{verdict(m['rmse'], s['rmse'], pub[0], pub[1], False)}"]
+        else:
+            cells = ["", "", ""]
+        minutes = sum(x["seconds"] for x in r["splits"]) / 60
+        lines.append(f"| {name} | {len(r['splits'])} of {total} | {m['rmse']:.2f} ± {s['rmse']:.2f} | "
+                     f"{m['ll']:.2f} ± {s['ll']:.2f} | {m['rmse_standard']:.2f} ± {s['rmse_standard']:.2f} | "
+                     + " | ".join(cells) + f" | {minutes:.0f} min |")
+    return "\n".join(lines) + "\n"
 
 
 def markdown_table(result: dict[str, Any]) -> str:

@@ -1,0 +1,138 @@
+"""Dropout against the other usual remedies for overfitting, and a learned dropout rate.
+
+``mcdropout compare --task T`` trains, as one batched model next to the sweep and with
+the same data, seeds, epochs and optimiser:
+
+* a Concrete dropout member per seed (each hidden dropout layer learns its p);
+* the MLP without dropout under each L2 weight decay of ``compare.l2``, per seed;
+* the MLP without dropout with early stopping on the validation loss, per seed.
+
+Every member is evaluated both ways (dropout off, MC) and saved under
+``models/<task>/compare/``; ``reports/<task>/compare.json`` holds the results. The best
+weight decay is the one with the lowest seed-mean validation loss, the rule that picks
+the sweep's ``best_p``. The report sets the best of each against the best dropout rate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mcdropout.config import Params
+from mcdropout.experiment import MemberOutcome, method, train_group
+from mcdropout.sweep import val_loss
+from mcdropout.train import FitResult, Member
+
+
+@dataclass
+class CompareResult:
+    fit: FitResult
+    outcomes: list[MemberOutcome]
+    folder: Path
+    metrics: dict[str, Any]
+
+
+def compare_members(params: Params) -> list[Member]:
+    seeds = params.sweep.seeds
+    members = [Member(params.model.concrete.init_p, s, dropout="concrete") for s in seeds]
+    members += [Member(0.0, s, l2=value) for value in params.compare.l2 for s in seeds]
+    members += [Member(0.0, s, early_stopping=True) for s in seeds]
+    return members
+
+
+def compare_dir(params: Params, task: str) -> Path:
+    return Path(params.train.models_dir) / task / "compare"
+
+
+def run_compare(params: Params, task: str, progress: bool = True) -> CompareResult | None:
+    """Train, save and evaluate the comparison members; ``None`` on non-zero DDP ranks."""
+    folder = compare_dir(params, task)
+    done = train_group(params, task, compare_members(params), folder, "compare", evaluate=True, progress=progress)
+    if done is None:
+        return None
+    fit, outcomes = done
+    return CompareResult(fit, outcomes, folder, compare_metrics(task, outcomes, params))
+
+
+def compare_metrics(task: str, outcomes: list[MemberOutcome], params: Params) -> dict[str, Any]:
+    """The ``compare.json`` object: every member's evaluation, the chosen L2, the learned rates."""
+    runs = []
+    for o in outcomes:
+        m = o.member
+        run = {"method": method(m), "name": m.name, "p": m.p, "l2": m.l2, "seed": m.seed,
+               "checkpoint": o.checkpoint.name, **o.evaluation}
+        if m.dropout == "concrete":
+            run["learned_p"] = o.model.learned_p
+        if m.early_stopping:
+            run["stop_epoch"], run["best_epoch"] = o.stop_epoch, o.best_epoch
+        runs.append(run)
+    by_l2: dict[float, list[float]] = {}
+    for run in runs:
+        if run["method"] == "l2":
+            by_l2.setdefault(run["l2"], []).append(val_loss(task, run))
+    learned = np.array([r["learned_p"] for r in runs if r["method"] == "concrete"])
+    return {
+        "task": task,
+        "mc_samples": params.mc.samples,
+        "best_l2": min(by_l2, key=lambda v: float(np.mean(by_l2[v]))) if by_l2 else None,
+        "selection": "lowest seed-mean validation loss, standard inference",
+        "learned_p": {"mean": learned.mean(0).tolist(), "sd": learned.std(0).tolist()} if len(learned) else None,
+        "patience": params.compare.patience,
+        "runs": runs,
+    }
+
+
+# --- the comparison table of the report ----------------------------------------------
+
+
+def _mean(runs: list[dict], mode: str, split: str, key: str) -> float:
+    return float(np.mean([r[mode][split][key] for r in runs]))
+
+
+def comparison_rows(sweep_metrics: dict[str, Any], compare: dict[str, Any]) -> list[dict[str, Any]]:
+    """The best of each regulariser against the best dropout rate: seed means, one row each.
+
+    Errors are with dropout off (RMSE, or error rate). NLL and coverage (regression) or
+    ECE (classification) come from MC dropout for the dropout methods; the others have no
+    model uncertainty: for regression their Gaussian with a constant noise fitted on val
+    is shown but flagged (``has_uncertainty`` False), for classification the sigmoid.
+    """
+    task = sweep_metrics["task"]
+    key = "rmse" if task == "regression" else "accuracy"
+    extra = "coverage_95" if task == "regression" else "ece"
+
+    def err(v: float) -> float:
+        return v if task == "regression" else 1.0 - v
+
+    def row(label: str, setting: str, runs: list[dict], dropout: bool) -> dict[str, Any]:
+        mode = "mc" if dropout else "standard"
+        train, test = err(_mean(runs, "standard", "train", key)), err(_mean(runs, "standard", "test", key))
+        return {"method": label, "setting": setting, "seeds": len(runs), "train_error": train,
+                "test_error": test, "gap": test - train, "test_nll": _mean(runs, mode, "test", "nll"),
+                f"test_{extra}": _mean(runs, mode, "test", extra), "uncertainty": "MC dropout" if dropout else
+                ("none (constant noise fitted on val)" if task == "regression" else "sigmoid output (dropout off)"),
+                "has_uncertainty": dropout or task == "classification"}
+
+    sweep_runs, runs = sweep_metrics["runs"], compare["runs"]
+    best_p = sweep_metrics["best_p"]
+    rows = []
+    if any(r["p"] == 0 for r in sweep_runs):
+        rows.append(row("no regularisation", "p = 0", [r for r in sweep_runs if r["p"] == 0], False))
+    rows.append(row("dropout (sweep)", f"best p = {best_p:g}", [r for r in sweep_runs if r["p"] == best_p],
+                    best_p > 0))
+    concrete = [r for r in runs if r["method"] == "concrete"]
+    if concrete:
+        learned = " / ".join(f"{v:.2f}" for v in compare["learned_p"]["mean"])
+        rows.append(row("Concrete dropout", f"learned p = {learned}", concrete, True))
+    l2 = [r for r in runs if r["method"] == "l2" and r["l2"] == compare["best_l2"]]
+    if l2:
+        rows.append(row("L2 weight decay, no dropout", f"best λ = {compare['best_l2']:g}", l2, False))
+    early = [r for r in runs if r["method"] == "early_stopping"]
+    if early:
+        kept = np.mean([r["best_epoch"] + 1 for r in early])
+        rows.append(row("early stopping, no dropout", f"patience {compare['patience']}, kept epoch ≈ {kept:.0f}",
+                        early, False))
+    return rows
