@@ -137,3 +137,16 @@ def test_report_without_sweep_says_what_to_do(workdir, tiny_params):
     result = run("report")
     assert result.exit_code == 2
     assert "reports/regression/metrics.json: missing; run `mcdropout evaluate` first" in result.output
+
+
+def test_concrete_train_and_compare_folder_guard(workdir, tiny_params):
+    _tiny_params_file(workdir, tiny_params)
+    assert run("data", "--task", "regression").exit_code == 0
+    result = run("train", "--task", "regression", "--dropout", "concrete", "--quiet")
+    assert result.exit_code == 0, result.output
+    assert "saved models/regression/concrete_seed0.pt" in result.output
+    assert "learned p per layer: " in result.output
+    # a folder holding a Concrete member is not a dropout sweep: one line, exit 2
+    result = run("evaluate", "--task", "regression", "--model", "models/regression", "--quiet")
+    assert result.exit_code == 2
+    assert "a concrete member, not one of a dropout sweep" in result.output

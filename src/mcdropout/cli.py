@@ -94,6 +94,9 @@ def _table(evaluation: dict, task: str) -> str:
 @main.command()
 @task_option
 @click.option("--p", "p", type=float, default=None, help="Dropout rate in [0, 1) (overrides train.p).")
+@click.option("--dropout", type=click.Choice(("fixed", "concrete")), default=None,
+              help="Overrides model.dropout: fixed rate p, or Concrete dropout (each layer learns its p, "
+                   "starting at model.concrete.init_p).")
 @click.option("--seed", type=int, default=None, help="Overrides train.seed.")
 @click.option("--epochs", type=int, default=None, help="Overrides train.epochs for this task.")
 @click.option("--lr", type=float, default=None, help="Overrides train.lr.")
@@ -102,16 +105,19 @@ def _table(evaluation: dict, task: str) -> str:
 @click.option("--quiet", is_flag=True, help="No progress output.")
 @click.pass_context
 @friendly
-def train(ctx: click.Context, task: str, p, seed, epochs, lr, batch_size, accelerator, quiet: bool) -> None:
-    """Train one model (one p, one seed); save models/<task>/p<P>_seed<S>.pt and print its metrics."""
+def train(ctx: click.Context, task: str, p, dropout, seed, epochs, lr, batch_size, accelerator, quiet: bool) -> None:
+    """Train one model (one p, one seed); save models/<task>/p<P>_seed<S>.pt (or concrete_seed<S>.pt) and print
+    its metrics."""
     from mcdropout.experiment import run_single
 
-    params = get_params(ctx, **{"train.p": p, "train.seed": seed, "train.epochs": epochs, "train.lr": lr,
-                                "train.batch_size": batch_size, "train.accelerator": accelerator})
+    params = get_params(ctx, **{"train.p": p, "model.dropout": dropout, "train.seed": seed, "train.epochs": epochs,
+                                "train.lr": lr, "train.batch_size": batch_size, "train.accelerator": accelerator})
     outcome = run_single(params, task, progress=not quiet)
     if outcome is None:
         return  # a non-zero DDP rank: rank 0 reports
     click.echo(f"saved {outcome.checkpoint}")
+    if outcome.model.learned_p:
+        click.echo("learned p per layer: " + ", ".join(f"{v:.3f}" for v in outcome.model.learned_p))
     click.echo(_table(outcome.evaluation, task))
 
 

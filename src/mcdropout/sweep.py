@@ -75,6 +75,9 @@ def evaluate_sweep(params: Params, task: str, folder: str | Path, progress: bool
         metas[path.name] = meta
         if meta["task"] != task:
             raise DataError(f"{path}: trained for task {meta['task']!r}, not {task!r}")
+        if meta.get("method", "dropout") not in ("none", "dropout"):
+            raise DataError(f"{path}: a {meta['method']} member, not one of a dropout sweep "
+                            f"(`mcdropout compare` evaluates those)")
         evaluation = evaluate_model(model, task, splits, params.mc.samples, params.mc.seed, meta.get("noise_std"))
         runs.append({"p": meta["p"], "seed": meta["seed"], "checkpoint": path.name, **evaluation})
         if progress:
