@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from mcdropout.compare import compare_members, comparison_rows, run_compare
+from mcdropout.config import from_dict, to_dict
 from mcdropout.data import load_task_data, make_task_data, write_task_data
 from mcdropout.evaluation import evaluate_model
 from mcdropout.routine import early_stopping
@@ -40,17 +41,21 @@ def test_stacked_early_stopping_follows_the_rule_and_keeps_best_weights(tiny_par
 def test_run_compare_outputs(tiny_params):
     params = tiny_params.override(**{"compare.l2": [1e-4, 1e-2], "sweep.seeds": [0, 1], "sweep.p": [0.0, 0.5],
                                      "compare.patience": 5})
-    assert [m.name for m in compare_members(params)] == [
-        "concrete_seed0", "concrete_seed1", "l2_0.0001_seed0", "l2_0.0001_seed1", "l2_0.01_seed0",
-        "l2_0.01_seed1", "early_stopping_seed0", "early_stopping_seed1"]
+    names = ["concrete_seed0", "concrete_seed1", "l2_0.0001_seed0", "l2_0.0001_seed1", "l2_0.01_seed0",
+             "l2_0.01_seed1", "early_stopping_seed0", "early_stopping_seed1", "p0.5_l2_0.0001_seed0",
+             "p0.5_l2_0.0001_seed1", "p0.5_l2_0.01_seed0", "p0.5_l2_0.01_seed1"]
+    assert [m.name for m in compare_members(params)] == names
+    raw = to_dict(params)
+    raw["compare"]["dropout_l2_p"] = None  # null in params.yaml leaves dropout + L2 out
+    assert len(compare_members(from_dict(raw))) == 8
     write_task_data("regression", params.data)
     result = run_compare(params, "regression", progress=False)
     m = result.metrics
-    assert sorted(p.name for p in result.folder.iterdir()) == sorted(f"{n}.pt" for n in (
-        "concrete_seed0", "concrete_seed1", "l2_0.0001_seed0", "l2_0.0001_seed1", "l2_0.01_seed0",
-        "l2_0.01_seed1", "early_stopping_seed0", "early_stopping_seed1"))
-    val = {v: np.mean([r["standard"]["val"]["rmse"] ** 2 for r in m["runs"] if r["l2"] == v]) for v in (1e-4, 1e-2)}
-    assert m["best_l2"] == min(val, key=val.get)
+    assert sorted(p.name for p in result.folder.iterdir()) == sorted(f"{n}.pt" for n in names)
+    for kind, key in (("l2", "best_l2"), ("dropout+l2", "best_dropout_l2")):
+        val = {v: np.mean([r["standard"]["val"]["rmse"] ** 2 for r in m["runs"] if r["l2"] == v
+                           and r["method"] == kind]) for v in (1e-4, 1e-2)}
+        assert m[key] == min(val, key=val.get)
     assert len(m["learned_p"]["mean"]) == 2 and all(0 < p < 1 for p in m["learned_p"]["mean"])
     concrete = [r for r in m["runs"] if r["method"] == "concrete"]
     assert all(len(r["learned_p"]) == 2 for r in concrete)
@@ -62,12 +67,13 @@ def test_run_compare_outputs(tiny_params):
     sweep_metrics = evaluate_sweep(params, "regression", sweep.folder, progress=False)
     rows = comparison_rows(sweep_metrics, m)
     assert [r["method"] for r in rows] == ["no regularisation", "dropout (sweep)", "Concrete dropout",
-                                           "L2 weight decay, no dropout", "early stopping, no dropout"]
+                                           "L2 weight decay, no dropout", "dropout + L2",
+                                           "early stopping, no dropout"]
     concrete_row = rows[2]
     expected = np.mean([r["mc"]["test"]["nll"] for r in concrete])
     assert concrete_row["test_nll"] == pytest.approx(expected)
     assert concrete_row["gap"] == pytest.approx(concrete_row["test_error"] - concrete_row["train_error"])
-    assert [r["has_uncertainty"] for r in rows] == [False, sweep_metrics["best_p"] > 0, True, False, False]
+    assert [r["has_uncertainty"] for r in rows] == [False, sweep_metrics["best_p"] > 0, True, False, True, False]
 
 
 def test_concrete_model_option_single_run(tiny_params):

@@ -41,6 +41,8 @@ def test_epochs_per_task_or_shared():
         ({"compare": {"l2": [0.1, -1]}}, "compare.l2 must be a number > 0"),
         ({"compare": {"l2": []}}, "compare.l2 must be a non-empty list"),
         ({"compare": {"patience": 0}}, "compare.patience must be an integer >= 1"),
+        ({"compare": {"dropout_l2_p": 0}}, "compare.dropout_l2_p must be in (0, 1)"),
+        ({"compare": {"dropout_l2_p": 1}}, "compare.dropout_l2_p must be in [0, 1)"),
     ],
 )
 def test_bad_values_name_key_and_range(raw, message):

@@ -73,11 +73,12 @@ def test_repro_outputs(repo):
     for task in ("regression", "classification"):
         compare = json.loads((repo / "reports" / task / "compare.json").read_text())
         assert compare["best_l2"] in (1e-4, 1e-2) and len(compare["learned_p"]["mean"]) == 2
-        assert len(compare["runs"]) == 8  # 2 seeds x (Concrete, 2 L2 values, early stopping)
+        assert len(compare["runs"]) == 12  # 2 seeds x (Concrete, 2 L2 values, early stopping, 2 dropout + L2)
         assert f"### {task.capitalize()}: a learned dropout rate, and dropout against other regularisers" in report
         table = json.loads((repo / "reports" / task / "comparison.json").read_text())
         assert [r["method"] for r in table] == ["no regularisation", "dropout (sweep)", "Concrete dropout",
-                                                "L2 weight decay, no dropout", "early stopping, no dropout"]
+                                                "L2 weight decay, no dropout", "dropout + L2",
+                                                "early stopping, no dropout"]
     assert "Concrete dropout learned p = layer 1:" in report
     shown = dvc(repo, "metrics", "show", "--json")
     assert "standard_test_rmse" in shown and "mc_test_accuracy" in shown

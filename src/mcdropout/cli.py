@@ -179,6 +179,8 @@ def _compare_table(metrics: dict) -> str:
             note = f"stopped at epoch {r['stop_epoch'] + 1}, kept epoch {r['best_epoch'] + 1}"
         elif r["method"] == "l2" and r["l2"] == metrics["best_l2"]:
             note = "best l2 (val)"
+        elif r["method"] == "dropout+l2" and r["l2"] == metrics["best_dropout_l2"]:
+            note = "best l2 with dropout (val)"
         lines.append(f"{r['name']:<22} {r['standard']['train'][key]:>14.4f} {r['standard']['test'][key]:>13.4f} "
                      f"{r['mc']['test']['nll']:>12.4f}  {note}")
     return "\n".join(lines)

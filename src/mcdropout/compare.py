@@ -5,7 +5,8 @@ the same data, seeds, epochs and optimiser:
 
 * a Concrete dropout member per seed (each hidden dropout layer learns its p);
 * the MLP without dropout under each L2 weight decay of ``compare.l2``, per seed;
-* the MLP without dropout with early stopping on the validation loss, per seed.
+* the MLP without dropout with early stopping on the validation loss, per seed;
+* dropout at ``compare.dropout_l2_p`` plus each weight decay of the grid, per seed.
 
 Every member is evaluated both ways (dropout off, MC) and saved under
 ``models/<task>/compare/``; ``reports/<task>/compare.json`` holds the results. The best
@@ -40,6 +41,9 @@ def compare_members(params: Params) -> list[Member]:
     members = [Member(params.model.concrete.init_p, s, dropout="concrete") for s in seeds]
     members += [Member(0.0, s, l2=value) for value in params.compare.l2 for s in seeds]
     members += [Member(0.0, s, early_stopping=True) for s in seeds]
+    p = params.compare.dropout_l2_p
+    if p is not None:
+        members += [Member(p, s, l2=value) for value in params.compare.l2 for s in seeds]
     return members
 
 
@@ -57,6 +61,15 @@ def run_compare(params: Params, task: str, progress: bool = True) -> CompareResu
     return CompareResult(fit, outcomes, folder, compare_metrics(task, outcomes, params))
 
 
+def best_l2(task: str, runs: list[dict[str, Any]], kind: str) -> float | None:
+    """The weight decay of ``kind`` members with the lowest seed-mean validation loss."""
+    by_l2: dict[float, list[float]] = {}
+    for run in runs:
+        if run["method"] == kind:
+            by_l2.setdefault(run["l2"], []).append(val_loss(task, run))
+    return min(by_l2, key=lambda v: float(np.mean(by_l2[v]))) if by_l2 else None
+
+
 def compare_metrics(task: str, outcomes: list[MemberOutcome], params: Params) -> dict[str, Any]:
     """The ``compare.json`` object: every member's evaluation, the chosen L2, the learned rates."""
     runs = []
@@ -69,15 +82,12 @@ def compare_metrics(task: str, outcomes: list[MemberOutcome], params: Params) ->
         if m.early_stopping:
             run["stop_epoch"], run["best_epoch"] = o.stop_epoch, o.best_epoch
         runs.append(run)
-    by_l2: dict[float, list[float]] = {}
-    for run in runs:
-        if run["method"] == "l2":
-            by_l2.setdefault(run["l2"], []).append(val_loss(task, run))
     learned = np.array([r["learned_p"] for r in runs if r["method"] == "concrete"])
     return {
         "task": task,
         "mc_samples": params.mc.samples,
-        "best_l2": min(by_l2, key=lambda v: float(np.mean(by_l2[v]))) if by_l2 else None,
+        "best_l2": best_l2(task, runs, "l2"),
+        "best_dropout_l2": best_l2(task, runs, "dropout+l2"),
         "selection": "lowest seed-mean validation loss, standard inference",
         "learned_p": {"mean": learned.mean(0).tolist(), "sd": learned.std(0).tolist()} if len(learned) else None,
         "patience": params.compare.patience,
@@ -130,6 +140,10 @@ def comparison_rows(sweep_metrics: dict[str, Any], compare: dict[str, Any]) -> l
     l2 = [r for r in runs if r["method"] == "l2" and r["l2"] == compare["best_l2"]]
     if l2:
         rows.append(row("L2 weight decay, no dropout", f"best λ = {compare['best_l2']:g}", l2, False))
+    both = [r for r in runs if r["method"] == "dropout+l2" and r["l2"] == compare.get("best_dropout_l2")]
+    if both:
+        rows.append(row("dropout + L2", f"p = {both[0]['p']:g}, best λ = {compare['best_dropout_l2']:g}", both,
+                        True))
     early = [r for r in runs if r["method"] == "early_stopping"]
     if early:
         kept = np.mean([r["best_epoch"] + 1 for r in early])

@@ -100,6 +100,7 @@ class CompareConfig:
 
     l2: tuple[float, ...] = (1e-5, 1e-4, 1e-3, 1e-2)  # weight-decay grid of the no-dropout MLP
     patience: int = 200  # early stopping: epochs without a lower val loss before the member stops
+    dropout_l2_p: float | None = 0.5  # dropout at this rate plus each weight decay of the grid (None: skip)
 
 
 @dataclass(frozen=True)
@@ -338,9 +339,13 @@ def from_dict(raw: dict[str, Any]) -> Params:
     compare = CompareConfig(
         l2=tuple(_positive({"l2": v}, "compare", "l2", 1.0) for v in l2),
         patience=_int(cmp, "compare", "patience", CompareConfig.patience),
+        dropout_l2_p=None if cmp.get("dropout_l2_p", 0.5) is None
+        else _p(cmp, "compare", "dropout_l2_p", CompareConfig.dropout_l2_p),
     )
     if len(set(compare.l2)) != len(compare.l2):
         raise ConfigError("compare.l2 must not repeat values")
+    if compare.dropout_l2_p == 0:
+        raise ConfigError("compare.dropout_l2_p must be in (0, 1), or null to leave dropout + L2 out; got 0")
 
     k = _section(raw, "mc")
     _check_keys(k, "mc", MCConfig)

@@ -230,6 +230,13 @@ def task_report(params: Params, task: str, reports_dir: Path, sweep_folder: Path
     return tr
 
 
+def _per_seed(runs: list[dict], which: str | float) -> str:
+    """MC test NLL of each seed of a Concrete member (``"concrete"``) or of a swept rate."""
+    key = "method" if which == "concrete" else "p"
+    return ", ".join(f"{r['mc']['test']['nll']:.3f}" for r in sorted(runs, key=lambda r: r["seed"])
+                     if r.get(key) == which)
+
+
 def add_comparison(tr: TaskReport, params: Params, compare: dict[str, Any], splits: dict, sweep_members: dict,
                    fig_dir: Path) -> None:
     """The comparison with Concrete dropout, L2 and early stopping: table rows, figures, findings."""
@@ -259,7 +266,8 @@ def add_comparison(tr: TaskReport, params: Params, compare: dict[str, Any], spli
         findings.append(
             f"Concrete dropout learned p = {per_layer} (seed mean ± sd; the sweep's best p = {best_p:g}). Its MC "
             f"test NLL {crow['test_nll']:.3f} is {verdict} the best swept p's {brow['test_nll']:.3f} "
-            f"({rel:+.1%}); test error {crow['test_error']:.4f} against {brow['test_error']:.4f}.")
+            f"({rel:+.1%}); test error {crow['test_error']:.4f} against {brow['test_error']:.4f}. Per seed, "
+            f"MC test NLL {_per_seed(compare['runs'], 'concrete')} against {_per_seed(tr.metrics['runs'], best_p)}.")
     best_error = min(tr.comparison, key=lambda r: r["test_error"])
     with_unc = [r for r in tr.comparison if r["uncertainty"] == "MC dropout"]
     best_nll = min(with_unc or tr.comparison, key=lambda r: r["test_nll"])
@@ -271,7 +279,7 @@ def add_comparison(tr: TaskReport, params: Params, compare: dict[str, Any], spli
            f"({overall_nll['test_nll']:.4f}, {overall_nll['uncertainty']})."))
     if task == "regression":
         seed = min(meta["seed"] for _, meta in checkpoints)
-        named = {meta["method"] + (f"_{meta['l2']:g}" if meta["method"] == "l2" else ""): (model, meta)
+        named = {meta["method"] + (f"_{meta['l2']:g}" if meta["l2"] else ""): (model, meta)
                  for model, meta in checkpoints if meta["seed"] == seed}
         panels = {}
         if 0.0 in sweep_members:
@@ -283,15 +291,23 @@ def add_comparison(tr: TaskReport, params: Params, compare: dict[str, Any], spli
             panels[f"L2 λ = {compare['best_l2']:g}, no dropout"] = (named[f"l2_{compare['best_l2']:g}"], False)
         if "early_stopping" in named:
             panels["early stopping, no dropout"] = (named["early_stopping"], False)
+        if compare.get("best_dropout_l2") is not None:
+            both = named[f"dropout+l2_{compare['best_dropout_l2']:g}"]
+            panels[f"p = {both[1]['p']:g} + L2 λ = {compare['best_dropout_l2']:g} (MC)"] = (both, True)
         lo, hi = params.data.regression.x_min, params.data.regression.x_max
         grid = np.linspace(lo - 0.25 * (hi - lo), hi + 0.25 * (hi - lo), 400, dtype=np.float32)
-        fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 2.8), sharey=True, squeeze=False)
+        ncols = min(len(panels), 3)
+        nrows = -(-len(panels) // ncols)
+        fig, axes = plt.subplots(nrows, ncols, figsize=(3.2 * ncols, 2.8 * nrows), sharex=True, sharey=True,
+                                 squeeze=False)
         for ax, (title, ((model, meta), stochastic)) in zip(axes.flat, panels.items()):
             pred = predict(model, grid[:, None], task, "mc" if stochastic else "standard", mc.samples, mc.seed,
                            meta["noise_std"])
             plots.regression_curve(ax, splits["train"].x[:, 0], splits["train"].y, splits["test"].x[:, 0],
                                    splits["test"].y, grid, pred.mean, pred.epistemic_std if stochastic else None,
                                    title=title)
+        for ax in list(axes.flat)[len(panels):]:
+            ax.set_visible(False)
         axes.flat[0].legend(fontsize=6, loc="upper left")
         figures[f"The best of each regulariser, seed {seed}: train (red), test (blue); dropout methods show the "
                 f"MC mean ± 2 epistemic std"] = _save(fig, fig_dir / f"{task}_regularisers.png")
@@ -339,7 +355,8 @@ def _comparison_table(tr: TaskReport) -> tuple[list[str], list[list[str]], str]:
             unc = [f"({v})†" if tr.task == "regression" else f"{v}†" for v in unc]
         body.append([r["method"], r["setting"], f"{r['test_error']:.4f}", f"{r['train_error']:.4f}",
                      f"{r['gap']:.4f}", *unc, r["uncertainty"]])
-    plain = ("shown in brackets is a Gaussian with one noise std fitted on val, the same at every input"
+    plain = ("its figures (in brackets) are those of a Gaussian with one noise std fitted on val, the same "
+             "at every input"
              if tr.task == "regression" else "the sigmoid probability of one deterministic net (no epistemic part)")
     return head, body, COMPARISON_NOTE.format(extra=EXTRA_LABEL[extra], plain=plain)
 
