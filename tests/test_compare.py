@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from mcdropout.compare import compare_members, comparison_rows, run_compare
+from mcdropout.compare import compare_members, comparison_rows, learned_against_swept, run_compare
 from mcdropout.config import from_dict, to_dict
 from mcdropout.data import load_task_data, make_task_data, write_task_data
 from mcdropout.evaluation import evaluate_model
@@ -74,6 +74,13 @@ def test_run_compare_outputs(tiny_params):
     assert concrete_row["test_nll"] == pytest.approx(expected)
     assert concrete_row["gap"] == pytest.approx(concrete_row["test_error"] - concrete_row["train_error"])
     assert [r["has_uncertainty"] for r in rows] == [False, sweep_metrics["best_p"] > 0, True, False, True, False]
+    swept, learned = learned_against_swept(sweep_metrics, m)
+    assert learned["member"].startswith("Concrete, learned p = ")
+    for mode in ("standard", "mc"):
+        assert learned[f"{mode}_test_nll"] == pytest.approx(np.mean([r[mode]["test"]["nll"] for r in concrete]))
+    best = [r for r in sweep_metrics["runs"] if r["p"] == sweep_metrics["best_p"]]
+    assert swept["standard_test_coverage_95"] == pytest.approx(np.mean([r["standard"]["test"]["coverage_95"]
+                                                                        for r in best]))
 
 
 def test_concrete_model_option_single_run(tiny_params):

@@ -54,10 +54,11 @@ def test_keep_mask_rate():
         assert abs(rate - (1 - p)) < 5 * math.sqrt(p * (1 - p) / n) + 1e-9
 
 
-def test_fast_path_matches_loop_in_distribution():
-    """Mean and std over T samples agree within tolerances derived from T."""
+@pytest.mark.parametrize("dropout", ["fixed", "concrete"])
+def test_fast_path_matches_loop_in_distribution(dropout):
+    """Mean and std over T samples agree within tolerances derived from T (Concrete: its learned p)."""
     torch.manual_seed(0)
-    model, x = _model(0.4), torch.randn(40, 2)
+    model, x = _model(0.4, dropout=dropout), torch.randn(40, 2)
     t = 4000
     fast = predict_mc(model, x, samples=t, seed=0, method="fast")[..., 0]
     loop = predict_mc(model, x, samples=t, seed=1, method="loop")[..., 0]

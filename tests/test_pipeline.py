@@ -80,6 +80,7 @@ def test_repro_outputs(repo):
                                                 "L2 weight decay, no dropout", "dropout + L2",
                                                 "early stopping, no dropout"]
     assert "Concrete dropout learned p = layer 1:" in report
+    assert report.count("Learned against swept rate") == 2
     shown = dvc(repo, "metrics", "show", "--json")
     assert "standard_test_rmse" in shown and "mc_test_accuracy" in shown
 

@@ -150,3 +150,23 @@ def comparison_rows(sweep_metrics: dict[str, Any], compare: dict[str, Any]) -> l
         rows.append(row("early stopping, no dropout", f"patience {compare['patience']}, kept epoch ≈ {kept:.0f}",
                         early, False))
     return rows
+
+
+def learned_against_swept(sweep_metrics: dict[str, Any], compare: dict[str, Any]) -> list[dict[str, Any]]:
+    """The Concrete member against the sweep's best p: test metrics of both ways of predicting, seed means."""
+    task = sweep_metrics["task"]
+    keys = ("rmse", "nll", "coverage_95") if task == "regression" else ("accuracy", "nll", "ece")
+    concrete = [r for r in compare["runs"] if r["method"] == "concrete"]
+    if not concrete:
+        return []
+    best_p = sweep_metrics["best_p"]
+    learned = " / ".join(f"{v:.3f}" for v in compare["learned_p"]["mean"])
+    rows = []
+    for label, runs in ((f"sweep's best p = {best_p:g}", [r for r in sweep_metrics["runs"] if r["p"] == best_p]),
+                        (f"Concrete, learned p = {learned}", concrete)):
+        row: dict[str, Any] = {"member": label}
+        for key in keys:
+            for mode in ("standard", "mc"):
+                row[f"{mode}_test_{key}"] = _mean(runs, mode, "test", key)
+        rows.append(row)
+    return rows

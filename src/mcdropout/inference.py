@@ -4,9 +4,9 @@
 are switched to train mode (BatchNorm and friends stay in eval mode), T passes are run
 and stacked into ``[T, N, out]``.
 
-For an ``nn.Sequential`` whose stochastic layers are plain ``nn.Dropout`` (our
-:class:`~mcdropout.model.MLP`, and many user models), a faster path gives the same
-distribution:
+For an ``nn.Sequential`` whose stochastic layers are plain ``nn.Dropout`` or
+:class:`~mcdropout.concrete.ConcreteDropout` (our :class:`~mcdropout.model.MLP`, and many
+user models), a faster path gives the same distribution:
 
 * the layers before the first active dropout are deterministic, so they run once,
   not T times;
@@ -28,6 +28,8 @@ from contextlib import contextmanager
 
 import torch
 from torch import nn
+
+from mcdropout.concrete import ConcreteDropout
 
 DROPOUT_TYPES = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout, nn.FeatureAlphaDropout)
 # Rows (samples x points) per block. Small enough that a block's activations stay in the
@@ -97,28 +99,36 @@ def keep_mask(shape: tuple[int, ...], p: float, device: torch.device) -> torch.T
     return (bits >= threshold).view(shape)
 
 
+def _rate(layer: nn.Module) -> float | None:
+    """The element-wise Bernoulli drop rate of ``layer`` at MC prediction, or None if it is not such a layer."""
+    if type(layer) is nn.Dropout:
+        return layer.p
+    if isinstance(layer, ConcreteDropout):  # exact Bernoulli masks at its learned rate when predicting
+        return float(layer.p.detach())
+    return None
+
+
 def _fast_plan(model: nn.Module) -> tuple[nn.Sequential, nn.Sequential] | None:
     """Split a Sequential into (deterministic prefix, stochastic suffix), or None if unsupported."""
     if not isinstance(model, nn.Sequential):
         return None
     layers = list(model)
-    dropouts = [m for m in layers if is_dropout(m)]
-    if any(type(m) is not nn.Dropout for m in dropouts):
-        return None  # channel-wise, alpha and custom dropout: use the generic loop
+    if any(_rate(m) is None for m in layers if is_dropout(m)):
+        return None  # channel-wise, alpha and other custom dropout: use the generic loop
     if any(has_dropout(m) for m in layers if not is_dropout(m)):
         return None  # dropout nested inside a block: use the generic loop
-    first = next((i for i, m in enumerate(layers) if isinstance(m, nn.Dropout) and m.p > 0), len(layers))
+    first = next((i for i, m in enumerate(layers) if is_dropout(m) and _rate(m) > 0), len(layers))
     return nn.Sequential(*layers[:first]), nn.Sequential(*layers[first:])
 
 
 def _run_suffix(suffix: nn.Sequential, h: torch.Tensor) -> torch.Tensor:
     for layer in suffix:
-        if isinstance(layer, nn.Dropout):
-            if layer.p > 0:
-                keep = keep_mask(tuple(h.shape), layer.p, h.device)
-                h = (h * keep).mul_(1.0 / (1.0 - layer.p))  # a multiply is 3x cheaper than torch.where
-        else:
+        p = _rate(layer) if is_dropout(layer) else None
+        if p is None:
             h = layer(h)
+        elif p > 0:
+            keep = keep_mask(tuple(h.shape), p, h.device)
+            h = (h * keep).mul_(1.0 / (1.0 - p))  # a multiply is 3x cheaper than torch.where
     return h
 
 
@@ -143,7 +153,7 @@ def predict_mc(
     x = x.to(device)
     plan = _fast_plan(model) if method in ("auto", "fast") else None
     if method == "fast" and plan is None:
-        raise ValueError("the fast path needs an nn.Sequential whose dropout layers are nn.Dropout")
+        raise ValueError("the fast path needs an nn.Sequential whose dropout layers are nn.Dropout or ConcreteDropout")
     with _mode(model, dropout_on=True), torch.no_grad(), _seeded(seed, device):
         if plan is None:
             return _predict_loop(model, x, samples, chunk)

@@ -49,6 +49,7 @@ class TaskReport:
     findings: list[str]
     comparison: list[dict[str, Any]] | None = None  # compare.comparison_rows, when compare.json exists
     comparison_figures: dict[str, Path] | None = None
+    learned: list[dict[str, Any]] | None = None  # compare.learned_against_swept
     comparison_findings: list[str] | None = None
 
 
@@ -240,10 +241,11 @@ def _per_seed(runs: list[dict], which: str | float) -> str:
 def add_comparison(tr: TaskReport, params: Params, compare: dict[str, Any], splits: dict, sweep_members: dict,
                    fig_dir: Path) -> None:
     """The comparison with Concrete dropout, L2 and early stopping: table rows, figures, findings."""
-    from mcdropout.compare import compare_dir, comparison_rows
+    from mcdropout.compare import compare_dir, comparison_rows, learned_against_swept
 
     task, best_p, mc = tr.task, tr.metrics["best_p"], params.mc
     tr.comparison = comparison_rows(tr.metrics, compare)
+    tr.learned = learned_against_swept(tr.metrics, compare)
     figures: dict[str, Path] = {}
     checkpoints = _checkpoints(compare_dir(params, task))
     concrete = [meta for _, meta in checkpoints if meta.get("method") == "concrete"]
@@ -361,6 +363,16 @@ def _comparison_table(tr: TaskReport) -> tuple[list[str], list[list[str]], str]:
     return head, body, COMPARISON_NOTE.format(extra=EXTRA_LABEL[extra], plain=plain)
 
 
+def _learned_table(tr: TaskReport) -> tuple[list[str], list[list[str]]]:
+    """Concrete member against the sweep's best p, both ways of predicting."""
+    keys = [k.removeprefix("standard_test_") for k in tr.learned[0] if k.startswith("standard_test_")]
+    names = {"rmse": "RMSE", "accuracy": "accuracy", "nll": "NLL", "coverage_95": "95% coverage", "ece": "ECE"}
+    head = ["member"] + [f"test {names[k]} ({mode})" for k in keys for mode in ("off", "MC")]
+    body = [[r["member"]] + [f"{r[f'{mode}_test_{k}']:.4f}" for k in keys for mode in ("standard", "mc")]
+            for r in tr.learned]
+    return head, body
+
+
 def _md_table(head: list[str], body: list[list[str]]) -> list[str]:
     return ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)] + ["| " + " | ".join(r) + " |" for r in body]
 
@@ -412,10 +424,17 @@ def render(params: Params, reports: list[TaskReport], out_dir: Path) -> tuple[Pa
             head, body, note = _comparison_table(tr)
             title = f"{tr.task.capitalize()}: a learned dropout rate, and dropout against other regularisers"
             md += [f"### {title}", ""] + _md_table(head, body) + ["", note, ""]
+            if tr.learned:
+                lhead, lbody = _learned_table(tr)
+                md += ["Learned against swept rate (seed means; off = dropout off, MC = MC dropout):", ""]
+                md += _md_table(lhead, lbody) + [""]
             md += [f"- {f}" for f in tr.comparison_findings] + [""]
             parts += [f"<h3 id='comparison-{tr.task}'>{html.escape(title)}</h3>", _html_table(head, body),
-                      f"<p>{html.escape(note)}</p><ul>"
-                      + "".join(f"<li>{html.escape(f)}</li>" for f in tr.comparison_findings) + "</ul>"]
+                      f"<p>{html.escape(note)}</p>"]
+            if tr.learned:
+                parts += ["<p>Learned against swept rate (seed means; off = dropout off, MC = MC dropout):</p>",
+                          _html_table(*_learned_table(tr))]
+            parts += ["<ul>" + "".join(f"<li>{html.escape(f)}</li>" for f in tr.comparison_findings) + "</ul>"]
             fig_md, fig_html = _figures(tr.comparison_figures, out_dir)
             md, parts = md + fig_md, parts + fig_html
     parts.append("</body></html>")
@@ -428,8 +447,11 @@ def render(params: Params, reports: list[TaskReport], out_dir: Path) -> tuple[Pa
 def comparison_files(tr: TaskReport, reports_dir: Path) -> list[Path]:
     """The comparison table alone, as Markdown and JSON, for MLflow."""
     head, body, note = _comparison_table(tr)
+    lines = _md_table(head, body) + ["", note]
+    if tr.learned:
+        lines += ["", *_md_table(*_learned_table(tr))]
     md = reports_dir / tr.task / "comparison.md"
-    write_text(md, "\n".join(_md_table(head, body) + ["", note]) + "\n")
+    write_text(md, "\n".join(lines) + "\n")
     from mcdropout.io import write_json
 
     js = reports_dir / tr.task / "comparison.json"
