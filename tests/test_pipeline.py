@@ -200,6 +200,11 @@ def test_report_in_browser(repo):
             assert page.evaluate(BROKEN_IMAGES) == 0
             page.screenshot(path=str(shot), full_page=False)
             assert shot.stat().st_size > 10_000
+            # The comparison section (learned rate, other regularisers) is there and renders.
+            page.evaluate("document.getElementById('comparison-regression').scrollIntoView()")
+            section = shot.with_name(shot.stem.replace("report", "comparison") + ".png")
+            page.screenshot(path=str(section), full_page=False)
+            assert section.stat().st_size > 10_000
         browser.close()
 
 
