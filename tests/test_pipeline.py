@@ -246,6 +246,16 @@ def test_mcdropout_ui_serves_the_project_store(repo):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+    # Stopping `mcdropout ui` stops the server it started (no orphaned server keeps the port).
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        try:
+            requests.get(f"{url}/health", timeout=2)
+            time.sleep(0.5)
+        except requests.ConnectionError:
+            break
+    else:
+        pytest.fail("the MLflow server outlived `mcdropout ui`")
 
 
 def test_zz_second_repro_noop_then_param_edit(repo):

@@ -287,8 +287,6 @@ def report(ctx: click.Context, tasks: tuple[str, ...], reports_dir: str) -> None
 @friendly
 def ui(ctx: click.Context, port: int, host: str) -> None:
     """Start the MLflow UI on the project's tracking store."""
-    import subprocess
-
     from mcdropout.tracking import tracking_uri
 
     params = get_params(ctx)
@@ -299,10 +297,41 @@ def ui(ctx: click.Context, port: int, host: str) -> None:
     click.echo(f"MLflow UI on http://{host}:{port}/#/experiments (store {uri}); Ctrl-C stops it", err=True)
     cmd = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri,
            "--default-artifact-root", artifacts, "--host", host, "--port", str(port)]
+    sys.exit(_serve(cmd))
+
+
+def _serve(cmd: list[str]) -> int:
+    """Run a server and its helper processes as one process group, stopped together with us.
+
+    ``mlflow server`` starts uvicorn workers and job consumers; stopping only the server
+    (or only this process, e.g. with SIGTERM) would leave them running.
+    """
+    import os
+    import signal
+    import subprocess
+
+    posix = os.name == "posix"
+    proc = subprocess.Popen(cmd, start_new_session=posix)
+
+    def stop(*_: object) -> None:
+        try:
+            if posix:
+                os.killpg(proc.pid, signal.SIGTERM)
+            else:
+                proc.terminate()
+            proc.wait(timeout=15)
+        except ProcessLookupError:
+            pass
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL) if posix else proc.kill()
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, stop)
     try:
-        sys.exit(subprocess.call(cmd))
+        return proc.wait()
     except KeyboardInterrupt:
-        sys.exit(0)
+        stop()
+    return 0
 
 
 @main.group()
