@@ -104,6 +104,9 @@ def make_trainer(cfg: TrainConfig, epochs: int, label: str, progress: bool = Tru
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
     warnings.filterwarnings("ignore", message=".*train_dataloader.*")
     warnings.filterwarnings("ignore", message=".*GPU available but not used.*")
+    # Under DDP every rank trains on the whole (tiny) data set and validates on all of it, so the
+    # per-rank epoch values Lightning warns about are equal; syncing them would cost a collective per epoch.
+    warnings.filterwarnings("ignore", message=".*sync_dist=True.*")
     return pl.Trainer(
         accelerator=cfg.accelerator,
         devices=cfg.devices,
