@@ -323,7 +323,10 @@ def _serve(cmd: list[str]) -> int:
         except ProcessLookupError:
             pass
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL) if posix else proc.kill()
+            if posix:
+                os.killpg(proc.pid, signal.SIGKILL)
+            else:
+                proc.kill()
         raise SystemExit(0)
 
     signal.signal(signal.SIGTERM, stop)

@@ -52,12 +52,19 @@ class ConcreteDropout(nn.Module):
         if not torch.is_grad_enabled():  # MC prediction: exact Bernoulli masks
             keep = torch.rand_like(x) >= p
             return x * keep / (1 - p)
-        u = torch.rand_like(x)
-        drop = torch.sigmoid(
-            (torch.log(p + EPS) - torch.log(1 - p + EPS) + torch.log(u + EPS) - torch.log(1 - u + EPS))
-            / self.temperature
-        )
+        drop = relaxed_drop(p, torch.rand_like(x), self.temperature)
         return x * (1 - drop) / (1 - p)
+
+
+def relaxed_drop(p: torch.Tensor, u: torch.Tensor, temperature: float) -> torch.Tensor:
+    """The relaxed drop indicator z for uniforms ``u`` (module docstring); differentiable in ``p``."""
+    return torch.sigmoid((torch.log(p + EPS) - torch.log(1 - p + EPS) + torch.log(u + EPS) - torch.log(1 - u + EPS))
+                         / temperature)
+
+
+def weight_term(p: torch.Tensor, weight: torch.Tensor, n_train: int, length_scale: float) -> torch.Tensor:
+    """``l^2 / N * ||W||^2 / (1 - p)``; the sum of squares runs over the last two dimensions."""
+    return length_scale**2 / n_train * weight.pow(2).sum(dim=(-2, -1)) / (1 - p)
 
 
 def concrete_regulariser(p: torch.Tensor, weight: torch.Tensor, input_dim: int, n_train: int,
@@ -67,6 +74,5 @@ def concrete_regulariser(p: torch.Tensor, weight: torch.Tensor, input_dim: int, 
     ``weight``: one layer's matrix, or a stack ``[M, in, out]`` with ``p`` of shape ``[M]``
     (one value per member); the sum of squares runs over the last two dimensions.
     """
-    weight_term = length_scale**2 / n_train * weight.pow(2).sum(dim=(-2, -1)) / (1 - p)
     dropout_term = 2.0 / n_train * input_dim * (p * torch.log(p) + (1 - p) * torch.log(1 - p))
-    return weight_term + dropout_term
+    return weight_term(p, weight, n_train, length_scale) + dropout_term

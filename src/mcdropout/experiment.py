@@ -65,8 +65,8 @@ def finish_members(
         if member.early_stopping:
             meta["stop_epoch"], meta["best_epoch"] = int(fit.stop_epoch[i]), int(fit.best_epoch[i])
         path = save_checkpoint(out_dir / checkpoint_name(member), model, meta)
-        outcomes.append(MemberOutcome(member, model, path, evaluation, fit.history[:, :, i],
-                                      None if "p_history" not in meta else meta["p_history"].numpy(),
+        p_history = fit.p_history[:, :, i] if member.dropout == "concrete" else None
+        outcomes.append(MemberOutcome(member, model, path, evaluation, fit.history[:, :, i], p_history,
                                       meta.get("stop_epoch"), meta.get("best_epoch")))
     return outcomes
 

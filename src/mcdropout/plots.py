@@ -39,14 +39,18 @@ def classification_map(ax: Axes, x_train, y_train, xx, yy, standard_prob, uncert
     return mesh
 
 
-def training_curves(ax: Axes, epochs: np.ndarray, curves: dict[str, np.ndarray], title: str = "") -> Axes:
-    """``curves``: label -> ``[seeds, epochs]``; seed mean with a min-max band over seeds."""
+def _seed_bands(ax: Axes, epochs: np.ndarray, curves: dict[str, np.ndarray], lw: float) -> None:
+    """Each ``[seeds, epochs]`` curve as its seed mean with a min-max band over seeds."""
     for i, (label, values) in enumerate(curves.items()):
         color = f"C{i % 10}"
-        mean = values.mean(0)
-        ax.plot(epochs, mean, color=color, lw=1, label=label)
+        ax.plot(epochs, values.mean(0), color=color, lw=lw, label=label)
         if len(values) > 1:
             ax.fill_between(epochs, values.min(0), values.max(0), color=color, alpha=0.15)
+
+
+def training_curves(ax: Axes, epochs: np.ndarray, curves: dict[str, np.ndarray], title: str = "") -> Axes:
+    """``curves``: label -> ``[seeds, epochs]``; seed mean with a min-max band over seeds."""
+    _seed_bands(ax, epochs, curves, lw=1)
     ax.set_xlabel("epoch")
     ax.set_yscale("log")
     ax.set_title(title, fontsize=9)
@@ -109,11 +113,7 @@ def regression_curve(ax: Axes, x_train, y_train, x_test, y_test, x_grid, mean, s
 def learned_rates(ax: Axes, epochs: np.ndarray, curves: dict[str, np.ndarray], best_p: float | None = None,
                   title: str = "") -> Axes:
     """``curves``: label -> ``[seeds, epochs]`` learned p; seed mean with a min-max band; the sweep's best p."""
-    for i, (label, values) in enumerate(curves.items()):
-        color = f"C{i % 10}"
-        ax.plot(epochs, values.mean(0), color=color, lw=1.2, label=label)
-        if len(values) > 1:
-            ax.fill_between(epochs, values.min(0), values.max(0), color=color, alpha=0.15)
+    _seed_bands(ax, epochs, curves, lw=1.2)
     if best_p is not None:
         ax.axhline(best_p, color="gray", ls=":", lw=1.2, label=f"sweep best p = {best_p:g}")
     ax.set_xlabel("epoch")

@@ -461,6 +461,7 @@ def comparison_files(tr: TaskReport, reports_dir: Path) -> list[Path]:
 
 def build_report(params: Params, tasks: list[str], reports_dir: str | Path = "reports") -> tuple[Path, Path]:
     """Figures, report.md and a self-contained report.html (images inlined); logged to each sweep's run."""
+    from mcdropout.compare import compare_dir
     from mcdropout.data import DataError
     from mcdropout.sweep import sweep_dir
     from mcdropout.tracking import log_comparison, log_report
@@ -479,5 +480,5 @@ def build_report(params: Params, tasks: list[str], reports_dir: str | Path = "re
         figures = [*tr.figures.values(), *(tr.comparison_figures or {}).values()]
         log_report(params, sweep_dir(params, tr.task), [md_path, html_path, *figures])
         if tr.comparison:
-            log_comparison(params, tr.task, comparison_files(tr, reports_dir), tr.comparison)
+            log_comparison(params, compare_dir(params, tr.task), comparison_files(tr, reports_dir), tr.comparison)
     return md_path, html_path

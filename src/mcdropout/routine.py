@@ -26,7 +26,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from mcdropout.concrete import concrete_regulariser
+from mcdropout.concrete import concrete_regulariser, weight_term
 from mcdropout.stacked import StackedMLP
 
 HISTORY_KEYS = ("train/loss", "val/loss", "train/metric", "val/metric")
@@ -158,7 +158,7 @@ class DropoutRoutine(pl.LightningModule):
             data = losses * torch.exp(-self.log_noise_var) + self.log_noise_var
         else:
             data = 2 * losses
-        reg = self.length_scale**2 / n * net.weights[0].pow(2).sum(dim=(1, 2)) / (1 - net.input_p)
+        reg = weight_term(net.input_p, net.weights[0], n, self.length_scale)  # fixed input rate: no entropy term
         for j, w in enumerate(net.weights[1:]):
             reg = reg + concrete_regulariser(net.layer_p(j), w, w.shape[1], n, self.length_scale)
         return data + reg

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from mcdropout.concrete import EPS, ConcreteDropout
+from mcdropout.concrete import ConcreteDropout, relaxed_drop
 from mcdropout.model import MLP
 
 _ACT = {"relu": F.relu, "tanh": torch.tanh, "gelu": F.gelu, "elu": F.elu}
@@ -82,9 +82,7 @@ class StackedMLP(nn.Module):
         u = torch.rand(h.shape, device=h.device, dtype=h.dtype)
         drop = (u < p).to(h.dtype)  # exact Bernoulli(p) drop indicator
         if torch.is_grad_enabled():  # Concrete members: the relaxed indicator, differentiable in p
-            relaxed = torch.sigmoid((torch.log(p + EPS) - torch.log(1 - p + EPS) + torch.log(u + EPS)
-                                     - torch.log(1 - u + EPS)) / self.temperature)
-            drop = torch.where(self.concrete[:, None, None], relaxed, drop)
+            drop = torch.where(self.concrete[:, None, None], relaxed_drop(p, u, self.temperature), drop)
         return h * (1 - drop) / (1 - p)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -251,18 +251,20 @@ def parent_run_id(checkpoint_meta: dict[str, Any], cfg: MLflowConfig) -> str | N
         return None
 
 
+def group_run_id(params: Params, folder: Path) -> str | None:
+    """The parent run of a group's members (sweep or compare), read from one of its checkpoints."""
+    from mcdropout.checkpoint import load_checkpoint
+
+    first = next(iter(sorted(Path(folder).glob("*.pt"))), None)
+    return None if first is None else parent_run_id(load_checkpoint(first)[1], params.mlflow)
+
+
 def log_report(params: Params, sweep_folder: Path, files: list[Path]) -> None:
     """Attach the report and figures to the sweep's parent run."""
     if not params.mlflow.enabled:
         return
-    from mcdropout.checkpoint import load_checkpoint
-
     try:
-        first = next(iter(sorted(Path(sweep_folder).glob("*.pt"))), None)
-        if first is None:
-            return
-        _, meta = load_checkpoint(first)
-        parent = parent_run_id(meta, params.mlflow)
+        parent = group_run_id(params, sweep_folder)
         if parent is None:
             return
         mlc = client(params.mlflow)
@@ -272,20 +274,14 @@ def log_report(params: Params, sweep_folder: Path, files: list[Path]) -> None:
         warn("logging of the report", exc)
 
 
-def log_comparison(params: Params, task: str, files: list[Path], rows: list[dict[str, Any]]) -> None:
+def log_comparison(params: Params, compare_folder: Path, files: list[Path], rows: list[dict[str, Any]]) -> None:
     """The comparison table on the ``compare`` parent run: as artifacts, and one metric per cell."""
     if not params.mlflow.enabled:
         return
     from mlflow.entities import Metric
 
-    from mcdropout.checkpoint import load_checkpoint
-    from mcdropout.compare import compare_dir
-
     try:
-        first = next(iter(sorted(compare_dir(params, task).glob("*.pt"))), None)
-        if first is None:
-            return
-        parent = parent_run_id(load_checkpoint(first)[1], params.mlflow)
+        parent = group_run_id(params, compare_folder)
         if parent is None:
             return
         mlc = client(params.mlflow)
