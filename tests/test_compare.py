@@ -8,9 +8,10 @@ from mcdropout.compare import compare_members, comparison_rows, learned_against_
 from mcdropout.config import from_dict, to_dict
 from mcdropout.data import load_task_data, make_task_data, write_task_data
 from mcdropout.evaluation import evaluate_model
+from mcdropout.members import Member
 from mcdropout.routine import early_stopping
 from mcdropout.sweep import evaluate_sweep, run_sweep
-from mcdropout.train import Member, fit_members
+from mcdropout.train import fit_members
 
 
 def test_early_stopping_rule_hand_values():
@@ -90,8 +91,8 @@ def test_concrete_model_option_single_run(tiny_params):
     write_task_data("classification", params.data)
     outcome = run_single(params, "classification", progress=False)
     assert outcome.checkpoint.name == "concrete_seed0.pt"
-    assert len(outcome.model.learned_p) == 2 and outcome.p_history.shape == (30, 2)
-    assert outcome.p_history[0] == pytest.approx([0.3, 0.3], abs=0.01)
+    assert len(outcome.model.learned_p) == 2 and outcome.meta.p_history.shape == (30, 2)
+    assert outcome.meta.p_history[0].tolist() == pytest.approx([0.3, 0.3], abs=0.01)
     splits = load_task_data("classification", params.data.dir)
     again = evaluate_model(outcome.model, "classification", splits, 20, 0)
     assert again["mc"]["test"]["nll"] == pytest.approx(outcome.evaluation["mc"]["test"]["nll"])

@@ -68,7 +68,7 @@ def test_stacked_regulariser_matches_per_member():
 
 
 def test_mlp_with_concrete_layers_round_trips(tmp_path):
-    from mcdropout.checkpoint import load_checkpoint, save_checkpoint
+    from mcdropout.checkpoint import CheckpointMeta, load_checkpoint, save_checkpoint
     from mcdropout.model import MLP
 
     model = MLP(1, 1, hidden=[8, 8], p=0.2, dropout="concrete", temperature=0.1)
@@ -76,7 +76,7 @@ def test_mlp_with_concrete_layers_round_trips(tmp_path):
     assert model.learned_p == pytest.approx([0.2, 0.2])
     with torch.no_grad():
         model[2].p_logit.fill_(0.0)  # p = 0.5 in the first layer
-    save_checkpoint(tmp_path / "c.pt", model, {"task": "regression"})
+    save_checkpoint(tmp_path / "c.pt", model, CheckpointMeta(task="regression", seed=0))
     loaded, _ = load_checkpoint(tmp_path / "c.pt")
     assert loaded.learned_p == pytest.approx([0.5, 0.2])
     assert loaded.config["dropout"] == "concrete"

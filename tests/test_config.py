@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 import yaml
 from click.testing import CliRunner
@@ -42,7 +44,21 @@ def test_epochs_per_task_or_shared():
         ({"compare": {"l2": []}}, "compare.l2 must be a non-empty list"),
         ({"compare": {"patience": 0}}, "compare.patience must be an integer >= 1"),
         ({"compare": {"dropout_l2_p": 0}}, "compare.dropout_l2_p must be in (0, 1)"),
-        ({"compare": {"dropout_l2_p": 1}}, "compare.dropout_l2_p must be in [0, 1)"),
+        ({"compare": {"dropout_l2_p": 1}}, "compare.dropout_l2_p must be in (0, 1), got 1"),
+        ({"mc": {"level": 0}}, "mc.level must be in (0, 1), got 0"),
+        ({"mc": {"level": 1.0}}, "mc.level must be in (0, 1), got 1.0"),
+        ({"train": {"lr": -1}}, "train.lr must be a number > 0, got -1"),
+        ({"train": {"seed": True}}, "train.seed must be an integer >= 0, got True"),
+        ({"train": {"epochs": {"ranking": 5}}}, "train.epochs: unknown key(s) ranking; known: classification"),
+        ({"train": {"devices": 0}}, "train.devices must be 'auto', an integer >= 1 or a list of ids, got 0"),
+        ({"train": {"accelerator": ""}}, "train.accelerator must be a non-empty string"),
+        ({"data": {"regression": {"x_min": 4, "x_max": 1}}}, "data.regression.x_max must be > x_min (4), got 1"),
+        ({"model": {"foo": 1}}, "model: unknown key(s) foo; known: activation, concrete"),
+        ({"model": []}, "model must be a mapping, got []"),
+        ({"sweep": {"p": [0.1, 0.1]}}, "sweep.p must be a list without repeated values"),
+        ({"sweep": {"seeds": [0, 0]}}, "sweep.seeds must be a list without repeated values"),
+        ({"compare": {"l2": [0.1, 0.1]}}, "compare.l2 must be a list without repeated values"),
+        ({"mlflow": {"enabled": "yes"}}, "mlflow.enabled must be true or false, got 'yes'"),
     ],
 )
 def test_bad_values_name_key_and_range(raw, message):
@@ -98,6 +114,38 @@ def test_cli_unknown_task(workdir):
     assert "'ranking' is not one of 'regression', 'classification'" in result.output
 
 
-def test_load_params_reads_repo_file():
-    params = load_params("params.yaml")
-    assert params == Params()
+def test_repo_params_file_equals_typed_defaults():
+    assert load_params(Path(__file__).parents[1] / "params.yaml") == Params()
+
+
+def test_valid_shapes_accepted():
+    raw = {"model": {"hidden": 64}, "train": {"devices": [0, 1], "p": 0}, "compare": {"dropout_l2_p": None}}
+    params = from_dict(raw)
+    assert params.model.hidden == (64,) and params.train.devices == [0, 1] and params.compare.dropout_l2_p is None
+    assert isinstance(params.train.p, float) and from_dict({"train": None}) == Params()
+
+
+@pytest.mark.parametrize(
+    "key", ["train.lr", "train.weight_decay", "data.regression.noise", "data.classification.noise",
+            "data.regression.x_max", "model.concrete.temperature", "mc.level", "train.p"],
+)
+@pytest.mark.parametrize("value", [float("inf"), float("-inf"), float("nan")])
+def test_floats_must_be_finite(key, value):
+    with pytest.raises(ConfigError) as info:
+        Params().override(**{key: value})
+    assert str(info.value) == f"{key} must be a finite number, got {value!r}"
+
+
+def test_infinite_value_in_yaml_file(tmp_path):
+    (tmp_path / "p.yaml").write_text("train:\n  lr: .inf\n")
+    with pytest.raises(ConfigError, match=r"^train\.lr must be a finite number, got inf$"):
+        load_params(tmp_path / "p.yaml")
+
+
+def test_non_utf8_params_file(tmp_path):
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes("data:\n  dir: donn\u00e9es\n".encode("latin-1"))
+    with pytest.raises(ConfigError) as info:
+        load_params(path)
+    assert str(info.value).startswith(f"params file {path} is not UTF-8")
+    assert len(str(info.value).splitlines()) == 1

@@ -6,8 +6,9 @@ import pytest
 from mcdropout.checkpoint import load_checkpoint
 from mcdropout.config import Params
 from mcdropout.data import make_task_data, write_task_data
+from mcdropout.members import Member
 from mcdropout.sweep import evaluate_sweep, run_sweep, summary_by_p
-from mcdropout.train import Member, fit_members
+from mcdropout.train import fit_members
 
 
 def test_batched_member_equals_single_run(tiny_params):
@@ -29,7 +30,7 @@ def test_sweep_checkpoints_and_metrics(tiny_params):
     names = sorted(p.name for p in result.folder.iterdir())
     assert names == ["p0.5_seed0.pt", "p0.5_seed1.pt", "p0_seed0.pt", "p0_seed1.pt"]
     model, meta = load_checkpoint(result.folder / "p0.5_seed1.pt")
-    assert meta["p"] == 0.5 and meta["history"].shape == (30, 4)
+    assert meta.p == 0.5 and meta.history.shape == (30, 4)
     metrics = evaluate_sweep(params, "classification", result.folder, progress=False)
     assert metrics["task"] == "classification" and metrics["mc_samples"] == 20
     assert [(r["p"], r["seed"]) for r in metrics["runs"]] == [(0.0, 0), (0.0, 1), (0.5, 0), (0.5, 1)]

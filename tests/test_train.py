@@ -11,7 +11,8 @@ from mcdropout.cli import main
 from mcdropout.config import Params, to_dict
 from mcdropout.data import make_task_data, write_task_data
 from mcdropout.experiment import run_single
-from mcdropout.train import Member, fit_members
+from mcdropout.members import Member
+from mcdropout.train import fit_members
 
 
 def test_same_seed_identical_metrics(tiny_params):
@@ -19,7 +20,7 @@ def test_same_seed_identical_metrics(tiny_params):
     a = run_single(tiny_params, "regression", progress=False)
     b = run_single(tiny_params, "regression", progress=False)
     assert a.evaluation == b.evaluation
-    np.testing.assert_array_equal(a.history, b.history)
+    np.testing.assert_array_equal(a.meta.history, b.meta.history)
     other = run_single(tiny_params.override(**{"train.seed": 1}), "regression", progress=False)
     assert other.evaluation["standard"]["test"]["rmse"] != a.evaluation["standard"]["test"]["rmse"]
 
@@ -27,15 +28,15 @@ def test_same_seed_identical_metrics(tiny_params):
 def test_history_and_checkpoint(tiny_params):
     write_task_data("classification", tiny_params.data)
     outcome = run_single(tiny_params, "classification", progress=False)
-    assert outcome.history.shape == (30, 4)
-    assert np.isfinite(outcome.history).all()
+    assert outcome.meta.history.shape == (30, 4)
+    assert np.isfinite(outcome.meta.history).all()
     assert outcome.checkpoint.name == "p0.2_seed0.pt"
     payload = torch.load(outcome.checkpoint, weights_only=True)  # the safe loader reads it
     assert payload["meta"]["task"] == "classification"
     model, meta = load_checkpoint(outcome.checkpoint)
     x = torch.from_numpy(make_task_data("classification", tiny_params.data)["test"].x)
     torch.testing.assert_close(model(x), outcome.model(x))
-    assert meta["p"] == 0.2 and meta["seed"] == 0
+    assert meta.p == 0.2 and meta.seed == 0
 
 
 def test_bad_checkpoint(tmp_path):

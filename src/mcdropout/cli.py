@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from mcdropout.config import TASKS, ConfigError, Params, load_params
+from mcdropout.config import DROPOUT_KINDS, TASKS, ConfigError, Params, load_params
 
 
 def _user_errors() -> tuple[type[Exception], ...]:
@@ -75,26 +75,10 @@ def data(ctx: click.Context, task: str, seed: int | None, out_dir: str | None) -
         click.echo(f"wrote {path} ({n} rows)")
 
 
-def _table(evaluation: dict, task: str) -> str:
-    from mcdropout.routine import metric_name
-
-    metric = metric_name(task)
-    loss = "mse" if task == "regression" else "nll"
-    extra = "coverage_95" if task == "regression" else "ece"
-    label = "mc cover95" if task == "regression" else "mc ece"
-    lines = [f"{'split':<6} {'std ' + loss:>10} {'std ' + metric:>13} {'mc nll':>9} {'mc ' + metric:>12} {label:>11}"]
-    for split in ("train", "val", "test"):
-        s, m = evaluation["standard"][split], evaluation["mc"][split]
-        s_loss = s["rmse"] ** 2 if task == "regression" else s["nll"]
-        lines.append(f"{split:<6} {s_loss:>10.4f} {s[metric]:>13.4f} {m['nll']:>9.4f} {m[metric]:>12.4f} "
-                     f"{m[extra]:>11.4f}")
-    return "\n".join(lines)
-
-
 @main.command()
 @task_option
 @click.option("--p", "p", type=float, default=None, help="Dropout rate in [0, 1) (overrides train.p).")
-@click.option("--dropout", type=click.Choice(("fixed", "concrete")), default=None,
+@click.option("--dropout", type=click.Choice(DROPOUT_KINDS), default=None,
               help="Overrides model.dropout: fixed rate p, or Concrete dropout (each layer learns its p, "
                    "starting at model.concrete.init_p).")
 @click.option("--seed", type=int, default=None, help="Overrides train.seed.")
@@ -108,7 +92,9 @@ def _table(evaluation: dict, task: str) -> str:
 def train(ctx: click.Context, task: str, p, dropout, seed, epochs, lr, batch_size, accelerator, quiet: bool) -> None:
     """Train one model (one p, one seed); save models/<task>/p<P>_seed<S>.pt (or concrete_seed<S>.pt) and print
     its metrics."""
+    from mcdropout.console import evaluation_table
     from mcdropout.experiment import run_single
+    from mcdropout.tasks import get_task
 
     params = get_params(ctx, **{"train.p": p, "model.dropout": dropout, "train.seed": seed, "train.epochs": epochs,
                                 "train.lr": lr, "train.batch_size": batch_size, "train.accelerator": accelerator})
@@ -118,7 +104,7 @@ def train(ctx: click.Context, task: str, p, dropout, seed, epochs, lr, batch_siz
     click.echo(f"saved {outcome.checkpoint}")
     if outcome.model.learned_p:
         click.echo("learned p per layer: " + ", ".join(f"{v:.3f}" for v in outcome.model.learned_p))
-    click.echo(_table(outcome.evaluation, task))
+    click.echo(evaluation_table(outcome.evaluation, get_task(task)))
 
 
 @main.command()
@@ -154,36 +140,19 @@ def compare(ctx: click.Context, task: str, epochs: int | None, output: str | Non
     Same data, seeds and epochs as the sweep; saves models/<task>/compare/ and writes reports/<task>/compare.json.
     """
     from mcdropout.compare import run_compare
+    from mcdropout.console import compare_table
     from mcdropout.io import write_json
+    from mcdropout.paths import Paths
 
     params = get_params(ctx, **{"train.epochs": epochs})
     result = run_compare(params, task, progress=not quiet)
     if result is None:
         return  # a non-zero DDP rank: rank 0 reports
-    out = Path(output) if output else Path("reports") / task / "compare.json"
+    out = Path(output) if output else Paths.of(params).compare_json(task)
     write_json(out, result.metrics)
-    click.echo(_compare_table(result.metrics))
+    click.echo(compare_table(result.metrics))
     click.echo(f"trained {len(result.fit.members)} members on {result.fit.accelerator} in "
                f"{result.fit.seconds:.1f}s; saved {result.folder}/ and {out}")
-
-
-def _compare_table(metrics: dict) -> str:
-    task = metrics["task"]
-    key = "rmse" if task == "regression" else "accuracy"
-    lines = [f"{'member':<22} {'train ' + key:>14} {'test ' + key:>13} {'mc test nll':>12}  note"]
-    for r in metrics["runs"]:
-        note = ""
-        if "learned_p" in r:
-            note = "learned p " + " / ".join(f"{v:.3f}" for v in r["learned_p"])
-        elif "stop_epoch" in r:
-            note = f"stopped at epoch {r['stop_epoch'] + 1}, kept epoch {r['best_epoch'] + 1}"
-        elif r["method"] == "l2" and r["l2"] == metrics["best_l2"]:
-            note = "best l2 (val)"
-        elif r["method"] == "dropout+l2" and r["l2"] == metrics["best_dropout_l2"]:
-            note = "best l2 with dropout (val)"
-        lines.append(f"{r['name']:<22} {r['standard']['train'][key]:>14.4f} {r['standard']['test'][key]:>13.4f} "
-                     f"{r['mc']['test']['nll']:>12.4f}  {note}")
-    return "\n".join(lines)
 
 
 @main.command()
@@ -203,20 +172,24 @@ def evaluate(ctx: click.Context, task: str, model_path: str, samples: int | None
 
     For a sweep folder, also writes summary.json (dvc metrics) and by_p.json (dvc plots) beside the output.
     """
+    from mcdropout.console import evaluation_table, sweep_table
     from mcdropout.io import write_json
+    from mcdropout.paths import Paths, beside
+    from mcdropout.tasks import get_task
 
     params = get_params(ctx, **{"mc.samples": samples})
+    paths = Paths.of(params)
     if Path(model_path).is_dir():
         from mcdropout.sweep import dvc_metrics, evaluate_sweep, summary_by_p
 
         metrics = evaluate_sweep(params, task, model_path, progress=not quiet)
-        out = Path(output) if output else Path("reports") / task / "metrics.json"
-        write_json(out, metrics)
-        write_json(out.with_name("summary.json"), dvc_metrics(metrics))
+        out = Path(output) if output else paths.metrics_json(task)
         rows = summary_by_p(metrics)
-        write_json(out.with_name("by_p.json"), rows)
-        click.echo(_sweep_table(rows, task, metrics["best_p"]))
-        click.echo(f"wrote {out}, {out.with_name('summary.json')}, {out.with_name('by_p.json')}")
+        write_json(out, metrics)
+        write_json(beside(out, "summary.json"), dvc_metrics(metrics))
+        write_json(beside(out, "by_p.json"), rows)
+        click.echo(sweep_table(rows, get_task(task), metrics["best_p"]))
+        click.echo(f"wrote {out}, {beside(out, 'summary.json')}, {beside(out, 'by_p.json')}")
         return
 
     from mcdropout.checkpoint import load_checkpoint
@@ -224,26 +197,16 @@ def evaluate(ctx: click.Context, task: str, model_path: str, samples: int | None
     from mcdropout.evaluation import evaluate_model
 
     model, meta = load_checkpoint(model_path)
-    if meta.get("task") != task:
-        raise ConfigError(f"{model_path} was trained for task {meta.get('task')!r}, not {task!r}")
+    if meta.task != task:
+        raise ConfigError(f"{model_path} was trained for task {meta.task!r}, not {task!r}")
     splits = load_task_data(task, params.data.dir)
-    evaluation = evaluate_model(model, task, splits, params.mc.samples, params.mc.seed, meta.get("noise_std"))
-    result = {"task": task, "model": str(model_path), "p": meta["p"], "seed": meta["seed"],
+    evaluation = evaluate_model(model, task, splits, params.mc.samples, params.mc.seed, meta.noise_std)
+    result = {"task": task, "model": str(model_path), "p": meta.p, "seed": meta.seed,
               "mc_samples": params.mc.samples, **evaluation}
-    out = Path(output) if output else Path("reports") / task / f"{Path(model_path).stem}.json"
+    out = Path(output) if output else paths.checkpoint_json(task, model_path)
     write_json(out, result)
-    click.echo(_table(evaluation, task))
+    click.echo(evaluation_table(evaluation, get_task(task)))
     click.echo(f"wrote {out}")
-
-
-def _sweep_table(rows: list[dict], task: str, best_p: float) -> str:
-    key = "rmse" if task == "regression" else "accuracy"
-    lines = [f"{'p':>5} {'train ' + key:>14} {'test ' + key:>13} {'mc test ' + key:>16} {'mc test nll':>12}"]
-    for r in rows:
-        mark = "  <- best (val)" if r["p"] == best_p else ""
-        lines.append(f"{r['p']:>5g} {r[f'standard_train_{key}']:>14.4f} {r[f'standard_test_{key}']:>13.4f} "
-                     f"{r[f'mc_test_{key}']:>16.4f} {r['mc_test_nll']:>12.4f}{mark}")
-    return "\n".join(lines)
 
 
 @main.command()
@@ -273,11 +236,12 @@ def predict(ctx: click.Context, model_path, input_path, output_path, samples, le
 @friendly
 def report(ctx: click.Context, tasks: tuple[str, ...], reports_dir: str) -> None:
     """Figures, reports/report.md and a self-contained reports/report.html; logged to the sweeps' MLflow runs."""
-    from mcdropout.report import build_report
+    from mcdropout.report import build_report, log_report_runs
 
     params = get_params(ctx)
-    md_path, html_path = build_report(params, list(tasks or TASKS), reports_dir)
-    click.echo(f"wrote {md_path} and {html_path}")
+    built = build_report(params, list(tasks or TASKS), reports_dir)
+    log_report_runs(params, built)
+    click.echo(f"wrote {built.md_path} and {built.html_path}")
 
 
 @main.command()

@@ -23,9 +23,11 @@ from typing import Any
 import numpy as np
 
 from mcdropout.config import Params
-from mcdropout.experiment import MemberOutcome, method, train_group
-from mcdropout.sweep import val_loss
-from mcdropout.train import FitResult, Member
+from mcdropout.experiment import MemberOutcome, train_group
+from mcdropout.members import SELECTION, Member, best_by_seed_mean
+from mcdropout.paths import Paths
+from mcdropout.tasks import Task, get_task
+from mcdropout.train import FitResult
 
 
 @dataclass
@@ -47,13 +49,10 @@ def compare_members(params: Params) -> list[Member]:
     return members
 
 
-def compare_dir(params: Params, task: str) -> Path:
-    return Path(params.train.models_dir) / task / "compare"
-
-
-def run_compare(params: Params, task: str, progress: bool = True) -> CompareResult | None:
+def run_compare(params: Params, task: Task | str, progress: bool = True) -> CompareResult | None:
     """Train, save and evaluate the comparison members; ``None`` on non-zero DDP ranks."""
-    folder = compare_dir(params, task)
+    task = get_task(task)
+    folder = Paths.of(params).compare_dir(task.name)
     done = train_group(params, task, compare_members(params), folder, "compare", evaluate=True, progress=progress)
     if done is None:
         return None
@@ -61,34 +60,30 @@ def run_compare(params: Params, task: str, progress: bool = True) -> CompareResu
     return CompareResult(fit, outcomes, folder, compare_metrics(task, outcomes, params))
 
 
-def best_l2(task: str, runs: list[dict[str, Any]], kind: str) -> float | None:
+def best_l2(task: Task, runs: list[dict[str, Any]], kind: str) -> float | None:
     """The weight decay of ``kind`` members with the lowest seed-mean validation loss."""
-    by_l2: dict[float, list[float]] = {}
-    for run in runs:
-        if run["method"] == kind:
-            by_l2.setdefault(run["l2"], []).append(val_loss(task, run))
-    return min(by_l2, key=lambda v: float(np.mean(by_l2[v]))) if by_l2 else None
+    return best_by_seed_mean((r for r in runs if r["method"] == kind), "l2", task.val_loss)
 
 
-def compare_metrics(task: str, outcomes: list[MemberOutcome], params: Params) -> dict[str, Any]:
+def compare_metrics(task: Task, outcomes: list[MemberOutcome], params: Params) -> dict[str, Any]:
     """The ``compare.json`` object: every member's evaluation, the chosen L2, the learned rates."""
     runs = []
     for o in outcomes:
         m = o.member
-        run = {"method": method(m), "name": m.name, "p": m.p, "l2": m.l2, "seed": m.seed,
+        run = {"method": m.method, "name": m.name, "p": m.p, "l2": m.l2, "seed": m.seed,
                "checkpoint": o.checkpoint.name, **o.evaluation}
         if m.dropout == "concrete":
             run["learned_p"] = o.model.learned_p
         if m.early_stopping:
-            run["stop_epoch"], run["best_epoch"] = o.stop_epoch, o.best_epoch
+            run["stop_epoch"], run["best_epoch"] = o.meta.stop_epoch, o.meta.best_epoch
         runs.append(run)
     learned = np.array([r["learned_p"] for r in runs if r["method"] == "concrete"])
     return {
-        "task": task,
+        "task": task.name,
         "mc_samples": params.mc.samples,
         "best_l2": best_l2(task, runs, "l2"),
         "best_dropout_l2": best_l2(task, runs, "dropout+l2"),
-        "selection": "lowest seed-mean validation loss, standard inference",
+        "selection": SELECTION,
         "learned_p": {"mean": learned.mean(0).tolist(), "sd": learned.std(0).tolist()} if len(learned) else None,
         "patience": params.compare.patience,
         "runs": runs,
@@ -110,21 +105,18 @@ def comparison_rows(sweep_metrics: dict[str, Any], compare: dict[str, Any]) -> l
     model uncertainty: for regression their Gaussian with a constant noise fitted on val
     is shown but flagged (``has_uncertainty`` False), for classification the sigmoid.
     """
-    task = sweep_metrics["task"]
-    key = "rmse" if task == "regression" else "accuracy"
-    extra = "coverage_95" if task == "regression" else "ece"
-
-    def err(v: float) -> float:
-        return v if task == "regression" else 1.0 - v
+    task = get_task(sweep_metrics["task"])
+    key, extra = task.metric, task.uncertainty_metric
 
     def row(label: str, setting: str, runs: list[dict], dropout: bool) -> dict[str, Any]:
         mode = "mc" if dropout else "standard"
-        train, test = err(_mean(runs, "standard", "train", key)), err(_mean(runs, "standard", "test", key))
+        train = task.error(_mean(runs, "standard", "train", key))
+        test = task.error(_mean(runs, "standard", "test", key))
         return {"method": label, "setting": setting, "seeds": len(runs), "train_error": train,
                 "test_error": test, "gap": test - train, "test_nll": _mean(runs, mode, "test", "nll"),
-                f"test_{extra}": _mean(runs, mode, "test", extra), "uncertainty": "MC dropout" if dropout else
-                ("none (constant noise fitted on val)" if task == "regression" else "sigmoid output (dropout off)"),
-                "has_uncertainty": dropout or task == "classification"}
+                f"test_{extra}": _mean(runs, mode, "test", extra),
+                "uncertainty": "MC dropout" if dropout else task.plain_uncertainty,
+                "has_uncertainty": dropout or task.plain_has_uncertainty}
 
     sweep_runs, runs = sweep_metrics["runs"], compare["runs"]
     best_p = sweep_metrics["best_p"]
@@ -154,8 +146,8 @@ def comparison_rows(sweep_metrics: dict[str, Any], compare: dict[str, Any]) -> l
 
 def learned_against_swept(sweep_metrics: dict[str, Any], compare: dict[str, Any]) -> list[dict[str, Any]]:
     """The Concrete member against the sweep's best p: test metrics of both ways of predicting, seed means."""
-    task = sweep_metrics["task"]
-    keys = ("rmse", "nll", "coverage_95") if task == "regression" else ("accuracy", "nll", "ece")
+    task = get_task(sweep_metrics["task"])
+    keys = (task.metric, "nll", task.uncertainty_metric)
     concrete = [r for r in compare["runs"] if r["method"] == "concrete"]
     if not concrete:
         return []

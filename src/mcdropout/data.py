@@ -17,8 +17,7 @@ import numpy as np
 
 from mcdropout.config import ClassificationData, DataConfig, RegressionData
 from mcdropout.io import write_text
-
-SPLITS = ("train", "val", "test")
+from mcdropout.paths import SPLITS, Paths
 
 
 class DataError(ValueError):
@@ -68,10 +67,11 @@ def make_classification(cfg: ClassificationData, seed: int) -> dict[str, Split]:
     return out
 
 
+GENERATORS = {"regression": make_regression, "classification": make_classification}  # keyed like DataConfig
+
+
 def make_task_data(task: str, cfg: DataConfig) -> dict[str, Split]:
-    if task == "regression":
-        return make_regression(cfg.regression, cfg.seed)
-    return make_classification(cfg.classification, cfg.seed)
+    return GENERATORS[task](getattr(cfg, task), cfg.seed)
 
 
 def write_csv(path: str | Path, split: Split) -> None:
@@ -86,7 +86,7 @@ def write_task_data(task: str, cfg: DataConfig) -> dict[str, Path]:
     splits = make_task_data(task, cfg)
     paths = {}
     for name, split in splits.items():
-        paths[name] = Path(cfg.dir) / task / f"{name}.csv"
+        paths[name] = Paths(data=Path(cfg.dir)).split_csv(task, name)
         write_csv(paths[name], split)
     return paths
 
@@ -140,10 +140,9 @@ def read_csv(path: str | Path, n_features: int | None = None, require_y: bool = 
 
 def load_task_data(task: str, data_dir: str | Path) -> dict[str, Split]:
     """Read ``<data_dir>/<task>/{train,val,test}.csv``."""
-    folder = Path(data_dir) / task
-    missing = [s for s in SPLITS if not (folder / f"{s}.csv").is_file()]
+    paths = Paths(data=Path(data_dir))
+    missing = [s for s in SPLITS if not paths.split_csv(task, s).is_file()]
     if missing:
-        raise DataError(
-            f"{folder}: missing {', '.join(s + '.csv' for s in missing)}; run `mcdropout data --task {task}` first"
-        )
-    return {s: read_csv(folder / f"{s}.csv") for s in SPLITS}
+        raise DataError(f"{paths.data_dir(task)}: missing {', '.join(s + '.csv' for s in missing)}; "
+                        f"run `mcdropout data --task {task}` first")
+    return {s: read_csv(paths.split_csv(task, s)) for s in SPLITS}

@@ -10,64 +10,47 @@ from torch import nn
 
 from mcdropout.data import Split
 from mcdropout.inference import predict_mc, predict_standard
-from mcdropout.uncertainty import (
-    ClassificationPrediction,
-    RegressionPrediction,
-    classification_metrics,
-    classification_prediction,
-    fit_noise_std,
-    regression_metrics,
-    regression_prediction,
-)
+from mcdropout.tasks import Task, get_task
 
 MODES = ("standard", "mc")
 
 
-def raw_samples(model: nn.Module, x: np.ndarray, task: str, mode: str, samples: int, seed: int) -> np.ndarray:
-    """``[T, N]`` outputs: means for regression, probabilities for classification (T=1 if standard)."""
+def raw_samples(model: nn.Module, x: np.ndarray, task: Task | str, mode: str, samples: int,
+                seed: int) -> np.ndarray:
+    """``[T, N]`` samples through the task's link: means or probabilities (T = 1 for standard)."""
     xt = torch.from_numpy(np.asarray(x, dtype=np.float32))
     out = predict_standard(model, xt)[None] if mode == "standard" else predict_mc(model, xt, samples, seed=seed)
-    out = out[..., 0].float().cpu()
-    return (torch.sigmoid(out) if task == "classification" else out).numpy().astype(np.float64)
+    return get_task(task).link(out)
 
 
-def fit_noise(model: nn.Module, val: Split, samples: int, seed: int) -> dict[str, float]:
-    """Observation-noise std per mode, fitted on the validation split (regression only)."""
+def fit_noise(model: nn.Module, task: Task | str, val: Split, samples: int, seed: int) -> dict[str, float] | None:
+    """Observation-noise std per mode, fitted on the validation split (``None`` where the task has none)."""
+    task = get_task(task)
+    if not task.fits_noise:
+        return None
     y = val.y.astype(np.float64)
-    return {mode: fit_noise_std(raw_samples(model, val.x, "regression", mode, samples, seed), y) for mode in MODES}
+    return {mode: task.fit_noise(raw_samples(model, val.x, task, mode, samples, seed), y) for mode in MODES}
 
 
-def predict(
-    model: nn.Module, x: np.ndarray, task: str, mode: str, samples: int, seed: int, noise: dict[str, float] | None
-) -> RegressionPrediction | ClassificationPrediction:
-    raw = raw_samples(model, x, task, mode, samples, seed)
-    if task == "regression":
-        return regression_prediction(raw, noise[mode])
-    return classification_prediction(raw)
+def predict(model: nn.Module, x: np.ndarray, task: Task | str, mode: str, samples: int, seed: int,
+            noise: dict[str, float] | None):
+    """The task's prediction object (``RegressionPrediction`` or ``ClassificationPrediction``)."""
+    task = get_task(task)
+    return task.prediction(raw_samples(model, x, task, mode, samples, seed), noise[mode] if noise else None)
 
 
-def evaluate_model(
-    model: nn.Module,
-    task: str,
-    splits: dict[str, Split],
-    samples: int,
-    seed: int,
-    noise: dict[str, float] | None = None,
-) -> dict[str, Any]:
-    """``{"noise_std": ..., "standard": {split: metrics}, "mc": {split: metrics}}``.
+def evaluate_model(model: nn.Module, task: Task | str, splits: dict[str, Split], samples: int, seed: int,
+                   noise: dict[str, float] | None = None) -> dict[str, Any]:
+    """``{"noise_std": ... (tasks that fit one), "standard": {split: metrics}, "mc": {split: metrics}}``.
 
-    For regression, ``noise`` (fitted on val) is refitted when not given.
+    The noise (fitted on val) is refitted when not given.
     """
-    if task == "regression" and noise is None:
-        noise = fit_noise(model, splits["val"], samples, seed)
-    result: dict[str, Any] = {"noise_std": noise} if task == "regression" else {}
+    task = get_task(task)
+    if task.fits_noise and noise is None:
+        noise = fit_noise(model, task, splits["val"], samples, seed)
+    result: dict[str, Any] = {"noise_std": noise} if task.fits_noise else {}
     for mode in MODES:
-        result[mode] = {}
-        for name, split in splits.items():
-            pred = predict(model, split.x, task, mode, samples, seed, noise)
-            y = split.y.astype(np.float64)
-            if task == "regression":
-                result[mode][name] = regression_metrics(pred, y)
-            else:
-                result[mode][name] = classification_metrics(pred, y)
+        result[mode] = {name: task.metrics(predict(model, split.x, task, mode, samples, seed, noise),
+                                           split.y.astype(np.float64))
+                        for name, split in splits.items()}
     return result

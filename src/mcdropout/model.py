@@ -15,7 +15,9 @@ import torch
 from torch import nn
 
 from mcdropout.concrete import ConcreteDropout
+from mcdropout.config import DROPOUT_KINDS
 
+# Keyed by the names config.ACTIVATIONS accepts (a test checks they agree).
 ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU, "elu": nn.ELU}
 
 
@@ -31,8 +33,8 @@ class MLP(nn.Sequential):
         dropout: str = "fixed",
         temperature: float = 0.1,
     ) -> None:
-        if dropout not in ("fixed", "concrete"):
-            raise ValueError(f"dropout must be 'fixed' or 'concrete', got {dropout!r}")
+        if dropout not in DROPOUT_KINDS:
+            raise ValueError(f"dropout must be one of {', '.join(DROPOUT_KINDS)}, got {dropout!r}")
         layers: list[nn.Module] = []
         if input_p > 0:
             layers.append(nn.Dropout(input_p))

@@ -24,31 +24,10 @@ from collections.abc import Iterator, Sequence
 import pytorch_lightning as pl
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from mcdropout.concrete import concrete_regulariser, weight_term
 from mcdropout.stacked import StackedMLP
-
-HISTORY_KEYS = ("train/loss", "val/loss", "train/metric", "val/metric")
-
-
-def metric_name(task: str) -> str:
-    return "rmse" if task == "regression" else "accuracy"
-
-
-def member_losses(task: str, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Per-member mean loss ``[M]`` for outputs ``[M, N, 1]`` and targets ``[N]``."""
-    out = out[..., 0]
-    target = y.expand_as(out)
-    if task == "regression":
-        return F.mse_loss(out, target, reduction="none").mean(dim=1)
-    return F.binary_cross_entropy_with_logits(out, target, reduction="none").mean(dim=1)
-
-
-def member_metric(task: str, out: torch.Tensor, y: torch.Tensor, loss: torch.Tensor) -> torch.Tensor:
-    if task == "regression":
-        return loss.sqrt()
-    return ((out[..., 0] > 0).float() == y).float().mean(dim=1)
+from mcdropout.tasks import Task
 
 
 def early_stopping(val_losses: Sequence[float], patience: int) -> tuple[int, int]:
@@ -92,7 +71,7 @@ class DropoutRoutine(pl.LightningModule):
     def __init__(
         self,
         net: StackedMLP,
-        task: str,
+        task: Task,
         train_xy: tuple[torch.Tensor, torch.Tensor],
         val_xy: tuple[torch.Tensor, torch.Tensor],
         lr: float = 1e-3,
@@ -117,12 +96,12 @@ class DropoutRoutine(pl.LightningModule):
         # kernel regulariser, as in the UCI protocol); None: no such term.
         self.register_buffer("l2", l2, persistent=False)
         self._epoch_sums: list[torch.Tensor] = []
-        self.history: list[torch.Tensor] = []  # one [4, M] tensor per epoch, HISTORY_KEYS order
+        self.history: list[torch.Tensor] = []  # [4, M] per epoch: train/val loss, train/val metric
         self.length_scale = length_scale
         self.p_history: list[torch.Tensor] = []  # one [layers, M] tensor per epoch (Concrete members)
         # Concrete regression members: learned log observation-noise variance.
         m = net.n_members
-        self.log_noise_var = nn.Parameter(torch.zeros(m)) if net.has_concrete and task == "regression" else None
+        self.log_noise_var = nn.Parameter(torch.zeros(m)) if net.has_concrete and task.fits_noise else None
         self.patience = patience
         self.register_buffer("early_stop", early_stop, persistent=False)
         if early_stop is not None:
@@ -166,8 +145,8 @@ class DropoutRoutine(pl.LightningModule):
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         x, y = batch
         out = self.net(x)
-        losses = member_losses(self.task, out, y)
-        metric = member_metric(self.task, out, y, losses)
+        losses = self.task.member_losses(out, y)
+        metric = self.task.member_metric(out, y, losses)
         n = torch.tensor(float(len(y)), device=y.device)
         self._epoch_sums.append(torch.stack([losses.detach() * n, metric.detach() * n, n.expand_as(losses)]))
         if self.l2 is not None:
@@ -179,15 +158,14 @@ class DropoutRoutine(pl.LightningModule):
     def on_train_epoch_end(self) -> None:
         sums = torch.stack(self._epoch_sums).sum(0)
         self._epoch_sums.clear()
-        train_loss, train_metric = sums[0] / sums[2], sums[1] / sums[2]
-        if self.task == "regression" and self.batch_size > 0:
-            train_metric = train_loss.sqrt()  # RMSE of the epoch, not a mean of batch RMSEs
+        train_loss = sums[0] / sums[2]
+        train_metric = self.task.epoch_metric(train_loss, sums[1] / sums[2])
         was_training = self.net.training
         self.net.eval()
         with torch.no_grad():
             out = self.net(self.val_x)
-            val_loss = member_losses(self.task, out, self.val_y)
-            val_metric = member_metric(self.task, out, self.val_y, val_loss)
+            val_loss = self.task.member_losses(out, self.val_y)
+            val_metric = self.task.member_metric(out, self.val_y, val_loss)
         self.net.train(was_training)
         row = torch.stack([train_loss, val_loss, train_metric, val_metric])
         self.history.append(row)
@@ -197,7 +175,7 @@ class DropoutRoutine(pl.LightningModule):
         if self.early_stop is not None:
             self._early_stopping_step(val_loss, len(self.history) - 1)
         # Mean over members: what Lightning callbacks (progress, early stopping) see.
-        name = metric_name(self.task)
+        name = self.task.metric
         means = row.mean(dim=1)
         self.log_dict(
             {"train/loss": means[0], "val/loss": means[1], f"train/{name}": means[2], f"val/{name}": means[3]},

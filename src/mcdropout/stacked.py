@@ -16,12 +16,9 @@ from collections.abc import Sequence
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from mcdropout.concrete import ConcreteDropout, relaxed_drop
-from mcdropout.model import MLP
-
-_ACT = {"relu": F.relu, "tanh": torch.tanh, "gelu": F.gelu, "elu": F.elu}
+from mcdropout.model import ACTIVATIONS, MLP
 
 
 class StackedMLP(nn.Module):
@@ -56,6 +53,7 @@ class StackedMLP(nn.Module):
             self.p_logit = nn.Parameter(logits)
         else:  # a buffer: DDP rejects parameters that never get a gradient
             self.register_buffer("p_logit", logits)
+        self.act = ACTIVATIONS[first["activation"]]()
         self.temperature = next((m.config["temperature"] for m in mlps if "temperature" in m.config), 0.1)
 
     @property
@@ -90,12 +88,11 @@ class StackedMLP(nn.Module):
         if x.dim() == 2:
             x = x.expand(self.n_members, *x.shape)
         h = self._dropout(x, self.input_p)
-        act = _ACT[self.config["activation"]]
         last = len(self.weights) - 1
         for i, (w, b) in enumerate(zip(self.weights, self.biases)):
             h = torch.baddbmm(b, h, w)
             if i < last:
-                h = self._hidden_dropout(act(h), i)
+                h = self._hidden_dropout(self.act(h), i)
         return h
 
     def member(self, i: int) -> MLP:

@@ -16,13 +16,19 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from mcdropout.config import MLflowConfig, Params, to_dict
-from mcdropout.routine import HISTORY_KEYS, metric_name
+
+if TYPE_CHECKING:  # no torch or Lightning at import: `mcdropout ui` starts a server with this module
+    from mcdropout.members import Member
+    from mcdropout.tasks import Task
+
+HISTORY_KEYS = ("train/loss", "val/loss", "train/{metric}", "val/{metric}")  # the routine's history rows
 
 # Fail fast on an unreachable server instead of retrying for minutes.
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
@@ -75,11 +81,13 @@ def warn(what: str, exc: BaseException) -> None:
           f"outputs are saved, tracking is incomplete", file=sys.stderr)
 
 
-def member_params(params: Params, task: str, member, accelerator: str) -> dict[str, Any]:
-    from mcdropout.experiment import method
+def now_ms() -> int:
+    return int(time.time() * 1000)
 
+
+def member_params(params: Params, task: str, member: Member, accelerator: str) -> dict[str, Any]:
     data = to_dict(getattr(params.data, task))
-    extra: dict[str, Any] = {"method": method(member), "l2": member.l2}
+    extra: dict[str, Any] = {"method": member.method, "l2": member.l2}
     if member.dropout == "concrete":
         c = params.model.concrete
         extra.update(dropout="concrete", concrete_init_p=c.init_p, concrete_temperature=c.temperature,
@@ -103,27 +111,27 @@ def history_epochs(n_epochs: int, max_points: int) -> np.ndarray:
     return np.unique(np.linspace(0, n_epochs - 1, max_points).round().astype(int))
 
 
-def _history_metrics(history: np.ndarray, task: str, timestamp: int, max_points: int):
+def _history_metrics(history: np.ndarray, metric: str, timestamp: int, max_points: int):
     from mlflow.entities import Metric
 
-    name = metric_name(task)
-    keys = [k.replace("metric", name) for k in HISTORY_KEYS]
+    keys = [k.format(metric=metric) for k in HISTORY_KEYS]
     for epoch in history_epochs(len(history), max_points):
         for key, value in zip(keys, history[epoch]):
             yield Metric(key, float(value), timestamp, int(epoch))
 
 
-def _member_extras(o, timestamp: int, max_points: int):
+def _member_extras(meta, timestamp: int, max_points: int):
     """Learned rates per layer over epochs (Concrete) and the epochs of early stopping."""
     from mlflow.entities import Metric
 
-    if o.p_history is not None:
-        for epoch in history_epochs(len(o.p_history), max_points):
-            for j, value in enumerate(o.p_history[epoch]):
+    if meta.p_history is not None:
+        p_history = meta.p_history.numpy()
+        for epoch in history_epochs(len(p_history), max_points):
+            for j, value in enumerate(p_history[epoch]):
                 yield Metric(f"concrete/p_layer{j + 1}", float(value), timestamp, int(epoch))
-    if o.stop_epoch is not None:
-        yield Metric("early_stopping/stop_epoch", float(o.stop_epoch), timestamp, 0)
-        yield Metric("early_stopping/best_epoch", float(o.best_epoch), timestamp, 0)
+    if meta.stop_epoch is not None:
+        yield Metric("early_stopping/stop_epoch", float(meta.stop_epoch), timestamp, 0)
+        yield Metric("early_stopping/best_epoch", float(meta.best_epoch), timestamp, 0)
 
 
 def _final_metrics(evaluation: dict[str, Any], timestamp: int):
@@ -155,145 +163,145 @@ def log_batched(mlc, run_id: str, metrics: Iterable = (), params: dict[str, Any]
         mlc.log_batch(run_id, metrics=chunk)
 
 
-def log_members(params: Params, task: str, outcomes: list, accelerator: str, seconds: float,
-                group: str | None) -> str | None:
-    """Log a group of members (``"sweep"`` or ``"compare"``: parent + children) or a single run
-    (``group=None``); returns the parent (or single) run id.
+@dataclass
+class GroupRuns:
+    """MLflow run ids of a trained group: the parent (None for a single run) and one per member name."""
 
-    Each member's checkpoint gets its run id (``meta['mlflow_run_id']``) so that later
-    stages (evaluate, report) add to the same runs.
+    parent: str | None = None
+    members: dict[str, str] = field(default_factory=dict)
+    group: str | None = None
+
+
+def create_runs(params: Params, task: str, members: list[Member], group: str | None, start_ms: int,
+                accelerator: str) -> GroupRuns:
+    """A parent run for a group (``"sweep"``, ``"compare"``) and a run per member, started at ``start_ms``.
+
+    Empty :class:`GroupRuns` when tracking is off or the store fails (one warning line).
     """
     if not params.mlflow.enabled:
-        return None
-    from mlflow.entities import RunStatus
-
-    from mcdropout.checkpoint import load_checkpoint, save_checkpoint
-
+        return GroupRuns()
     try:
         mlc = client(params.mlflow)
         exp = experiment_id(params.mlflow, task)
-        now = int(time.time() * 1000)
         tags = git_tags()
-        parent_id = None
+        runs = GroupRuns(group=group)
         if group:
-            parent = mlc.create_run(exp, run_name=f"{group}-{task}", tags={**tags, "kind": group})
-            parent_id = parent.info.run_id
+            parent = mlc.create_run(exp, start_time=start_ms, run_name=f"{group}-{task}",
+                                    tags={**tags, "kind": group})
+            runs.parent = parent.info.run_id
             what = ({"sweep_p": ",".join(f"{p:g}" for p in params.sweep.p)} if group == "sweep" else
                     {"compare_l2": ",".join(f"{v:g}" for v in params.compare.l2),
                      "patience": params.compare.patience, "concrete_init_p": params.model.concrete.init_p})
-            log_batched(mlc, parent_id, params={
+            log_batched(mlc, runs.parent, params={
                 "task": task, **what,
-                "sweep_seeds": ",".join(map(str, params.sweep.seeds)), "members": len(outcomes),
+                "sweep_seeds": ",".join(map(str, params.sweep.seeds)), "members": len(members),
                 "accelerator": accelerator, "epochs": params.train.epochs_for(task),
                 "hidden": ",".join(map(str, params.model.hidden)), "lr": params.train.lr,
             })
-            log_batched(mlc, parent_id, metrics=_seconds_metric(seconds, now))
-        max_points = params.mlflow.max_history_points
-        for o in outcomes:
+        for member in members:
             run_tags = {**tags, "kind": "member" if group else "single"}
-            if parent_id:
-                run_tags["mlflow.parentRunId"] = parent_id
-            run = mlc.create_run(exp, run_name=o.member.name, tags=run_tags)
-            run_id = run.info.run_id
-            log_batched(mlc, run_id, metrics=[*_history_metrics(o.history, task, now, max_points),
-                                              *_member_extras(o, now, max_points),
-                                              *_final_metrics(o.evaluation, now)],
-                        params=member_params(params, task, o.member, accelerator))
-            model, meta = load_checkpoint(o.checkpoint)
-            meta["mlflow_run_id"] = run_id
-            save_checkpoint(o.checkpoint, model, meta)
-            mlc.log_artifact(run_id, str(o.checkpoint), artifact_path="model")
-            mlc.set_terminated(run_id, RunStatus.to_string(RunStatus.FINISHED))
-        if parent_id:
-            mlc.set_terminated(parent_id, RunStatus.to_string(RunStatus.FINISHED))
-            return parent_id
-        return run_id if outcomes else None
+            if runs.parent:
+                run_tags["mlflow.parentRunId"] = runs.parent
+            run = mlc.create_run(exp, start_time=start_ms, run_name=member.name, tags=run_tags)
+            runs.members[member.name] = run.info.run_id
+            log_batched(mlc, run.info.run_id, params=member_params(params, task, member, accelerator))
+        return runs
     except Exception as exc:  # tracking must never lose the trained models
         warn("logging", exc)
-        return None
+        return GroupRuns()
 
 
-def _seconds_metric(seconds: float, timestamp: int):
+def end_runs(params: Params, runs: GroupRuns, failed: bool = False) -> None:
+    from mlflow.entities import RunStatus
+
+    if not (runs.parent or runs.members):
+        return
+    status = RunStatus.to_string(RunStatus.FAILED if failed else RunStatus.FINISHED)
+    try:
+        mlc = client(params.mlflow)
+        end = now_ms()
+        for run_id in [*runs.members.values(), *([runs.parent] if runs.parent else [])]:
+            mlc.set_terminated(run_id, status, end_time=end)
+    except Exception as exc:
+        warn("closing of the runs", exc)
+
+
+def log_members(params: Params, task: Task, outcomes: list, runs: GroupRuns, seconds: float) -> None:
+    """Per-epoch histories, final metrics and checkpoints of trained members on their runs; then end the runs."""
+    if not (runs.parent or runs.members):
+        return
+    try:
+        mlc = client(params.mlflow)
+        now = now_ms()
+        if runs.parent:
+            log_batched(mlc, runs.parent, metrics=[_metric("train_seconds", seconds, now)])
+        max_points = params.mlflow.max_history_points
+        for o in outcomes:
+            run_id = runs.members[o.member.name]
+            log_batched(mlc, run_id, metrics=[*_history_metrics(o.meta.history.numpy(), task.metric, now, max_points),
+                                              *_member_extras(o.meta, now, max_points),
+                                              *_final_metrics(o.evaluation, now)])
+            mlc.log_artifact(run_id, str(o.checkpoint), artifact_path="model")
+    except Exception as exc:
+        warn("logging", exc)
+    end_runs(params, runs)
+
+
+def _metric(key: str, value: float, timestamp: int):
     from mlflow.entities import Metric
 
-    return [Metric("train_seconds", float(seconds), timestamp, 0)]
+    return Metric(key, float(value), timestamp, 0)
 
 
-def log_evaluation(params: Params, metrics: dict[str, Any], checkpoints: dict[str, dict]) -> None:
-    """Add final standard/MC metrics of every split to each member's run (from ``evaluate``)."""
+def log_evaluation(params: Params, metrics: dict[str, Any], metas: dict[str, Any]) -> None:
+    """Add final standard/MC metrics of every split to each member's run, ``best_p`` to the parent (``evaluate``).
+
+    ``metas``: checkpoint file name -> its :class:`~mcdropout.checkpoint.CheckpointMeta`.
+    """
     if not params.mlflow.enabled:
         return
     try:
         mlc = client(params.mlflow)
-        now = int(time.time() * 1000)
+        now = now_ms()
         parents = set()
         for run in metrics["runs"]:
-            run_id = checkpoints.get(run["checkpoint"], {}).get("mlflow_run_id")
-            if run_id:
-                log_batched(mlc, run_id, metrics=_final_metrics(run, now))
-                parents.add(mlc.get_run(run_id).data.tags.get("mlflow.parentRunId"))
+            meta = metas.get(run["checkpoint"])
+            if meta is not None and meta.mlflow_run_id:
+                log_batched(mlc, meta.mlflow_run_id, metrics=_final_metrics(run, now))
+                parents.add(meta.mlflow_parent_run_id)
         for parent in parents - {None}:
-            from mlflow.entities import Metric
-
-            mlc.log_batch(parent, metrics=[Metric("best_p", float(metrics["best_p"]), now, 0)])
+            mlc.log_batch(parent, metrics=[_metric("best_p", metrics["best_p"], now)])
     except Exception as exc:
         warn("logging of evaluation metrics", exc)
 
 
-def parent_run_id(checkpoint_meta: dict[str, Any], cfg: MLflowConfig) -> str | None:
-    run_id = checkpoint_meta.get("mlflow_run_id")
-    if not run_id:
-        return None
-    try:
-        return client(cfg).get_run(run_id).data.tags.get("mlflow.parentRunId")
-    except Exception as exc:
-        warn("lookup of the sweep run", exc)
-        return None
-
-
-def group_run_id(params: Params, folder: Path) -> str | None:
-    """The parent run of a group's members (sweep or compare), read from one of its checkpoints."""
-    from mcdropout.checkpoint import load_checkpoint
-
-    first = next(iter(sorted(Path(folder).glob("*.pt"))), None)
-    return None if first is None else parent_run_id(load_checkpoint(first)[1], params.mlflow)
-
-
-def log_report(params: Params, sweep_folder: Path, files: list[Path]) -> None:
+def log_report(params: Params, parent_run_id: str | None, files: list[Path]) -> None:
     """Attach the report and figures to the sweep's parent run."""
-    if not params.mlflow.enabled:
+    if not params.mlflow.enabled or parent_run_id is None:
         return
     try:
-        parent = group_run_id(params, sweep_folder)
-        if parent is None:
-            return
         mlc = client(params.mlflow)
         for f in files:
-            mlc.log_artifact(parent, str(f), artifact_path="report")
+            mlc.log_artifact(parent_run_id, str(f), artifact_path="report")
     except Exception as exc:
         warn("logging of the report", exc)
 
 
-def log_comparison(params: Params, compare_folder: Path, files: list[Path], rows: list[dict[str, Any]]) -> None:
+def log_comparison(params: Params, parent_run_id: str | None, files: list[Path], rows: list[dict[str, Any]]) -> None:
     """The comparison table on the ``compare`` parent run: as artifacts, and one metric per cell."""
-    if not params.mlflow.enabled:
+    if not params.mlflow.enabled or parent_run_id is None:
         return
-    from mlflow.entities import Metric
-
     try:
-        parent = group_run_id(params, compare_folder)
-        if parent is None:
-            return
         mlc = client(params.mlflow)
         for f in files:
-            mlc.log_artifact(parent, str(f), artifact_path="comparison")
-        now = int(time.time() * 1000)
+            mlc.log_artifact(parent_run_id, str(f), artifact_path="comparison")
+        now = now_ms()
         metrics = []
         for row in rows:
             slug = "".join(c if c.isalnum() else "_" for c in row["method"].lower()).strip("_")
             for key, value in row.items():
                 if isinstance(value, float) and value == value:
-                    metrics.append(Metric(f"comparison/{slug}/{key}", value, now, 0))
-        log_batched(mlc, parent, metrics=metrics)
+                    metrics.append(_metric(f"comparison/{slug}/{key}", value, now))
+        log_batched(mlc, parent_run_id, metrics=metrics)
     except Exception as exc:
         warn("logging of the comparison table", exc)

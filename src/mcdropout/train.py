@@ -19,9 +19,11 @@ import torch
 
 from mcdropout.config import ModelConfig, Params, TrainConfig
 from mcdropout.data import Split
+from mcdropout.members import Member
 from mcdropout.model import MLP, seeded_mlp
 from mcdropout.routine import DropoutRoutine
 from mcdropout.stacked import StackedMLP
+from mcdropout.tasks import Task, get_task
 
 # Deterministic cuBLAS needs this set before CUDA initialises; harmless on CPU.
 os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
@@ -29,29 +31,6 @@ os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
 for _name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric"):
     logging.getLogger(_name).setLevel(logging.WARNING)
 warnings.filterwarnings("ignore", message=".*LeafSpec.*")
-
-
-@dataclass(frozen=True)
-class Member:
-    p: float
-    seed: int
-    input_p: float | None = None  # None: model.input_p
-    l2: float = 0.0  # coefficient of this member's sum of squared weights (not biases) in its loss
-    dropout: str = "fixed"  # "concrete": p is where the member's rates start, and they are learned
-    early_stopping: bool = False  # keep the weights of the best val loss; stop after compare.patience epochs
-
-    @property
-    def name(self) -> str:
-        """File and run name: what the member is, then its seed."""
-        if self.dropout == "concrete":
-            kind = "concrete"
-        elif self.early_stopping:
-            kind = "early_stopping" if self.p == 0 else f"p{self.p:g}_early_stopping"
-        elif self.l2:
-            kind = f"l2_{self.l2:g}" if self.p == 0 else f"p{self.p:g}_l2_{self.l2:g}"
-        else:
-            kind = f"p{self.p:g}"
-        return f"{kind}_seed{self.seed}"
 
 
 @dataclass
@@ -123,8 +102,8 @@ def make_trainer(cfg: TrainConfig, epochs: int, label: str, progress: bool = Tru
     )
 
 
-def model_kwargs(model: ModelConfig, in_dim: int) -> dict:
-    return {"in_dim": in_dim, "out_dim": 1, "hidden": model.hidden, "activation": model.activation,
+def model_kwargs(model: ModelConfig, in_dim: int, out_dim: int = 1) -> dict:
+    return {"in_dim": in_dim, "out_dim": out_dim, "hidden": model.hidden, "activation": model.activation,
             "input_p": model.input_p}
 
 
@@ -133,7 +112,7 @@ def _tensors(split: Split) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def fit_members(
-    task: str,
+    task: Task | str,
     splits: dict[str, Split],
     members: list[Member],
     params: Params,
@@ -147,8 +126,8 @@ def fit_members(
     global RNG seeded with ``global_seed`` (default: the first member's seed). Returns
     ``None`` on the non-zero ranks of a multi-process (DDP) run.
     """
-    in_dim = splits["train"].x.shape[1]
-    kwargs = model_kwargs(params.model, in_dim)
+    task = get_task(task)
+    kwargs = model_kwargs(params.model, splits["train"].x.shape[1], task.out_dim)
     initial = []
     for m in members:
         extra = {"dropout": "concrete", "temperature": params.model.concrete.temperature} \
@@ -165,8 +144,8 @@ def fit_members(
         early_stop=early, patience=params.compare.patience, length_scale=params.model.concrete.length_scale,
     )
     pl.seed_everything(members[0].seed if global_seed is None else global_seed, verbose=False)
-    label = label or f"{task} ({len(members)} member{'s' if len(members) != 1 else ''})"
-    trainer = make_trainer(cfg, cfg.epochs_for(task), label, progress)
+    label = label or f"{task.name} ({len(members)} member{'s' if len(members) != 1 else ''})"
+    trainer = make_trainer(cfg, cfg.epochs_for(task.name), label, progress)
     start = time.perf_counter()
     trainer.fit(routine)
     seconds = time.perf_counter() - start

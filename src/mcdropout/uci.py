@@ -28,7 +28,9 @@ from scipy.special import logsumexp
 from mcdropout.config import Params
 from mcdropout.data import DataError, Split
 from mcdropout.inference import predict_mc, predict_standard
-from mcdropout.train import Member, fit_members
+from mcdropout.members import Member
+from mcdropout.tasks import Regression
+from mcdropout.train import fit_members
 
 LENGTH_SCALE = 1e-2
 PUBLISHED = {  # 2018 grid-search table: (rmse, rmse stderr, ll, ll stderr)
@@ -105,7 +107,7 @@ def _fit(ds: UCIDataset, x: np.ndarray, y: np.ndarray, members: list[Member], pa
     ym, ys = float(y.mean()), float(y.std() or 1.0)
     xn, yn = ((x - xm) / xs).astype(np.float32), ((y - ym) / ys).astype(np.float32)
     split = Split(xn, yn)
-    fit = fit_members("regression", {"train": split, "val": split}, members, params, progress=False,
+    fit = fit_members(Regression(), {"train": split, "val": split}, members, params, progress=False,
                       global_seed=members[0].seed)
     return fit, (xm, xs, ym, ys)
 

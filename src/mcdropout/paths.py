@@ -1,0 +1,73 @@
+"""Where every file of the study lives, per task: the one place that spells folder names.
+
+The CLI, the DVC stages (``dvc.yaml`` repeats these names, and a test checks they
+agree), the report and the library all ask a :class:`Paths`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+SPLITS = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class Paths:
+    data: Path = Path("data")
+    models: Path = Path("models")
+    reports: Path = Path("reports")
+
+    @classmethod
+    def of(cls, params, reports: str | Path | None = None) -> Paths:
+        """The folders named in ``params`` (``data.dir``, ``train.models_dir``) and ``reports``."""
+        return cls(Path(params.data.dir), Path(params.train.models_dir), Path(reports or cls.reports))
+
+    # data
+    def data_dir(self, task: str) -> Path:
+        return self.data / task
+
+    def split_csv(self, task: str, split: str) -> Path:
+        return self.data_dir(task) / f"{split}.csv"
+
+    # models
+    def single_dir(self, task: str) -> Path:
+        """``mcdropout train`` writes its checkpoint here."""
+        return self.models / task
+
+    def sweep_dir(self, task: str) -> Path:
+        return self.models / task / "sweep"
+
+    def compare_dir(self, task: str) -> Path:
+        return self.models / task / "compare"
+
+    # reports
+    def task_reports(self, task: str) -> Path:
+        return self.reports / task
+
+    def metrics_json(self, task: str) -> Path:
+        return self.task_reports(task) / "metrics.json"
+
+    def compare_json(self, task: str) -> Path:
+        return self.task_reports(task) / "compare.json"
+
+    def checkpoint_json(self, task: str, checkpoint: str | Path) -> Path:
+        """``mcdropout evaluate`` of one checkpoint."""
+        return self.task_reports(task) / f"{Path(checkpoint).stem}.json"
+
+    @property
+    def figures(self) -> Path:
+        return self.reports / "figures"
+
+    @property
+    def report_md(self) -> Path:
+        return self.reports / "report.md"
+
+    @property
+    def report_html(self) -> Path:
+        return self.reports / "report.html"
+
+
+def beside(metrics_json: Path, name: str) -> Path:
+    """``summary.json`` and ``by_p.json`` live beside the ``metrics.json`` they summarise."""
+    return Path(metrics_json).with_name(name)

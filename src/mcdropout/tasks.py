@@ -1,0 +1,194 @@
+"""What differs between regression and classification, in one place.
+
+Every other module asks a :class:`Task` instead of comparing task names: the width of
+the output layer, the training loss, the link from outputs to predictions, the metrics
+and which of them is the main one, the validation loss that picks ``best_p``, the
+uncertainty metric shown beside it, and the columns of summaries and tables.
+
+Classification is designed for K classes: with two classes the network has one logit
+(sigmoid, binary cross-entropy), as the seed study does; with K > 2 it has K logits
+(softmax, cross-entropy). Metrics and prediction summaries are binary for now.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from mcdropout import metrics as M
+from mcdropout.uncertainty import (
+    ClassificationPrediction,
+    RegressionPrediction,
+    classification_metrics,
+    classification_prediction,
+    fit_noise_std,
+    regression_metrics,
+    regression_prediction,
+)
+
+
+@dataclass(frozen=True)
+class Task:
+    """The common interface; see :class:`Regression` and :class:`Classification`."""
+
+    name: str
+    metric: str  # main metric key of an evaluation ("rmse", "accuracy")
+    metric_label: str  # the error as a reader sees it ("RMSE", "error rate")
+    uncertainty_metric: str  # shown beside the error ("coverage_95", "ece")
+    loss_name: str  # the validation loss that picks best_p ("mse", "nll")
+    summary_keys: tuple[str, ...]  # per-split metrics kept in the per-p summary, main metric first
+    fits_noise: bool  # a homoscedastic observation noise is fitted on val (regression)
+    plain_uncertainty: str  # what a model without MC dropout offers as uncertainty
+    plain_has_uncertainty: bool  # whether that is a per-input uncertainty of the model's own
+
+    @property
+    def out_dim(self) -> int:
+        return 1
+
+    def member_losses(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Per-member mean training loss ``[M]`` for outputs ``[M, N, out]`` and targets ``[N]``."""
+        raise NotImplementedError
+
+    def member_metric(self, out: torch.Tensor, y: torch.Tensor, losses: torch.Tensor) -> torch.Tensor:
+        """Per-member main metric ``[M]`` of one batch."""
+        raise NotImplementedError
+
+    def epoch_metric(self, mean_loss: torch.Tensor, mean_metric: torch.Tensor) -> torch.Tensor:
+        """The epoch's metric from the point-weighted means of the batches' losses and metrics."""
+        return mean_metric
+
+    def link(self, out: torch.Tensor) -> np.ndarray:
+        """Network outputs ``[T, N, out]`` to float64 samples: means (regression) or probabilities."""
+        raise NotImplementedError
+
+    def prediction(self, samples: np.ndarray, noise_std: float | None):
+        raise NotImplementedError
+
+    def metrics(self, prediction, y: np.ndarray) -> dict[str, float]:
+        raise NotImplementedError
+
+    def error(self, metric_value: float) -> float:
+        """The main metric as an error (lower is better)."""
+        return metric_value
+
+    def val_loss(self, evaluation: dict[str, Any]) -> float:
+        """The selection criterion: standard-inference validation loss of an evaluation."""
+        raise NotImplementedError
+
+    def prediction_columns(self, standard, sampled, level: float) -> dict[str, np.ndarray]:
+        """The columns of ``mcdropout predict``."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class Regression(Task):
+    name: str = "regression"
+    metric: str = "rmse"
+    metric_label: str = "RMSE"
+    uncertainty_metric: str = "coverage_95"
+    loss_name: str = "mse"
+    summary_keys: tuple[str, ...] = ("rmse", "nll", "coverage_95", "crps")
+    fits_noise: bool = True
+    plain_uncertainty: str = "none (constant noise fitted on val)"
+    plain_has_uncertainty: bool = False
+
+    def member_losses(self, out, y):
+        return F.mse_loss(out[..., 0], y.expand_as(out[..., 0]), reduction="none").mean(dim=1)
+
+    def member_metric(self, out, y, losses):
+        return losses.sqrt()
+
+    def epoch_metric(self, mean_loss, mean_metric):
+        return mean_loss.sqrt()  # RMSE of the epoch, not a mean of batch RMSEs
+
+    def link(self, out):
+        return out[..., 0].float().cpu().numpy().astype(np.float64)
+
+    def prediction(self, samples: np.ndarray, noise_std: float | None) -> RegressionPrediction:
+        return regression_prediction(samples, noise_std)
+
+    def metrics(self, prediction: RegressionPrediction, y: np.ndarray) -> dict[str, float]:
+        return regression_metrics(prediction, y)
+
+    def fit_noise(self, samples: np.ndarray, y: np.ndarray) -> float:
+        return fit_noise_std(samples, y)
+
+    def val_loss(self, evaluation):
+        return evaluation["standard"]["val"]["rmse"] ** 2
+
+    def prediction_columns(self, standard, sampled, level):
+        lower, upper = M.interval(sampled.mean, sampled.std, level)
+        return {"mean": sampled.mean, "std": sampled.std, "lower": lower, "upper": upper,
+                "epistemic_std": sampled.epistemic_std, "mean_standard": standard.mean}
+
+
+@dataclass(frozen=True)
+class Classification(Task):
+    name: str = "classification"
+    metric: str = "accuracy"
+    metric_label: str = "error rate"
+    uncertainty_metric: str = "ece"
+    loss_name: str = "nll"
+    summary_keys: tuple[str, ...] = ("accuracy", "nll", "brier", "ece")
+    fits_noise: bool = False
+    plain_uncertainty: str = "sigmoid output (dropout off)"
+    plain_has_uncertainty: bool = True
+    n_classes: int = 2
+
+    @property
+    def binary(self) -> bool:
+        return self.n_classes == 2
+
+    @property
+    def out_dim(self) -> int:
+        return 1 if self.binary else self.n_classes
+
+    def member_losses(self, out, y):
+        if self.binary:
+            logits = out[..., 0]
+            return F.binary_cross_entropy_with_logits(logits, y.expand_as(logits), reduction="none").mean(dim=1)
+        target = y.long().expand(out.shape[0], -1)
+        return F.cross_entropy(out.transpose(1, 2), target, reduction="none").mean(dim=1)
+
+    def member_metric(self, out, y, losses):
+        labels = (out[..., 0] > 0).float() if self.binary else out.argmax(-1).float()
+        return (labels == y).float().mean(dim=1)
+
+    def link(self, out):
+        probs = torch.sigmoid(out[..., 0]) if self.binary else torch.softmax(out, dim=-1)
+        return probs.float().cpu().numpy().astype(np.float64)
+
+    def prediction(self, samples: np.ndarray, noise_std: float | None) -> ClassificationPrediction:
+        return classification_prediction(samples)
+
+    def metrics(self, prediction: ClassificationPrediction, y: np.ndarray) -> dict[str, float]:
+        return classification_metrics(prediction, y)
+
+    def error(self, metric_value):
+        return 1.0 - metric_value
+
+    def val_loss(self, evaluation):
+        return evaluation["standard"]["val"]["nll"]
+
+    def prediction_columns(self, standard, sampled, level):
+        return {"prob": sampled.prob, "label": (sampled.prob >= 0.5).astype(int), "entropy": sampled.entropy,
+                "mutual_info": sampled.mutual_info, "prob_standard": standard.prob}
+
+
+TASKS: dict[str, Task] = {"regression": Regression(), "classification": Classification()}
+
+
+def get_task(name: str | Task) -> Task:
+    """The task called ``name`` (a :class:`Task` passes through)."""
+    if isinstance(name, Task):
+        return name
+    try:
+        return TASKS[name]
+    except KeyError:
+        from mcdropout.config import ConfigError
+
+        raise ConfigError(f"task must be one of {', '.join(TASKS)}, got {name!r}") from None
