@@ -272,3 +272,11 @@ def test_zz_second_repro_noop_then_param_edit(repo):
     edited = dvc(repo, "repro")
     assert "Running stage 'compare@regression'" in edited and "Running stage 'report'" in edited
     assert "Running stage 'sweep@" not in edited and "Running stage 'evaluate@" not in edited
+    # Report code and tracking settings never retrain a model.
+    report_init = repo / "src" / "mcdropout" / "report" / "__init__.py"
+    report_init.write_text(report_init.read_text() + "\n# edited\n")
+    params["mlflow"]["max_history_points"] = 50
+    (repo / "params.yaml").write_text(yaml.safe_dump(params))
+    status = dvc(repo, "status")
+    assert "report:" in status or "report" in status.split()
+    assert "sweep@" not in status and "compare@" not in status and "evaluate@" not in status
