@@ -22,9 +22,8 @@ def tiny_params(workdir) -> Params:
         "data.classification.n_val": 40,
         "data.classification.n_test": 60,
         "model.hidden": [16, 16],
-        "train.epochs": 30,
         "mc.samples": 20,
         "mlflow.enabled": False,  # tracking has its own tests; a fresh SQLite store costs ~3 s
         "mlflow.tracking_uri": f"sqlite:///{os.fspath(workdir)}/mlflow.db",
         "mlflow.artifact_location": os.fspath(workdir / "mlruns"),
-    })
+    }).with_epochs(30)

@@ -6,7 +6,7 @@ import torch
 
 from mcdropout.compare import compare_members, comparison_rows, learned_against_swept, run_compare
 from mcdropout.config import from_dict, to_dict
-from mcdropout.data import load_task_data, make_task_data, write_task_data
+from mcdropout.data import build_dataset, load_dataset, write_dataset
 from mcdropout.evaluation import evaluate_model
 from mcdropout.members import Member
 from mcdropout.routine import early_stopping
@@ -23,8 +23,8 @@ def test_early_stopping_rule_hand_values():
 
 
 def test_stacked_early_stopping_follows_the_rule_and_keeps_best_weights(tiny_params):
-    params = tiny_params.override(**{"train.epochs": 150, "compare.patience": 10, "model.hidden": [32, 32]})
-    splits = make_task_data("regression", params.data)
+    params = tiny_params.override(**{"compare.patience": 10, "model.hidden": [32, 32]}).with_epochs(150)
+    splits = build_dataset("regression", params).splits
     members = [Member(0.0, 0, early_stopping=True), Member(0.2, 1), Member(0.0, 2, early_stopping=True)]
     fit = fit_members("regression", splits, members, params, progress=False)
     assert fit.stop_epoch[1] == -1 and fit.best_epoch[1] == -1
@@ -49,7 +49,7 @@ def test_run_compare_outputs(tiny_params):
     raw = to_dict(params)
     raw["compare"]["dropout_l2_p"] = None  # null in params.yaml leaves dropout + L2 out
     assert len(compare_members(from_dict(raw))) == 8
-    write_task_data("regression", params.data)
+    write_dataset("regression", params)
     result = run_compare(params, "regression", progress=False)
     m = result.metrics
     assert sorted(p.name for p in result.folder.iterdir()) == sorted(f"{n}.pt" for n in names)
@@ -88,11 +88,11 @@ def test_concrete_model_option_single_run(tiny_params):
     from mcdropout.experiment import run_single
 
     params = tiny_params.override(**{"model.dropout": "concrete", "model.concrete.init_p": 0.3})
-    write_task_data("classification", params.data)
+    write_dataset("classification", params)
     outcome = run_single(params, "classification", progress=False)
     assert outcome.checkpoint.name == "concrete_seed0.pt"
     assert len(outcome.model.learned_p) == 2 and outcome.meta.p_history.shape == (30, 2)
     assert outcome.meta.p_history[0].tolist() == pytest.approx([0.3, 0.3], abs=0.01)
-    splits = load_task_data("classification", params.data.dir)
+    splits = load_dataset("classification", params.data.dir).splits
     again = evaluate_model(outcome.model, "classification", splits, 20, 0)
     assert again["mc"]["test"]["nll"] == pytest.approx(outcome.evaluation["mc"]["test"]["nll"])

@@ -5,7 +5,7 @@ import pytest
 
 from mcdropout.checkpoint import load_checkpoint
 from mcdropout.config import Params
-from mcdropout.data import make_task_data, write_task_data
+from mcdropout.data import build_dataset, write_dataset
 from mcdropout.members import Member
 from mcdropout.sweep import evaluate_sweep, run_sweep, summary_by_p
 from mcdropout.train import fit_members
@@ -13,8 +13,8 @@ from mcdropout.train import fit_members
 
 def test_batched_member_equals_single_run(tiny_params):
     """With p=0 (no RNG involved) a member of a batched sweep follows the single run exactly."""
-    params = tiny_params.override(**{"train.epochs": 40})
-    splits = make_task_data("regression", params.data)
+    params = tiny_params.with_epochs(40)
+    splits = build_dataset("regression", params).splits
     single = fit_members("regression", splits, [Member(0.0, 1)], params, progress=False)
     batched = fit_members("regression", splits, [Member(0.5, 0), Member(0.0, 1), Member(0.3, 2)], params,
                           progress=False)
@@ -25,7 +25,7 @@ def test_batched_member_equals_single_run(tiny_params):
 
 def test_sweep_checkpoints_and_metrics(tiny_params):
     params = tiny_params.override(**{"sweep.p": [0.0, 0.5], "sweep.seeds": [0, 1]})
-    write_task_data("classification", params.data)
+    write_dataset("classification", params)
     result = run_sweep(params, "classification", progress=False)
     names = sorted(p.name for p in result.folder.iterdir())
     assert names == ["p0.5_seed0.pt", "p0.5_seed1.pt", "p0_seed0.pt", "p0_seed1.pt"]
@@ -49,7 +49,7 @@ def test_sweep_checkpoints_and_metrics(tiny_params):
 def test_reference_result_default_regression_sweep(workdir):
     """Default params: dropout helps, then hurts; train error rises with p; p >= 0.75 underfits."""
     params = Params()
-    write_task_data("regression", params.data)
+    write_dataset("regression", params)
     result = run_sweep(params, "regression", progress=False)
     metrics = evaluate_sweep(params, "regression", result.folder, progress=False)
     rows = {r["p"]: r for r in summary_by_p(metrics)}
@@ -67,7 +67,7 @@ def test_reference_result_default_regression_sweep(workdir):
 @pytest.mark.slow
 def test_default_classification_sweep_overfits_at_p0(workdir):
     params = Params()
-    write_task_data("classification", params.data)
+    write_dataset("classification", params)
     result = run_sweep(params, "classification", progress=False)
     rows = {r["p"]: r for r in summary_by_p(evaluate_sweep(params, "classification", result.folder, False))}
     assert rows[0.0]["standard_train_accuracy"] > 0.98

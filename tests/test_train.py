@@ -9,14 +9,14 @@ from click.testing import CliRunner
 from mcdropout.checkpoint import CheckpointError, load_checkpoint
 from mcdropout.cli import main
 from mcdropout.config import Params, to_dict
-from mcdropout.data import make_task_data, write_task_data
+from mcdropout.data import build_dataset, write_dataset
 from mcdropout.experiment import run_single
 from mcdropout.members import Member
 from mcdropout.train import fit_members
 
 
 def test_same_seed_identical_metrics(tiny_params):
-    write_task_data("regression", tiny_params.data)
+    write_dataset("regression", tiny_params)
     a = run_single(tiny_params, "regression", progress=False)
     b = run_single(tiny_params, "regression", progress=False)
     assert a.evaluation == b.evaluation
@@ -26,7 +26,7 @@ def test_same_seed_identical_metrics(tiny_params):
 
 
 def test_history_and_checkpoint(tiny_params):
-    write_task_data("classification", tiny_params.data)
+    write_dataset("classification", tiny_params)
     outcome = run_single(tiny_params, "classification", progress=False)
     assert outcome.meta.history.shape == (30, 4)
     assert np.isfinite(outcome.meta.history).all()
@@ -34,7 +34,7 @@ def test_history_and_checkpoint(tiny_params):
     payload = torch.load(outcome.checkpoint, weights_only=True)  # the safe loader reads it
     assert payload["meta"]["task"] == "classification"
     model, meta = load_checkpoint(outcome.checkpoint)
-    x = torch.from_numpy(make_task_data("classification", tiny_params.data)["test"].x)
+    x = torch.from_numpy(build_dataset("classification", tiny_params).splits["test"].x)
     torch.testing.assert_close(model(x), outcome.model(x))
     assert meta.p == 0.2 and meta.seed == 0
 
@@ -50,8 +50,8 @@ def test_bad_checkpoint(tmp_path):
 
 def test_p0_overfits_with_defaults():
     """The reference behaviour: unregularised, the MLP chases the noise of 30 points."""
-    params = Params()
-    splits = make_task_data("regression", params.data)
+    params = Params().for_dataset("regression")
+    splits = build_dataset("regression", params).splits
     fit = fit_members("regression", splits, [Member(0.0, 0)], params, progress=False)
     model = fit.models[0]
     noise = params.data.regression.noise
@@ -68,7 +68,7 @@ def test_p0_overfits_with_defaults():
 def test_default_p02_mc_interval_covers_test_points(workdir):
     """Issue 3's check: defaults, p = 0.2: the MC 95% interval covers 85-100% of test points."""
     params = Params().override(**{"mlflow.enabled": False})
-    write_task_data("regression", params.data)
+    write_dataset("regression", params)
     (workdir / "params.yaml").write_text(yaml.safe_dump(to_dict(params)))
     runner = CliRunner()
     assert runner.invoke(main, ["train", "--task", "regression", "--p", "0.2", "--quiet"]).exit_code == 0

@@ -16,6 +16,7 @@ import torch
 
 from mcdropout.io import atomic_path
 from mcdropout.model import MLP
+from mcdropout.tasks import Task, task_for
 
 FORMAT = "mcdropout-checkpoint-v2"
 
@@ -26,8 +27,12 @@ class CheckpointError(ValueError):
 
 @dataclass
 class CheckpointMeta:
-    task: str
+    task: str  # "regression" | "classification"
     seed: int
+    dataset: str = ""  # the declared dataset it was trained on
+    features: list[str] = field(default_factory=list)  # input columns, in the model's order
+    target: str = "y"
+    classes: list[str] | None = None  # the user's class labels, in output order
     method: str = "dropout"  # members.Member.method
     l2: float = 0.0
     noise_std: dict[str, float] | None = None  # per way of predicting, fitted on val (regression)
@@ -42,6 +47,10 @@ class CheckpointMeta:
     mlflow_run_id: str | None = None
     mlflow_parent_run_id: str | None = None
     p: float = field(default=0.0, metadata={"stored": False})  # from the model's config, not stored twice
+
+    def make_task(self) -> Task:
+        """The :class:`~mcdropout.tasks.Task` the model was trained for."""
+        return task_for(self.classes)
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.metadata.get("stored", True)}

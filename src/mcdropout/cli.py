@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from mcdropout.config import DROPOUT_KINDS, TASKS, ConfigError, Params, load_params
+from mcdropout.config import DROPOUT_KINDS, ConfigError, Params, load_params
 
 
 def _user_errors() -> tuple[type[Exception], ...]:
@@ -36,16 +36,21 @@ def friendly(fn):
     return wrapper
 
 
-def get_params(ctx: click.Context, **overrides: Any) -> Params:
+def get_params(ctx: click.Context, dataset: str | None = None, epochs: int | None = None, **overrides: Any) -> Params:
+    """params.yaml (or --params) with the options' overrides; ``dataset`` must be declared there."""
     path = ctx.obj["params_path"]
     if path is None:
         params = load_params("params.yaml") if Path("params.yaml").is_file() else Params()
     else:
         params = load_params(path)
-    return params.override(**overrides)
+    params = params.override(**overrides).with_epochs(epochs)
+    if dataset is not None:
+        params.dataset(dataset)
+    return params
 
 
-task_option = click.option("--task", type=click.Choice(TASKS), required=True, help="Which study.")
+dataset_option = click.option("--dataset", "--task", "dataset", required=True, metavar="NAME",
+                              help="A dataset declared in params (datasets:); --task is another name for it.")
 
 
 @click.group()
@@ -60,65 +65,79 @@ def main(ctx: click.Context, params_path: str | None) -> None:
 
 
 @main.command()
-@task_option
-@click.option("--seed", type=int, default=None, help="Overrides data.seed.")
+@dataset_option
+@click.option("--seed", type=int, default=None, help="Overrides data.seed (synthetic data).")
 @click.option("--out-dir", type=click.Path(file_okay=False), default=None, help="Overrides data.dir.")
 @click.pass_context
 @friendly
-def data(ctx: click.Context, task: str, seed: int | None, out_dir: str | None) -> None:
-    """Generate data/<task>/{train,val,test}.csv deterministically from data.seed."""
-    from mcdropout.data import write_task_data
+def data(ctx: click.Context, dataset: str, seed: int | None, out_dir: str | None) -> None:
+    """Write data/<dataset>/{train,val,test}.csv and schema.json from the dataset's declared source."""
+    from mcdropout.data import write_dataset
 
-    params = get_params(ctx, **{"data.seed": seed, "data.dir": out_dir})
-    for path in write_task_data(task, params.data).values():
+    params = get_params(ctx, dataset, **{"data.seed": seed, "data.dir": out_dir})
+    for path in write_dataset(dataset, params).values():
         n = sum(1 for _ in path.open()) - 1
         click.echo(f"wrote {path} ({n} rows)")
 
 
 @main.command()
-@task_option
+@click.pass_context
+@friendly
+def datasets(ctx: click.Context) -> None:
+    """List the datasets declared in params: source, task, rows, features, classes."""
+    from mcdropout.console import datasets_table
+    from mcdropout.data import build_dataset
+
+    params = get_params(ctx)
+    click.echo(datasets_table([build_dataset(name, params) for name in params.datasets]))
+
+
+@main.command()
+@dataset_option
 @click.option("--p", "p", type=float, default=None, help="Dropout rate in [0, 1) (overrides train.p).")
 @click.option("--dropout", type=click.Choice(DROPOUT_KINDS), default=None,
               help="Overrides model.dropout: fixed rate p, or Concrete dropout (each layer learns its p, "
                    "starting at model.concrete.init_p).")
 @click.option("--seed", type=int, default=None, help="Overrides train.seed.")
-@click.option("--epochs", type=int, default=None, help="Overrides train.epochs for this task.")
+@click.option("--epochs", type=int, default=None, help="Overrides the dataset's epochs.")
 @click.option("--lr", type=float, default=None, help="Overrides train.lr.")
 @click.option("--batch-size", type=int, default=None, help="Overrides train.batch_size (0: full batch).")
 @click.option("--accelerator", default=None, help="Overrides train.accelerator (auto, cpu, gpu, ...).")
 @click.option("--quiet", is_flag=True, help="No progress output.")
 @click.pass_context
 @friendly
-def train(ctx: click.Context, task: str, p, dropout, seed, epochs, lr, batch_size, accelerator, quiet: bool) -> None:
-    """Train one model (one p, one seed); save models/<task>/p<P>_seed<S>.pt (or concrete_seed<S>.pt) and print
-    its metrics."""
+def train(ctx: click.Context, dataset: str, p, dropout, seed, epochs, lr, batch_size, accelerator,
+          quiet: bool) -> None:
+    """Train one model (one p, one seed); save models/<dataset>/p<P>_seed<S>.pt (or concrete_seed<S>.pt) and
+    print its metrics."""
     from mcdropout.console import evaluation_table
     from mcdropout.experiment import run_single
-    from mcdropout.tasks import get_task
 
-    params = get_params(ctx, **{"train.p": p, "model.dropout": dropout, "train.seed": seed, "train.epochs": epochs,
-                                "train.lr": lr, "train.batch_size": batch_size, "train.accelerator": accelerator})
-    outcome = run_single(params, task, progress=not quiet)
+    params = get_params(ctx, dataset, epochs, **{"train.p": p, "model.dropout": dropout, "train.seed": seed,
+                                                 "train.accelerator": accelerator})
+    overrides = {"lr": lr, "batch_size": batch_size}
+    params = params.override(**{f"datasets.{dataset}.{k}": v for k, v in overrides.items()})
+    outcome = run_single(params, dataset, progress=not quiet)
     if outcome is None:
         return  # a non-zero DDP rank: rank 0 reports
     click.echo(f"saved {outcome.checkpoint}")
     if outcome.model.learned_p:
         click.echo("learned p per layer: " + ", ".join(f"{v:.3f}" for v in outcome.model.learned_p))
-    click.echo(evaluation_table(outcome.evaluation, get_task(task)))
+    click.echo(evaluation_table(outcome.evaluation, outcome.meta.make_task()))
 
 
 @main.command()
-@task_option
-@click.option("--epochs", type=int, default=None, help="Overrides train.epochs for this task.")
+@dataset_option
+@click.option("--epochs", type=int, default=None, help="Overrides the dataset's epochs.")
 @click.option("--quiet", is_flag=True, help="No progress output.")
 @click.pass_context
 @friendly
-def sweep(ctx: click.Context, task: str, epochs: int | None, quiet: bool) -> None:
-    """Train every (p, seed) of sweep.p x sweep.seeds as one batched model; save models/<task>/sweep/."""
+def sweep(ctx: click.Context, dataset: str, epochs: int | None, quiet: bool) -> None:
+    """Train every (p, seed) of sweep.p x sweep.seeds as one batched model; save models/<dataset>/sweep/."""
     from mcdropout.sweep import run_sweep
 
-    params = get_params(ctx, **{"train.epochs": epochs})
-    result = run_sweep(params, task, progress=not quiet)
+    params = get_params(ctx, dataset, epochs)
+    result = run_sweep(params, dataset, progress=not quiet)
     if result is None:
         return  # a non-zero DDP rank: rank 0 reports
     fit = result.fit
@@ -127,28 +146,29 @@ def sweep(ctx: click.Context, task: str, epochs: int | None, quiet: bool) -> Non
 
 
 @main.command()
-@task_option
-@click.option("--epochs", type=int, default=None, help="Overrides train.epochs for this task.")
+@dataset_option
+@click.option("--epochs", type=int, default=None, help="Overrides the dataset's epochs.")
 @click.option("--output", type=click.Path(dir_okay=False), default=None,
-              help="JSON path (default: reports/<task>/compare.json).")
+              help="JSON path (default: reports/<dataset>/compare.json).")
 @click.option("--quiet", is_flag=True, help="No progress output.")
 @click.pass_context
 @friendly
-def compare(ctx: click.Context, task: str, epochs: int | None, output: str | None, quiet: bool) -> None:
+def compare(ctx: click.Context, dataset: str, epochs: int | None, output: str | None, quiet: bool) -> None:
     """Concrete dropout (learned p), L2 weight decay and early stopping, trained as one batched model.
 
-    Same data, seeds and epochs as the sweep; saves models/<task>/compare/ and writes reports/<task>/compare.json.
+    Same data, seeds and epochs as the sweep; saves models/<dataset>/compare/ and writes
+    reports/<dataset>/compare.json.
     """
     from mcdropout.compare import run_compare
     from mcdropout.console import compare_table
     from mcdropout.io import write_json
     from mcdropout.paths import Paths
 
-    params = get_params(ctx, **{"train.epochs": epochs})
-    result = run_compare(params, task, progress=not quiet)
+    params = get_params(ctx, dataset, epochs)
+    result = run_compare(params, dataset, progress=not quiet)
     if result is None:
         return  # a non-zero DDP rank: rank 0 reports
-    out = Path(output) if output else Paths.of(params).compare_json(task)
+    out = Path(output) if output else Paths.of(params).compare_json(dataset)
     write_json(out, result.metrics)
     click.echo(compare_table(result.metrics))
     click.echo(f"trained {len(result.fit.members)} members on {result.fit.accelerator} in "
@@ -156,17 +176,17 @@ def compare(ctx: click.Context, task: str, epochs: int | None, output: str | Non
 
 
 @main.command()
-@task_option
+@dataset_option
 @click.option("--model", "model_path", type=click.Path(), required=True,
               help="A checkpoint file, or a sweep folder of checkpoints.")
 @click.option("--samples", type=int, default=None, help="MC passes T (overrides mc.samples).")
 @click.option("--output", type=click.Path(dir_okay=False), default=None,
-              help="JSON path (default: reports/<task>/<checkpoint name>.json, or reports/<task>/metrics.json "
+              help="JSON path (default: reports/<dataset>/<checkpoint name>.json, or reports/<dataset>/metrics.json "
                    "for a folder).")
 @click.option("--quiet", is_flag=True, help="No progress output.")
 @click.pass_context
 @friendly
-def evaluate(ctx: click.Context, task: str, model_path: str, samples: int | None, output: str | None,
+def evaluate(ctx: click.Context, dataset: str, model_path: str, samples: int | None, output: str | None,
              quiet: bool) -> None:
     """Evaluate with dropout off and with MC dropout on train/val/test.
 
@@ -177,41 +197,42 @@ def evaluate(ctx: click.Context, task: str, model_path: str, samples: int | None
     from mcdropout.paths import Paths, beside
     from mcdropout.tasks import get_task
 
-    params = get_params(ctx, **{"mc.samples": samples})
+    params = get_params(ctx, dataset, **{"mc.samples": samples})
     paths = Paths.of(params)
     if Path(model_path).is_dir():
         from mcdropout.sweep import dvc_metrics, evaluate_sweep, summary_by_p
 
-        metrics = evaluate_sweep(params, task, model_path, progress=not quiet)
-        out = Path(output) if output else paths.metrics_json(task)
+        metrics = evaluate_sweep(params, dataset, model_path, progress=not quiet)
+        out = Path(output) if output else paths.metrics_json(dataset)
         rows = summary_by_p(metrics)
         write_json(out, metrics)
         write_json(beside(out, "summary.json"), dvc_metrics(metrics))
         write_json(beside(out, "by_p.json"), rows)
-        click.echo(sweep_table(rows, get_task(task), metrics["best_p"]))
+        click.echo(sweep_table(rows, get_task(metrics["task"]), metrics["best_p"]))
         click.echo(f"wrote {out}, {beside(out, 'summary.json')}, {beside(out, 'by_p.json')}")
         return
 
     from mcdropout.checkpoint import load_checkpoint
-    from mcdropout.data import load_task_data
+    from mcdropout.data import load_dataset
     from mcdropout.evaluation import evaluate_model
 
     model, meta = load_checkpoint(model_path)
-    if meta.task != task:
-        raise ConfigError(f"{model_path} was trained for task {meta.task!r}, not {task!r}")
-    splits = load_task_data(task, params.data.dir)
-    evaluation = evaluate_model(model, task, splits, params.mc.samples, params.mc.seed, meta.noise_std)
-    result = {"task": task, "model": str(model_path), "p": meta.p, "seed": meta.seed,
+    if meta.dataset != dataset:
+        raise ConfigError(f"{model_path} was trained on dataset {meta.dataset!r}, not {dataset!r}")
+    data = load_dataset(dataset, params.data.dir)
+    evaluation = evaluate_model(model, data.task, data.splits, params.mc.samples, params.mc.seed, meta.noise_std)
+    result = {"dataset": dataset, "task": data.task.name, "model": str(model_path), "p": meta.p, "seed": meta.seed,
               "mc_samples": params.mc.samples, **evaluation}
-    out = Path(output) if output else paths.checkpoint_json(task, model_path)
+    out = Path(output) if output else paths.checkpoint_json(dataset, model_path)
     write_json(out, result)
-    click.echo(evaluation_table(evaluation, get_task(task)))
+    click.echo(evaluation_table(evaluation, data.task))
     click.echo(f"wrote {out}")
 
 
 @main.command()
 @click.option("--model", "model_path", type=click.Path(), required=True, help="A checkpoint file.")
-@click.option("--input", "input_path", type=click.Path(), required=True, help="CSV with columns x1..xD.")
+@click.option("--input", "input_path", type=click.Path(), required=True,
+              help="CSV with the model's feature columns by name (any order; other columns are ignored).")
 @click.option("--output", "output_path", type=click.Path(dir_okay=False), required=True, help="CSV to write.")
 @click.option("--samples", type=int, default=None, help="MC passes T (overrides mc.samples).")
 @click.option("--level", type=float, default=None, help="Central interval level in (0, 1) (overrides mc.level).")
@@ -224,22 +245,26 @@ def predict(ctx: click.Context, model_path, input_path, output_path, samples, le
 
     params = get_params(ctx, **{"mc.samples": samples, "mc.level": level})
     model, meta = load_checkpoint(model_path)
-    n = predict_csv(model, meta, input_path, output_path, params.mc)
+    n, ignored = predict_csv(model, meta, input_path, output_path, params.mc)
+    if ignored:
+        click.echo(f"note: ignored column(s) the model does not use: {', '.join(ignored)}", err=True)
     click.echo(f"wrote {output_path} ({n} rows)")
 
 
 @main.command()
-@click.option("--task", "tasks", type=click.Choice(TASKS), multiple=True,
-              help="Tasks to include (default: both).")
+@click.option("--dataset", "--task", "datasets", multiple=True, metavar="NAME",
+              help="Datasets to include (default: every declared one).")
 @click.option("--reports-dir", type=click.Path(file_okay=False), default="reports", show_default=True)
 @click.pass_context
 @friendly
-def report(ctx: click.Context, tasks: tuple[str, ...], reports_dir: str) -> None:
+def report(ctx: click.Context, datasets: tuple[str, ...], reports_dir: str) -> None:
     """Figures, reports/report.md and a self-contained reports/report.html; logged to the sweeps' MLflow runs."""
     from mcdropout.report import build_report, log_report_runs
 
     params = get_params(ctx)
-    built = build_report(params, list(tasks or TASKS), reports_dir)
+    for name in datasets:
+        params.dataset(name)
+    built = build_report(params, list(datasets or params.datasets), reports_dir)
     log_report_runs(params, built)
     click.echo(f"wrote {built.md_path} and {built.html_path}")
 

@@ -49,15 +49,16 @@ def compare_members(params: Params) -> list[Member]:
     return members
 
 
-def run_compare(params: Params, task: Task | str, progress: bool = True) -> CompareResult | None:
+def run_compare(params: Params, dataset: str, progress: bool = True) -> CompareResult | None:
     """Train, save and evaluate the comparison members; ``None`` on non-zero DDP ranks."""
-    task = get_task(task)
-    folder = Paths.of(params).compare_dir(task.name)
-    done = train_group(params, task, compare_members(params), folder, "compare", evaluate=True, progress=progress)
+    folder = Paths.of(params).compare_dir(dataset)
+    done = train_group(params, dataset, compare_members(params), folder, "compare", evaluate=True,
+                       progress=progress)
     if done is None:
         return None
     fit, outcomes = done
-    return CompareResult(fit, outcomes, folder, compare_metrics(task, outcomes, params))
+    task = outcomes[0].meta.make_task()
+    return CompareResult(fit, outcomes, folder, compare_metrics(task, outcomes, params, dataset))
 
 
 def best_l2(task: Task, runs: list[dict[str, Any]], kind: str) -> float | None:
@@ -65,7 +66,7 @@ def best_l2(task: Task, runs: list[dict[str, Any]], kind: str) -> float | None:
     return best_by_seed_mean((r for r in runs if r["method"] == kind), "l2", task.val_loss)
 
 
-def compare_metrics(task: Task, outcomes: list[MemberOutcome], params: Params) -> dict[str, Any]:
+def compare_metrics(task: Task, outcomes: list[MemberOutcome], params: Params, dataset: str) -> dict[str, Any]:
     """The ``compare.json`` object: every member's evaluation, the chosen L2, the learned rates."""
     runs = []
     for o in outcomes:
@@ -79,6 +80,7 @@ def compare_metrics(task: Task, outcomes: list[MemberOutcome], params: Params) -
         runs.append(run)
     learned = np.array([r["learned_p"] for r in runs if r["method"] == "concrete"])
     return {
+        "dataset": dataset,
         "task": task.name,
         "mc_samples": params.mc.samples,
         "best_l2": best_l2(task, runs, "l2"),

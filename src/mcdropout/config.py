@@ -15,11 +15,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationInfo, field_validator, model_validator
-from pydantic.functional_validators import AfterValidator, BeforeValidator, PlainValidator, WrapValidator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic.functional_validators import AfterValidator, BeforeValidator, WrapValidator
 from pydantic_core import PydanticCustomError, ValidationError
 
 TASKS = ("regression", "classification")
+SOURCES = ("synthetic", "csv", "sklearn", "uci")
+SKLEARN_SETS = ("diabetes", "breast_cancer", "wine", "iris", "digits")  # shipped inside scikit-learn
+# synthetic generators: the seed's 1-D curve (settings: data.regression), two moons (data.classification)
+GENERATORS = ("regression", "moons")
 ACTIVATIONS = ("relu", "tanh", "gelu", "elu")
 DROPOUT_KINDS = ("fixed", "concrete")
 
@@ -162,28 +166,10 @@ class ModelConfig(_Section):
     concrete: ConcreteConfig = ConcreteConfig()
 
 
-class _Epochs(_Section):
-    # The 30-point regression needs many full-batch steps to overfit, the 200-point
-    # classification far fewer.
-    regression: Count = 3000
-    classification: Count = 1000
-
-
-_count = TypeAdapter(Count).validate_python
-
-
-def _per_task(value: Any) -> dict[str, int]:
-    """An integer applies to every task; a mapping overrides the defaults of some tasks."""
-    if isinstance(value, dict):
-        return _Epochs.model_validate(value).model_dump()
-    return dict.fromkeys(TASKS, _count(value))
-
-
 class TrainConfig(_Section):
     p: Rate = 0.2
     seed: Natural = 0
-    epochs: Annotated[dict[str, int], PlainValidator(_per_task)] = Field(
-        default_factory=lambda: _Epochs().model_dump())
+    epochs: Count = 1000  # for datasets that do not set their own (datasets.<name>.epochs)
     lr: Positive = 3e-3
     weight_decay: NonNegative = 0.0
     batch_size: Natural = 0  # 0 means full batch
@@ -191,9 +177,6 @@ class TrainConfig(_Section):
     devices: Devices = "auto"
     strategy: Text = "auto"
     models_dir: Text = "models"
-
-    def epochs_for(self, task: str) -> int:
-        return self.epochs[task]
 
 
 class SweepConfig(_Section):
@@ -207,6 +190,57 @@ class CompareConfig(_Section):
     l2: _list_of(Positive, "numbers > 0") = (1e-5, 1e-4, 1e-3, 1e-2)  # weight-decay grid of the no-dropout MLP
     patience: Count = 200  # early stopping: epochs without a lower val loss before the member stops
     dropout_l2_p: OpenUnit | None = 0.5  # dropout at this rate plus each weight decay of the grid (None: skip)
+
+
+class DatasetSpec(_Section):
+    """One declared dataset (``datasets.<name>`` in params.yaml); README "Your own data" lists the keys."""
+
+    source: _one_of(SOURCES)
+    task: _one_of(("auto", *TASKS)) = "auto"  # auto: inferred from the target column
+    generator: _one_of(GENERATORS) | None = None  # synthetic (default: moons for "classification", else regression)
+    path: Text | None = None  # csv: one file, split by val_fraction / test_fraction / split_seed ...
+    train: Text | None = None  # ... or three files with the same columns
+    val: Text | None = None
+    test: Text | None = None
+    target: Text | None = None  # csv: the target column's name
+    features: _list_of(Text, "column names") | None = None  # csv: default every column but the target
+    name: Text | None = None  # sklearn: one of SKLEARN_SETS; uci: the dataset's folder under dir
+    dir: Text | None = None  # uci: the folder holding the datasets (the published layout)
+    split: Natural = 0  # uci: which of the published splits
+    val_fraction: OpenUnit = 0.2
+    test_fraction: OpenUnit = 0.2
+    split_seed: Natural = 0
+    standardize: Switch | None = None  # inputs (and a regression target) by training statistics; default: not synthetic
+    epochs: Count | None = None  # these override train.* for this dataset
+    batch_size: Natural | None = None
+    lr: Positive | None = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> "DatasetSpec":
+        need = {"csv": "target and path (or train, val and test)", "sklearn": f"name: one of {', '.join(SKLEARN_SETS)}",
+                "uci": "dir and name"}.get(self.source)
+        files = self.path is not None or None not in (self.train, self.val, self.test)
+        ok = {"synthetic": True, "csv": self.target is not None and files,
+              "sklearn": self.name in SKLEARN_SETS, "uci": self.dir is not None and self.name is not None}
+        if not ok[self.source]:
+            raise PydanticCustomError("spec", "a {source} dataset needs {need}", {"source": self.source, "need": need})
+        if self.val_fraction + self.test_fraction >= 1:
+            raise PydanticCustomError("spec", "val_fraction + test_fraction must be < 1", {})
+        return self
+
+    @property
+    def standardized(self) -> bool:
+        return self.source != "synthetic" if self.standardize is None else self.standardize
+
+
+DEFAULT_DATASETS = {
+    "regression": DatasetSpec(source="synthetic", epochs=3000),  # 30 points: many full-batch steps to overfit
+    "classification": DatasetSpec(source="synthetic", epochs=1000),
+    "diabetes": DatasetSpec(source="sklearn", name="diabetes", epochs=1000),
+    "wine": DatasetSpec(source="sklearn", name="wine", epochs=500),
+}
+DatasetName = Annotated[str, Field(strict=True, min_length=1, pattern=r"^[A-Za-z0-9_.-]+$"),
+                        _allowed("a name of letters, digits, '_', '-' or '.'")]
 
 
 class MCConfig(_Section):
@@ -234,6 +268,29 @@ class Params(_Section):
     compare: CompareConfig = CompareConfig()
     mc: MCConfig = MCConfig()
     mlflow: MLflowConfig = MLflowConfig()
+    datasets: Annotated[dict[DatasetName, DatasetSpec], Field(min_length=1)] = DEFAULT_DATASETS
+
+    def dataset(self, name: str) -> DatasetSpec:
+        """The spec of a declared dataset; a one-line error naming the declared ones otherwise."""
+        if name not in self.datasets:
+            raise ConfigError(f"unknown dataset {name!r}; declared in params (datasets): {', '.join(self.datasets)}")
+        return self.datasets[name]
+
+    def for_dataset(self, name: str) -> "Params":
+        """A copy whose ``train`` section has this dataset's own epochs, batch_size and lr."""
+        spec = self.dataset(name)
+        own = {k: getattr(spec, k) for k in ("epochs", "batch_size", "lr") if getattr(spec, k) is not None}
+        return self.model_copy(update={"train": self.train.model_copy(update=own)})
+
+    def with_epochs(self, epochs: int | None) -> "Params":
+        """Every dataset trained for ``epochs`` (``--epochs``, tiny test settings); ``None``: unchanged."""
+        if epochs is None:
+            return self
+        raw = to_dict(self)
+        raw["train"]["epochs"] = epochs
+        for spec in raw["datasets"].values():
+            spec["epochs"] = None
+        return from_dict(raw)
 
     def override(self, **dotted: Any) -> "Params":
         """Return a copy with ``section.key`` values replaced (``None`` values are skipped)."""
@@ -261,7 +318,7 @@ def _one_line(exc: ValidationError) -> str:
     """The first error as ``section.key must be <allowed>, got <value>``."""
     err = exc.errors()[0]
     key = ".".join(part for part in err["loc"] if isinstance(part, str)) or "params"  # list indices left out
-    if err["type"] == "unknown_keys":
+    if err["type"] in ("unknown_keys", "spec"):
         return f"{key}: {err['msg']}"
     sep = " " if err["type"] == "config" else ": "
     return f"{key}{sep}{err['msg']}, got {err['input']!r}"
@@ -291,7 +348,3 @@ def load_params(path: str | Path = "params.yaml") -> Params:
     return from_dict(raw or {})
 
 
-def check_task(task: str) -> str:
-    if task not in TASKS:
-        raise ConfigError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
-    return task

@@ -48,3 +48,14 @@ def compare_table(metrics: dict[str, Any]) -> str:
         lines.append(f"{r['name']:<22} {r['standard']['train'][key]:>14.4f} {r['standard']['test'][key]:>13.4f} "
                      f"{r['mc']['test']['nll']:>12.4f}  {note}")
     return "\n".join(lines)
+
+
+def datasets_table(datasets: list) -> str:
+    """``mcdropout datasets``: one line per declared dataset."""
+    lines = [f"{'dataset':<16} {'source':<10} {'task':<15} {'rows (train/val/test)':<22} {'features':>8}  classes"]
+    for d in datasets:
+        s = d.schema
+        rows = "/".join(str(len(d.splits[k])) for k in SPLITS)
+        classes = ", ".join(s.classes) if s.classes else "-"
+        lines.append(f"{s.name:<16} {s.source:<10} {s.task:<15} {rows:<22} {len(s.features):>8}  {classes}")
+    return "\n".join(lines)

@@ -1,148 +1,199 @@
-"""Synthetic data for the two tasks, and CSV reading/writing with clear errors.
+"""Datasets: built from their declared source, written once as ``data/<name>/``, read back.
 
-Regression: a wiggly 1-D curve with Gaussian noise and *few* training points, so an
-unregularised 128-128 MLP chases the noise. Classification: two interleaving
-half-moons (scikit-learn's generator, no download). Files are CSVs with columns
-``x1..xD`` and ``y``.
+``mcdropout data --dataset NAME`` writes ``train.csv``, ``val.csv``, ``test.csv`` (the
+features by name, then the target as the user wrote it) and ``schema.json`` (task,
+feature and target names, class labels, whether to standardise) into the folder as one
+unit: a reader sees the old dataset or the whole new one. Everything after reads the
+folder, never the source again, so a sweep and its report see the same rows.
+
+The task is the source's (synthetic, UCI, scikit-learn) or inferred from the target:
+any value that is not a number, or integer values with at most ``MAX_INFERRED_CLASSES``
+distinct ones, make it classification; other numbers regression. Class labels are
+sorted (numerically where they are all numbers) and mapped to indices 0..K-1.
 """
 
 from __future__ import annotations
 
-import csv
-import math
-from dataclasses import dataclass
+import json
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
-from mcdropout.config import ClassificationData, DataConfig, RegressionData
-from mcdropout.io import write_text
+from mcdropout.config import Params
+from mcdropout.io import staged_dir, write_text
 from mcdropout.paths import SPLITS, Paths
+from mcdropout.sources import Raw, read_source
+from mcdropout.tables import DataError, read_table, require_columns, write_table
+from mcdropout.tasks import Task, task_for
 
+__all__ = ["DataError", "Dataset", "Schema", "Split", "build_dataset", "load_dataset", "write_dataset"]
 
-class DataError(ValueError):
-    """A data file is missing, empty or malformed."""
+MAX_INFERRED_CLASSES = 10
+MIN_TRAIN_PER_CLASS = 2
 
 
 @dataclass(frozen=True)
 class Split:
-    x: np.ndarray  # [N, D] float32
-    y: np.ndarray  # [N] float32
+    x: np.ndarray  # [N, D] float32, raw (not standardised) feature values
+    y: np.ndarray  # [N] float32: regression targets, or class indices
 
     def __len__(self) -> int:
         return len(self.y)
 
 
-def regression_curve(x: np.ndarray) -> np.ndarray:
-    """The noiseless target: smooth but with enough bends that heavy dropout underfits it."""
-    return np.sin(2.0 * x) * np.exp(-0.1 * x**2) + 0.2 * x
+@dataclass(frozen=True)
+class Schema:
+    name: str
+    source: str
+    task: str  # "regression" | "classification"
+    features: tuple[str, ...]
+    target: str
+    classes: tuple[str, ...] | None  # the user's labels in index order (classification)
+    standardize: bool
+
+    def make_task(self) -> Task:
+        return task_for(self.classes)
 
 
-def make_regression(cfg: RegressionData, seed: int) -> dict[str, Split]:
-    rng = np.random.default_rng(seed)
+@dataclass(frozen=True)
+class Dataset:
+    schema: Schema
+    splits: dict[str, Split]
 
-    def noisy(x: np.ndarray) -> Split:
-        y = regression_curve(x) + cfg.noise * rng.standard_normal(x.shape)
-        return Split(x[:, None].astype(np.float32), y.astype(np.float32))
-
-    def spread(n: int) -> np.ndarray:
-        # Stratified uniform: one point per equal-width cell, so training points cover the range.
-        edges = np.linspace(cfg.x_min, cfg.x_max, n + 1)
-        return edges[:-1] + rng.uniform(size=n) * np.diff(edges)
-
-    return {
-        "train": noisy(spread(cfg.n_train)),
-        "val": noisy(spread(cfg.n_val)),
-        "test": noisy(np.linspace(cfg.x_min, cfg.x_max, cfg.n_test)),
-    }
+    @property
+    def task(self) -> Task:
+        return self.schema.make_task()
 
 
-def make_classification(cfg: ClassificationData, seed: int) -> dict[str, Split]:
-    from sklearn.datasets import make_moons
-
-    out = {}
-    for i, (name, n) in enumerate(zip(SPLITS, (cfg.n_train, cfg.n_val, cfg.n_test))):
-        x, y = make_moons(n_samples=n, noise=cfg.noise, random_state=seed * 1000 + i)
-        out[name] = Split(x.astype(np.float32), y.astype(np.float32))
-    return out
-
-
-GENERATORS = {"regression": make_regression, "classification": make_classification}  # keyed like DataConfig
+def infer_task(values: np.ndarray) -> str:
+    try:
+        numbers = np.array([float(v) for v in values])
+    except ValueError:
+        return "classification"
+    integral = bool(np.all(np.isfinite(numbers)) and np.all(numbers == np.round(numbers)))
+    return "classification" if integral and len(np.unique(numbers)) <= MAX_INFERRED_CLASSES else "regression"
 
 
-def make_task_data(task: str, cfg: DataConfig) -> dict[str, Split]:
-    return GENERATORS[task](getattr(cfg, task), cfg.seed)
+def sort_labels(labels: set[str]) -> tuple[str, ...]:
+    try:
+        return tuple(sorted(labels, key=float))
+    except ValueError:
+        return tuple(sorted(labels))
 
 
-def write_csv(path: str | Path, split: Split) -> None:
-    """Write a split atomically as ``x1..xD,y``."""
-    cols = [f"x{i + 1}" for i in range(split.x.shape[1])] + ["y"]
-    rows = [",".join(cols)]
-    rows += [",".join(repr(float(v)) for v in (*xi, yi)) for xi, yi in zip(split.x, split.y)]
-    write_text(path, "\n".join(rows) + "\n")
+def _split(raw: Raw, name: str, params: Params) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    if "all" not in raw.parts:
+        return raw.parts
+    spec = params.dataset(name)
+    x, y = raw.parts["all"]
+    n = len(y)
+    n_val, n_test = int(round(spec.val_fraction * n)), int(round(spec.test_fraction * n))
+    if n - n_val - n_test < 2 or n_val < 1 or n_test < 1:
+        raise DataError(f"{raw.where['all']}: {n} rows are fewer than the splits need (at least 2 train, 1 val, "
+                        f"1 test at val_fraction {spec.val_fraction:g}, test_fraction {spec.test_fraction:g})")
+    order = np.random.default_rng(spec.split_seed).permutation(n)
+    cuts = {"test": order[:n_test], "val": order[n_test:n_test + n_val], "train": order[n_test + n_val:]}
+    return {s: (x[cuts[s]], y[cuts[s]]) for s in SPLITS}
 
 
-def write_task_data(task: str, cfg: DataConfig) -> dict[str, Path]:
-    splits = make_task_data(task, cfg)
-    paths = {}
-    for name, split in splits.items():
-        paths[name] = Paths(data=Path(cfg.dir)).split_csv(task, name)
-        write_csv(paths[name], split)
-    return paths
+def _targets(raw: Raw, parts: dict, task: str, name: str) -> tuple[dict[str, np.ndarray], tuple[str, ...] | None]:
+    """Targets as float32 values or class indices, and the class labels."""
+    if task == "regression":
+        out = {}
+        for s, (_, y) in parts.items():
+            try:
+                out[s] = np.array([float(v) for v in y], dtype=np.float64)
+            except ValueError:
+                bad = next(v for v in y if not _is_number(v))
+                raise DataError(f"{raw.where.get(s, raw.where.get('all'))}: target {raw.target!r} has a "
+                                f"non-numeric value {bad!r} for a regression") from None
+            if not np.all(np.isfinite(out[s])):
+                raise DataError(f"{raw.where.get(s, raw.where.get('all'))}: target {raw.target!r} has NaN/inf")
+            out[s] = out[s].astype(np.float32)
+        return out, None
+    labels = {s: np.array([str(v) for v in y], dtype=object) for s, (_, y) in parts.items()}
+    classes = sort_labels(set(labels["train"]))
+    counts = {c: int(np.sum(labels["train"] == c)) for c in classes}
+    if len(classes) < 2:
+        raise DataError(f"dataset {name}: the training split has one class only ({classes[0]!r})")
+    rare = [c for c, k in counts.items() if k < MIN_TRAIN_PER_CLASS]
+    if rare:
+        raise DataError(f"dataset {name}: class {rare[0]!r} has {counts[rare[0]]} training example(s); "
+                        f"each class needs at least {MIN_TRAIN_PER_CLASS}")
+    index = {c: i for i, c in enumerate(classes)}
+    for s in ("val", "test"):
+        unseen = sorted(set(labels[s]) - set(classes))
+        if unseen:
+            raise DataError(f"{raw.where.get(s, raw.where.get('all'))}: label {unseen[0]!r} in the {s} split "
+                            f"never occurs in training (classes: {', '.join(classes)})")
+    return {s: np.array([index[v] for v in ls], dtype=np.float32) for s, ls in labels.items()}, classes
 
 
-def read_csv(path: str | Path, n_features: int | None = None, require_y: bool = True) -> Split:
-    """Read ``x1..xD[,y]`` with errors that name the file, row and column at fault.
+def _is_number(v: object) -> bool:
+    try:
+        float(v)
+        return True
+    except ValueError:
+        return False
 
-    ``n_features`` checks the feature count (a model's input width); ``require_y=False``
-    reads inputs for prediction, where a ``y`` column is optional and ignored.
-    """
-    path = Path(path)
+
+def build_dataset(name: str, params: Params) -> Dataset:
+    """Read the declared source of ``name``, split it, check it, map its labels."""
+    spec = params.dataset(name)
+    raw = read_source(name, spec, params.data)
+    parts = _split(raw, name, params)
+    task = spec.task if spec.task != "auto" else raw.task or infer_task(np.concatenate([y for _, y in parts.values()]))
+    targets, classes = _targets(raw, parts, task, name)
+    schema = Schema(name, spec.source, task, tuple(raw.features), raw.target, classes, spec.standardized)
+    return Dataset(schema, {s: Split(parts[s][0].astype(np.float32), targets[s]) for s in SPLITS})
+
+
+def write_dataset(name: str, params: Params) -> dict[str, Path]:
+    """Build ``name`` and write ``data/<name>/`` as one unit; returns the split files."""
+    dataset = build_dataset(name, params)
+    schema = dataset.schema
+    folder = Paths.of(params).data_dir(name)
+    with staged_dir(folder) as staging:
+        for s, split in dataset.splits.items():
+            target = split.y if schema.classes is None else [schema.classes[int(i)] for i in split.y]
+            header = [*schema.features, schema.target]
+            write_text(staging / f"{s}.csv", write_table(header, [*split.x.T, target]))
+        write_text(staging / "schema.json", json.dumps(asdict(schema), indent=2) + "\n")
+    return {s: folder / f"{s}.csv" for s in SPLITS}
+
+
+def load_schema(name: str, data_dir: str | Path) -> Schema:
+    folder = Paths(data=Path(data_dir)).data_dir(name)
+    path = folder / "schema.json"
     if not path.is_file():
-        raise DataError(f"{path}: file not found")
-    with path.open(newline="") as fh:
-        reader = csv.reader(fh)
-        header = next(reader, None)
-        if header is None or not any(h.strip() for h in header):
-            raise DataError(f"{path}: file is empty (expected a header x1,...,xD{',y' if require_y else ''})")
-        header = [h.strip() for h in header]
-        features = [h for h in header if h != "y"]
-        expected = [f"x{i + 1}" for i in range(len(features))]
-        if features != expected or not features:
-            raise DataError(f"{path}: columns must be x1..xD then y, got {','.join(header)}")
-        if require_y and "y" not in header:
-            raise DataError(f"{path}: missing column y")
-        if n_features is not None and len(features) != n_features:
-            raise DataError(f"{path}: has {len(features)} feature column(s), the model expects {n_features}")
-        values = []
-        for lineno, row in enumerate(reader, start=2):
-            if not row or all(not v.strip() for v in row):
-                continue
-            if len(row) != len(header):
-                raise DataError(f"{path}: line {lineno} has {len(row)} values, expected {len(header)}")
-            parsed = []
-            for col, v in zip(header, row):
-                try:
-                    f = float(v)
-                except ValueError:
-                    raise DataError(f"{path}: line {lineno}, column {col}: not a number: {v.strip()!r}") from None
-                if not math.isfinite(f):
-                    raise DataError(f"{path}: line {lineno}, column {col}: value is {v.strip()} (NaN/inf not allowed)")
-                parsed.append(f)
-            values.append(parsed)
-    if not values:
-        raise DataError(f"{path}: has a header but no rows")
-    arr = np.asarray(values, dtype=np.float32)
-    xi = [header.index(c) for c in features]
-    y = arr[:, header.index("y")] if "y" in header else np.full(len(arr), np.nan, np.float32)
-    return Split(arr[:, xi], y)
+        raise DataError(f"{folder}: no dataset here; run `mcdropout data --dataset {name}` first")
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        raw["features"] = tuple(raw["features"])
+        raw["classes"] = None if raw["classes"] is None else tuple(raw["classes"])
+        return Schema(**raw)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise DataError(f"{path}: damaged dataset schema ({type(exc).__name__}); rerun `mcdropout data`") from None
 
 
-def load_task_data(task: str, data_dir: str | Path) -> dict[str, Split]:
-    """Read ``<data_dir>/<task>/{train,val,test}.csv``."""
+def load_dataset(name: str, data_dir: str | Path) -> Dataset:
+    """Read ``data/<name>/`` as written by :func:`write_dataset`."""
+    schema = load_schema(name, data_dir)
     paths = Paths(data=Path(data_dir))
-    missing = [s for s in SPLITS if not paths.split_csv(task, s).is_file()]
-    if missing:
-        raise DataError(f"{paths.data_dir(task)}: missing {', '.join(s + '.csv' for s in missing)}; "
-                        f"run `mcdropout data --task {task}` first")
-    return {s: read_csv(paths.split_csv(task, s)) for s in SPLITS}
+    splits = {}
+    for s in SPLITS:
+        table = read_table(paths.split_csv(name, s))
+        require_columns(table, [*schema.features, schema.target])
+        x = table.numbers(list(schema.features))
+        if schema.classes is None:
+            y = table.numbers([schema.target])[:, 0]
+        else:
+            index = {c: i for i, c in enumerate(schema.classes)}
+            labels = table.column(schema.target)
+            unknown = sorted(set(labels) - set(index))
+            if unknown:
+                raise DataError(f"{table.path}: unknown label {unknown[0]!r} (classes: {', '.join(schema.classes)})")
+            y = np.array([index[v] for v in labels], dtype=np.float32)
+        splits[s] = Split(x, y)
+    return Dataset(schema, splits)

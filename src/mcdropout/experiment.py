@@ -9,8 +9,6 @@ saved once, already holding its run id.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,12 +18,12 @@ import torch
 from mcdropout import tracking
 from mcdropout.checkpoint import CheckpointMeta, save_checkpoint
 from mcdropout.config import Params, to_dict
-from mcdropout.data import Split, load_task_data
+from mcdropout.data import Dataset, load_dataset
 from mcdropout.evaluation import evaluate_model, fit_noise
+from mcdropout.io import staged_dir
 from mcdropout.members import Member
 from mcdropout.model import MLP
 from mcdropout.paths import Paths
-from mcdropout.tasks import Task, get_task
 from mcdropout.train import FitResult, fit_members
 
 
@@ -38,15 +36,17 @@ class MemberOutcome:
     evaluation: dict[str, Any]  # evaluate_model's result ({} when not evaluated)
 
 
-def finish_members(task: Task, splits: dict[str, Split], fit: FitResult, params: Params, out_dir: Path,
-                   runs: tracking.GroupRuns, evaluate: bool = True) -> list[MemberOutcome]:
+def finish_members(data: Dataset, fit: FitResult, params: Params, out_dir: Path, runs: tracking.GroupRuns,
+                   evaluate: bool = True) -> list[MemberOutcome]:
     """Fit observation noise on val, save each member's checkpoint, and (optionally) evaluate it both ways."""
     outcomes = []
-    mc = params.mc
+    mc, task, splits, schema = params.mc, data.task, data.splits, data.schema
     for i, (member, model) in enumerate(zip(fit.members, fit.models)):
         noise = fit_noise(model, task, splits["val"], mc.samples, mc.seed)
         meta = CheckpointMeta(
-            task=task.name, seed=member.seed, method=member.method, l2=member.l2, noise_std=noise,
+            task=task.name, seed=member.seed, dataset=schema.name, features=list(schema.features),
+            target=schema.target, classes=None if schema.classes is None else list(schema.classes),
+            method=member.method, l2=member.l2, noise_std=noise,
             mc_samples=mc.samples, train=to_dict(params.train), accelerator=fit.accelerator,
             history=torch.from_numpy(fit.history[:, :, i].copy()), p=member.p,
             mlflow_run_id=runs.members.get(member.name), mlflow_parent_run_id=runs.parent,
@@ -62,74 +62,53 @@ def finish_members(task: Task, splits: dict[str, Split], fit: FitResult, params:
     return outcomes
 
 
-def _fit(params: Params, task: Task, members: list[Member], label: str, progress: bool,
-         group: str | None) -> tuple[dict[str, Split], FitResult, tracking.GroupRuns] | None:
-    splits = load_task_data(task.name, params.data.dir)
+def _fit(params: Params, dataset: str, members: list[Member], label: str, progress: bool,
+         group: str | None) -> tuple[Dataset, FitResult, tracking.GroupRuns] | None:
+    """``params`` already resolved for the dataset (:meth:`~mcdropout.config.Params.for_dataset`)."""
+    data = load_dataset(dataset, params.data.dir)
     started = tracking.now_ms()
-    fit = fit_members(task, splits, members, params, progress, label=label, global_seed=params.train.seed)
+    fit = fit_members(data.task, data.splits, members, params, progress, label=label,
+                      global_seed=params.train.seed, standardize=data.schema.standardize)
     if fit is None:
         return None  # a non-zero DDP rank: rank 0 saves and logs
-    runs = tracking.create_runs(params, task.name, members, group, started, fit.accelerator)
-    return splits, fit, runs
+    runs = tracking.create_runs(params, dataset, members, group, started, fit.accelerator)
+    return data, fit, runs
 
 
-def run_single(params: Params, task: Task | str, progress: bool = True) -> MemberOutcome | None:
-    """Train one (p, seed) member from ``params.train``, evaluate it, save it under ``models/<task>/``."""
-    task = get_task(task)
+def run_single(params: Params, dataset: str, progress: bool = True) -> MemberOutcome | None:
+    """Train one (p, seed) member from ``params.train``, evaluate it, save it under ``models/<dataset>/``."""
+    params = params.for_dataset(dataset)
     if params.model.dropout == "concrete":
         member = Member(params.model.concrete.init_p, params.train.seed, dropout="concrete")
     else:
         member = Member(params.train.p, params.train.seed)
-    done = _fit(params, task, [member], f"{task.name} {member.name}", progress, group=None)
+    done = _fit(params, dataset, [member], f"{dataset} {member.name}", progress, group=None)
     if done is None:
         return None
-    splits, fit, runs = done
-    outcomes = finish_members(task, splits, fit, params, Paths.of(params).single_dir(task.name), runs)
-    tracking.log_members(params, task, outcomes, runs, fit.seconds)
+    data, fit, runs = done
+    outcomes = finish_members(data, fit, params, Paths.of(params).single_dir(dataset), runs)
+    tracking.log_members(params, data.task, outcomes, runs, fit.seconds)
     return outcomes[0]
 
 
-def train_group(params: Params, task: Task | str, members: list[Member], folder: Path, group: str,
+def train_group(params: Params, dataset: str, members: list[Member], folder: Path, group: str,
                 evaluate: bool, progress: bool = True) -> tuple[FitResult, list[MemberOutcome]] | None:
     """Train ``members`` as one stacked model, save them in ``folder``, log them as MLflow group ``group``.
 
     ``None`` on the non-zero ranks of a DDP run (rank 0 saves).
     """
-    task = get_task(task)
-    done = _fit(params, task, members, f"{group} {task.name} ({len(members)} members)", progress, group)
+    params = params.for_dataset(dataset)
+    done = _fit(params, dataset, members, f"{group} {dataset} ({len(members)} members)", progress, group)
     if done is None:
         return None
-    splits, fit, runs = done
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    data, fit, runs = done
     try:
-        outcomes = finish_members(task, splits, fit, params, staging, runs, evaluate=evaluate)
-        _swap_in(staging, folder)
+        with staged_dir(folder) as staging:
+            outcomes = finish_members(data, fit, params, staging, runs, evaluate=evaluate)
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
         tracking.end_runs(params, runs, failed=True)
         raise
     for o in outcomes:
         o.checkpoint = folder / o.checkpoint.name
-    tracking.log_members(params, task, outcomes, runs, fit.seconds)
+    tracking.log_members(params, data.task, outcomes, runs, fit.seconds)
     return fit, outcomes
-
-
-def _swap_in(staging: Path, folder: Path) -> None:
-    staging.chmod(0o777 & ~_umask())  # mkdtemp makes 0700; give the folder the usual permissions
-    old = None
-    if folder.exists():
-        old = folder.with_name(f".{folder.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        folder.rename(old)
-    staging.rename(folder)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
-def _umask() -> int:
-    import os
-
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask

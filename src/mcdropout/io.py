@@ -1,10 +1,12 @@
-"""Atomic file writes: a reader sees the old file or the complete new one, never half."""
+"""Atomic writes: a reader sees the old file (or folder) or the complete new one, never half."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -43,3 +45,33 @@ def write_with(path: str | Path, writer: Callable[[Path], None]) -> None:
     """Atomically write ``path`` with a function that writes to the path it is given."""
     with atomic_path(path) as tmp:
         writer(tmp)
+
+
+STALE_SECONDS = 3600  # staging folders older than this were left by a killed run
+
+
+@contextmanager
+def staged_dir(folder: str | Path) -> Iterator[Path]:
+    """Yield an empty staging folder beside ``folder``; swap it in whole if the block succeeds.
+
+    On failure the staging folder is removed and ``folder`` is left as it was. Staging
+    folders that a killed run left behind (older than an hour) are removed on the way.
+    """
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    for stale in folder.parent.glob(f".{folder.name}.*"):
+        if stale.is_dir() and time.time() - stale.stat().st_mtime > STALE_SECONDS:
+            shutil.rmtree(stale, ignore_errors=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        yield staging
+        os.chmod(staging, 0o777 & ~_UMASK)  # mkdtemp makes 0700; give the folder the usual permissions
+        old = folder.with_name(f".{folder.name}.old")
+        if folder.exists():
+            shutil.rmtree(old, ignore_errors=True)
+            folder.rename(old)
+        staging.rename(folder)
+        shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise

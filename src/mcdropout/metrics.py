@@ -2,7 +2,9 @@
 
 Regression metrics take a Gaussian predictive distribution ``N(mean, std^2)`` per
 point; the MC log-likelihood takes the T sample means and uses the exact mixture.
-Classification metrics take the predicted probability of class 1.
+Binary classification metrics take the predicted probability of class 1; the K-class
+ones take probabilities ``[N, K]`` and integer labels ``[N]`` (a binary problem is the
+K = 2 case with columns ``[1 - p, p]``).
 """
 
 from __future__ import annotations
@@ -143,3 +145,64 @@ def binary_entropy(prob: np.ndarray) -> np.ndarray:
     """Entropy in nats of Bernoulli(prob), elementwise."""
     p = np.clip(prob, EPS, 1 - EPS)
     return -(p * np.log(p) + (1 - p) * np.log(1 - p))
+
+
+# --- classification (K classes) -----------------------------------------------------
+
+
+def two_class(prob: np.ndarray) -> np.ndarray:
+    """Probability of class 1 ``[...]`` as the two-column ``[..., 2]`` table ``[1 - p, p]``."""
+    return np.stack([1.0 - prob, prob], axis=-1)
+
+
+def accuracy_k(y: np.ndarray, probs: np.ndarray) -> float:
+    return float(np.mean(probs.argmax(-1) == y))
+
+
+def nll_k(y: np.ndarray, probs: np.ndarray) -> float:
+    """Mean negative log-probability of the true class, in nats (probabilities clipped at 1e-12)."""
+    true = probs[np.arange(len(y)), y.astype(int)]
+    return float(-np.mean(np.log(np.clip(true, EPS, 1.0))))
+
+
+def brier_k(y: np.ndarray, probs: np.ndarray) -> float:
+    """Multi-class Brier score: mean over points of sum_k (p_k - [y = k])^2, in [0, 2].
+
+    For two classes it is twice the binary :func:`brier` of the class-1 probability.
+    """
+    onehot = np.eye(probs.shape[-1])[y.astype(int)]
+    return float(np.mean(np.sum((probs - onehot) ** 2, axis=-1)))
+
+
+def _top_label(y: np.ndarray, probs: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    conf = probs.max(-1)
+    correct = probs.argmax(-1) == y
+    idx = np.minimum((conf * bins).astype(int), bins - 1)
+    return conf, correct, idx
+
+
+def ece_k(y: np.ndarray, probs: np.ndarray, bins: int = 15) -> float:
+    """Top-label expected calibration error: confidence of the predicted class in ``bins`` equal-width bins.
+
+    For two classes it equals the binary :func:`ece`.
+    """
+    rel = reliability_k(y, probs, bins)
+    ok = rel["count"] > 0
+    weights = rel["count"][ok] / len(y)
+    return float(np.sum(weights * np.abs(rel["accuracy"][ok] - rel["confidence"][ok])))
+
+
+def reliability_k(y: np.ndarray, probs: np.ndarray, bins: int = 15) -> dict[str, np.ndarray]:
+    """Per-bin mean top-label confidence, accuracy and count (the reliability diagram's data)."""
+    conf, correct, idx = _top_label(y, probs, bins)
+    count = np.bincount(idx, minlength=bins)
+    with np.errstate(invalid="ignore"):
+        mean_conf = np.bincount(idx, weights=conf, minlength=bins) / count
+        acc = np.bincount(idx, weights=correct, minlength=bins) / count
+    return {"confidence": mean_conf, "accuracy": acc, "count": count}
+
+
+def entropy(probs: np.ndarray) -> np.ndarray:
+    """Entropy in nats of each categorical distribution along the last axis."""
+    p = np.clip(probs, EPS, 1.0)
+    return -np.sum(p * np.log(p), axis=-1)

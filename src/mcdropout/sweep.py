@@ -17,12 +17,12 @@ import numpy as np
 from mcdropout import tracking
 from mcdropout.checkpoint import load_checkpoint
 from mcdropout.config import Params
-from mcdropout.data import DataError, load_task_data
+from mcdropout.data import DataError, load_dataset
 from mcdropout.evaluation import MODES, evaluate_model
 from mcdropout.experiment import MemberOutcome, train_group
 from mcdropout.members import SELECTION, Member, best_by_seed_mean
 from mcdropout.paths import Paths
-from mcdropout.tasks import Task, get_task
+from mcdropout.tasks import get_task
 from mcdropout.train import FitResult
 
 SWEEP_METHODS = ("none", "dropout")  # what a member of a dropout sweep stands for (p = 0: none)
@@ -39,48 +39,56 @@ def sweep_members(params: Params) -> list[Member]:
     return [Member(p, seed) for p in params.sweep.p for seed in params.sweep.seeds]
 
 
-def run_sweep(params: Params, task: Task | str, progress: bool = True) -> SweepResult | None:
+def run_sweep(params: Params, dataset: str, progress: bool = True) -> SweepResult | None:
     """Train ``sweep.p x sweep.seeds`` as one stacked model; save one checkpoint per member.
 
     ``None`` on the non-zero ranks of a DDP run (rank 0 saves).
     """
-    task = get_task(task)
-    folder = Paths.of(params).sweep_dir(task.name)
-    done = train_group(params, task, sweep_members(params), folder, "sweep", evaluate=False, progress=progress)
+    folder = Paths.of(params).sweep_dir(dataset)
+    done = train_group(params, dataset, sweep_members(params), folder, "sweep", evaluate=False, progress=progress)
     return None if done is None else SweepResult(*done, folder)
 
 
-def evaluate_sweep(params: Params, task: Task | str, folder: str | Path, progress: bool = True) -> dict[str, Any]:
+def evaluate_sweep(params: Params, dataset: str, folder: str | Path, progress: bool = True) -> dict[str, Any]:
     """Evaluate every checkpoint in ``folder`` both ways: the ``metrics.json`` object.
 
     ``best_p`` minimises the seed-averaged standard-inference validation loss; the test
     split never takes part in the choice.
     """
-    task = get_task(task)
     folder = Path(folder)
     paths = sorted(folder.glob("*.pt"))
     if not paths:
-        raise DataError(f"{folder}: no checkpoints; run `mcdropout sweep --task {task.name}` first")
-    splits = load_task_data(task.name, params.data.dir)
+        raise DataError(f"{folder}: no checkpoints; run `mcdropout sweep --dataset {dataset}` first")
+    data = load_dataset(dataset, params.data.dir)
+    task, splits = data.task, data.splits
     runs, metas = [], {}
     for i, path in enumerate(paths):
         model, meta = load_checkpoint(path)
         metas[path.name] = meta
-        if meta.task != task.name:
-            raise DataError(f"{path}: trained for task {meta.task!r}, not {task.name!r}")
+        if meta.dataset != dataset:
+            raise DataError(f"{path}: trained on dataset {meta.dataset!r}, not {dataset!r}")
         if meta.method not in SWEEP_METHODS:
             raise DataError(f"{path}: a {meta.method} member, not one of a dropout sweep "
                             f"(`mcdropout compare` evaluates those)")
         evaluation = evaluate_model(model, task, splits, params.mc.samples, params.mc.seed, meta.noise_std)
         runs.append({"p": meta.p, "seed": meta.seed, "checkpoint": path.name, **evaluation})
         if progress:
-            print(f"evaluate {task.name}: {i + 1}/{len(paths)} {path.name}", flush=True)
+            print(f"evaluate {dataset}: {i + 1}/{len(paths)} {path.name}", flush=True)
     runs.sort(key=lambda r: (r["p"], r["seed"]))
     best_p = best_by_seed_mean(runs, "p", task.val_loss)
-    metrics = {"task": task.name, "mc_samples": params.mc.samples, "best_p": best_p, "selection": SELECTION,
-               "runs": runs}
+    metrics = {"dataset": dataset, "task": task.name, **dataset_keys(data), "mc_samples": params.mc.samples,
+               "best_p": best_p, "selection": SELECTION, "runs": runs}
     tracking.log_evaluation(params, metrics, metas)
     return metrics
+
+
+def dataset_keys(data) -> dict[str, Any]:
+    """What metrics.json says about the data: feature names, and for classification the classes."""
+    schema = data.schema
+    keys: dict[str, Any] = {"features": list(schema.features), "target": schema.target}
+    if schema.classes is not None:
+        keys.update(n_classes=len(schema.classes), classes=list(schema.classes))
+    return keys
 
 
 def summary_by_p(metrics: dict[str, Any]) -> list[dict[str, float]]:

@@ -5,9 +5,10 @@ the output layer, the training loss, the link from outputs to predictions, the m
 and which of them is the main one, the validation loss that picks ``best_p``, the
 uncertainty metric shown beside it, and the columns of summaries and tables.
 
-Classification is designed for K classes: with two classes the network has one logit
-(sigmoid, binary cross-entropy), as the seed study does; with K > 2 it has K logits
-(softmax, cross-entropy). Metrics and prediction summaries are binary for now.
+Classification has K classes: with two classes the network has one logit (sigmoid,
+binary cross-entropy), as the seed study does; with K > 2 it has K logits (softmax,
+cross-entropy). Either way predictions are class probabilities ``[N, K]``, and the
+labels are the user's (``classes``, e.g. strings), mapped to indices 0..K-1.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from mcdropout.uncertainty import (
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Task:
     """The common interface; see :class:`Regression` and :class:`Classification`."""
 
@@ -84,7 +85,7 @@ class Task:
         raise NotImplementedError
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Regression(Task):
     name: str = "regression"
     metric: str = "rmse"
@@ -126,7 +127,7 @@ class Regression(Task):
                 "epistemic_std": sampled.epistemic_std, "mean_standard": standard.mean}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Classification(Task):
     name: str = "classification"
     metric: str = "accuracy"
@@ -138,6 +139,17 @@ class Classification(Task):
     plain_uncertainty: str = "sigmoid output (dropout off)"
     plain_has_uncertainty: bool = True
     n_classes: int = 2
+    classes: tuple[str, ...] | None = None  # the user's labels, index order; None: "0", "1", ...
+
+    def __post_init__(self) -> None:
+        if self.n_classes < 2:
+            raise ValueError(f"classification needs at least 2 classes, got {self.n_classes}")
+        if self.classes is not None and len(self.classes) != self.n_classes:
+            raise ValueError(f"{len(self.classes)} class labels for {self.n_classes} classes")
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return self.classes or tuple(str(i) for i in range(self.n_classes))
 
     @property
     def binary(self) -> bool:
@@ -159,8 +171,10 @@ class Classification(Task):
         return (labels == y).float().mean(dim=1)
 
     def link(self, out):
-        probs = torch.sigmoid(out[..., 0]) if self.binary else torch.softmax(out, dim=-1)
-        return probs.float().cpu().numpy().astype(np.float64)
+        """``[T, N, K]`` class probabilities (two classes: ``[1 - p, p]`` from the one logit)."""
+        if self.binary:
+            return M.two_class(torch.sigmoid(out[..., 0]).float().cpu().numpy().astype(np.float64))
+        return torch.softmax(out.float(), dim=-1).cpu().numpy().astype(np.float64)
 
     def prediction(self, samples: np.ndarray, noise_std: float | None) -> ClassificationPrediction:
         return classification_prediction(samples)
@@ -175,8 +189,9 @@ class Classification(Task):
         return evaluation["standard"]["val"]["nll"]
 
     def prediction_columns(self, standard, sampled, level):
-        return {"prob": sampled.prob, "label": (sampled.prob >= 0.5).astype(int), "entropy": sampled.entropy,
-                "mutual_info": sampled.mutual_info, "prob_standard": standard.prob}
+        columns = {f"prob_{label}": sampled.probs[:, k] for k, label in enumerate(self.labels)}
+        return {**columns, "label": np.asarray(self.labels, dtype=object)[sampled.label],
+                "entropy": sampled.entropy, "mutual_info": sampled.mutual_info}
 
 
 TASKS: dict[str, Task] = {"regression": Regression(), "classification": Classification()}
@@ -192,3 +207,8 @@ def get_task(name: str | Task) -> Task:
         from mcdropout.config import ConfigError
 
         raise ConfigError(f"task must be one of {', '.join(TASKS)}, got {name!r}") from None
+
+
+def task_for(classes: tuple[str, ...] | list[str] | None) -> Task:
+    """Regression without class labels; classification over the given labels otherwise."""
+    return Regression() if classes is None else Classification(n_classes=len(classes), classes=tuple(classes))

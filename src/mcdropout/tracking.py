@@ -1,4 +1,4 @@
-"""MLflow tracking: one experiment per task, a parent run per sweep, a child run per member.
+"""MLflow tracking: one experiment per dataset, a parent run per sweep, a child run per member.
 
 The store comes from ``mlflow.tracking_uri`` in params.yaml (default: SQLite file
 ``mlflow.db``, artifacts under ``mlruns/``), or from ``MLFLOW_TRACKING_URI`` when set, so
@@ -47,10 +47,10 @@ def client(cfg: MLflowConfig):
     return MlflowClient(tracking_uri=tracking_uri(cfg))
 
 
-def experiment_id(cfg: MLflowConfig, task: str) -> str:
-    """The task's experiment, created on first use with artifacts under ``artifact_location``."""
+def experiment_id(cfg: MLflowConfig, dataset: str) -> str:
+    """The dataset's experiment, created on first use with artifacts under ``artifact_location``."""
     mlc = client(cfg)
-    name = f"{cfg.experiment_prefix}-{task}"
+    name = f"{cfg.experiment_prefix}-{dataset}"
     found = mlc.get_experiment_by_name(name)
     if found is not None:
         return found.experiment_id
@@ -85,8 +85,12 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def member_params(params: Params, task: str, member: Member, accelerator: str) -> dict[str, Any]:
-    data = to_dict(getattr(params.data, task))
+def member_params(params: Params, dataset: str, member: Member, accelerator: str) -> dict[str, Any]:
+    spec = params.dataset(dataset)
+    data = {k: v for k, v in to_dict(spec).items() if v is not None}
+    if spec.source == "synthetic":  # the generator's settings
+        section = "classification" if (spec.generator or dataset) in ("moons", "classification") else "regression"
+        data.update(to_dict(getattr(params.data, section)))
     extra: dict[str, Any] = {"method": member.method, "l2": member.l2}
     if member.dropout == "concrete":
         c = params.model.concrete
@@ -95,10 +99,10 @@ def member_params(params: Params, task: str, member: Member, accelerator: str) -
     if member.early_stopping:
         extra["patience"] = params.compare.patience
     return {
-        "task": task, "p": member.p, "seed": member.seed, **extra,
+        "dataset": dataset, "p": member.p, "seed": member.seed, **extra,
         "hidden": ",".join(map(str, params.model.hidden)), "activation": params.model.activation,
         "input_p": params.model.input_p, "lr": params.train.lr, "weight_decay": params.train.weight_decay,
-        "epochs": params.train.epochs_for(task), "batch_size": params.train.batch_size,
+        "epochs": params.train.epochs, "batch_size": params.train.batch_size,
         "accelerator": accelerator, "mc_samples": params.mc.samples,
         **{f"data_{k}": v for k, v in data.items()}, "data_seed": params.data.seed,
     }
@@ -172,7 +176,7 @@ class GroupRuns:
     group: str | None = None
 
 
-def create_runs(params: Params, task: str, members: list[Member], group: str | None, start_ms: int,
+def create_runs(params: Params, dataset: str, members: list[Member], group: str | None, start_ms: int,
                 accelerator: str) -> GroupRuns:
     """A parent run for a group (``"sweep"``, ``"compare"``) and a run per member, started at ``start_ms``.
 
@@ -182,20 +186,20 @@ def create_runs(params: Params, task: str, members: list[Member], group: str | N
         return GroupRuns()
     try:
         mlc = client(params.mlflow)
-        exp = experiment_id(params.mlflow, task)
+        exp = experiment_id(params.mlflow, dataset)
         tags = git_tags()
         runs = GroupRuns(group=group)
         if group:
-            parent = mlc.create_run(exp, start_time=start_ms, run_name=f"{group}-{task}",
+            parent = mlc.create_run(exp, start_time=start_ms, run_name=f"{group}-{dataset}",
                                     tags={**tags, "kind": group})
             runs.parent = parent.info.run_id
             what = ({"sweep_p": ",".join(f"{p:g}" for p in params.sweep.p)} if group == "sweep" else
                     {"compare_l2": ",".join(f"{v:g}" for v in params.compare.l2),
                      "patience": params.compare.patience, "concrete_init_p": params.model.concrete.init_p})
             log_batched(mlc, runs.parent, params={
-                "task": task, **what,
+                "dataset": dataset, **what,
                 "sweep_seeds": ",".join(map(str, params.sweep.seeds)), "members": len(members),
-                "accelerator": accelerator, "epochs": params.train.epochs_for(task),
+                "accelerator": accelerator, "epochs": params.train.epochs,
                 "hidden": ",".join(map(str, params.model.hidden)), "lr": params.train.lr,
             })
         for member in members:
@@ -204,7 +208,7 @@ def create_runs(params: Params, task: str, members: list[Member], group: str | N
                 run_tags["mlflow.parentRunId"] = runs.parent
             run = mlc.create_run(exp, start_time=start_ms, run_name=member.name, tags=run_tags)
             runs.members[member.name] = run.info.run_id
-            log_batched(mlc, run.info.run_id, params=member_params(params, task, member, accelerator))
+            log_batched(mlc, run.info.run_id, params=member_params(params, dataset, member, accelerator))
         return runs
     except Exception as exc:  # tracking must never lose the trained models
         warn("logging", exc)

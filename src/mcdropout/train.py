@@ -107,8 +107,23 @@ def model_kwargs(model: ModelConfig, in_dim: int, out_dim: int = 1) -> dict:
             "input_p": model.input_p}
 
 
-def _tensors(split: Split) -> tuple[torch.Tensor, torch.Tensor]:
-    return torch.from_numpy(split.x).float(), torch.from_numpy(split.y).float()
+def standardizer(train: Split, task: Task) -> dict[str, list[float]]:
+    """Training statistics of the inputs (and of a regression target); a constant column keeps scale 1."""
+    x_std = train.x.std(0)
+    stats = {"x_mean": train.x.mean(0).tolist(), "x_std": np.where(x_std > 0, x_std, 1.0).tolist()}
+    if task.fits_noise:  # a regression target
+        y_std = float(train.y.std())
+        stats.update(y_mean=[float(train.y.mean())], y_std=[y_std if y_std > 0 else 1.0])
+    return stats
+
+
+def _tensors(split: Split, stats: dict[str, list[float]]) -> tuple[torch.Tensor, torch.Tensor]:
+    x, y = torch.from_numpy(split.x).float(), torch.from_numpy(split.y).float()
+    if "x_mean" in stats:
+        x = (x - torch.tensor(stats["x_mean"])) / torch.tensor(stats["x_std"])
+    if "y_mean" in stats:
+        y = (y - stats["y_mean"][0]) / stats["y_std"][0]
+    return x, y
 
 
 def fit_members(
@@ -119,15 +134,19 @@ def fit_members(
     progress: bool = True,
     label: str | None = None,
     global_seed: int | None = None,
+    standardize: bool = False,
 ) -> FitResult | None:
     """Train all ``members`` together as one stacked model with one Trainer.
 
     Initial weights depend on each member's seed only; dropout masks come from the
-    global RNG seeded with ``global_seed`` (default: the first member's seed). Returns
-    ``None`` on the non-zero ranks of a multi-process (DDP) run.
+    global RNG seeded with ``global_seed`` (default: the first member's seed). With
+    ``standardize`` the members train on standardised data and the returned models hold
+    the statistics (raw inputs in, target units out). Returns ``None`` on the non-zero
+    ranks of a multi-process (DDP) run.
     """
     task = get_task(task)
-    kwargs = model_kwargs(params.model, splits["train"].x.shape[1], task.out_dim)
+    stats = standardizer(splits["train"], task) if standardize else {}
+    kwargs = {**model_kwargs(params.model, splits["train"].x.shape[1], task.out_dim), **stats}
     initial = []
     for m in members:
         extra = {"dropout": "concrete", "temperature": params.model.concrete.temperature} \
@@ -139,13 +158,13 @@ def fit_members(
     l2 = torch.tensor([m.l2 for m in members]) if any(m.l2 for m in members) else None
     early = torch.tensor([m.early_stopping for m in members]) if any(m.early_stopping for m in members) else None
     routine = DropoutRoutine(
-        net, task, _tensors(splits["train"]), _tensors(splits["val"]),
+        net, task, _tensors(splits["train"], stats), _tensors(splits["val"], stats),
         lr=cfg.lr, weight_decay=cfg.weight_decay, batch_size=cfg.batch_size, l2=l2,
         early_stop=early, patience=params.compare.patience, length_scale=params.model.concrete.length_scale,
     )
     pl.seed_everything(members[0].seed if global_seed is None else global_seed, verbose=False)
     label = label or f"{task.name} ({len(members)} member{'s' if len(members) != 1 else ''})"
-    trainer = make_trainer(cfg, cfg.epochs_for(task.name), label, progress)
+    trainer = make_trainer(cfg, cfg.epochs, label, progress)
     start = time.perf_counter()
     trainer.fit(routine)
     seconds = time.perf_counter() - start

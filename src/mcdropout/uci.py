@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +25,11 @@ import torch
 from scipy.special import logsumexp
 
 from mcdropout.config import Params
-from mcdropout.data import DataError, Split
+from mcdropout.data import Split
 from mcdropout.inference import predict_mc, predict_standard
 from mcdropout.members import Member
+from mcdropout.sources import UCIDataset, load_uci
+from mcdropout.tables import DataError
 from mcdropout.tasks import Regression
 from mcdropout.train import fit_members
 
@@ -39,55 +40,6 @@ PUBLISHED = {  # 2018 grid-search table: (rmse, rmse stderr, ll, ll stderr)
     "energy": (0.54, 0.01, -1.21, 0.01),
     "yacht": (0.67, 0.05, -1.25, 0.01),
 }
-REQUIRED = ("data.txt", "index_features.txt", "index_target.txt", "n_splits.txt", "n_hidden.txt", "n_epochs.txt",
-            "dropout_rates.txt", "tau_values.txt")
-
-
-@dataclass
-class UCIDataset:
-    name: str
-    x: np.ndarray
-    y: np.ndarray
-    n_splits: int
-    n_hidden: int
-    n_epochs: int
-    dropout_rates: list[float]
-    taus: list[float]
-    folder: Path
-
-    def split(self, i: int) -> tuple[np.ndarray, np.ndarray]:
-        files = [self.folder / f"index_{kind}_{i}.txt" for kind in ("train", "test")]
-        for f in files:
-            if not f.is_file():
-                raise DataError(f"{f}: missing (split {i} of {self.name})")
-        return tuple(np.loadtxt(f, dtype=int, ndmin=1) for f in files)
-
-
-def load_uci(data_dir: str | Path, name: str) -> UCIDataset:
-    folder = Path(data_dir) / name
-    if not folder.is_dir():
-        raise DataError(f"{folder}: no such dataset folder")
-    for f in REQUIRED:
-        if not (folder / f).is_file():
-            raise DataError(f"{folder / f}: missing (a UCI dataset folder needs {', '.join(REQUIRED)})")
-
-    def read(f: str, dtype=float) -> np.ndarray:
-        try:
-            return np.loadtxt(folder / f, dtype=dtype, ndmin=1)
-        except ValueError as exc:
-            raise DataError(f"{folder / f}: not a whitespace-separated table of numbers ({exc})") from None
-
-    data = read("data.txt")
-    data = data[:, None] if data.ndim == 1 else data
-    features, target = read("index_features.txt", int), int(read("index_target.txt", int)[0])
-    if target >= data.shape[1] or features.max() >= data.shape[1]:
-        raise DataError(f"{folder}: column indices beyond the {data.shape[1]} columns of data.txt")
-    return UCIDataset(name, data[:, features].astype(np.float32), data[:, target].astype(np.float32),
-                      int(read("n_splits.txt", int)[0]), int(read("n_hidden.txt", int)[0]),
-                      int(read("n_epochs.txt", int)[0]), read("dropout_rates.txt").tolist(),
-                      read("tau_values.txt").tolist(), folder)
-
-
 def _standardiser(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     mean, std = x.mean(0), x.std(0)
     return mean, np.where(std == 0, 1.0, std)

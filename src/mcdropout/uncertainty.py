@@ -10,8 +10,8 @@ split (never test) by maximum likelihood, separately for each way of predicting:
   moment-matched Gaussian ``N(mean_t mu_t, s^2 + var_t mu_t)``: the epistemic spread of
   the T means plus the noise.
 
-Classification: mean probability over T passes; predictive entropy H[E p], expected
-entropy E H[p], and mutual information (BALD) = H[E p] - E H[p].
+Classification over K classes: mean probabilities over T passes; predictive entropy
+H[E p], expected entropy E H[p], and mutual information (BALD) = H[E p] - E H[p].
 """
 
 from __future__ import annotations
@@ -41,14 +41,24 @@ class RegressionPrediction:
 
 @dataclass(frozen=True)
 class ClassificationPrediction:
-    prob: np.ndarray  # [N] mean probability of class 1
+    probs: np.ndarray  # [N, K] mean class probabilities
     entropy: np.ndarray  # [N] predictive entropy H[E p]
     expected_entropy: np.ndarray  # [N] E H[p]
-    samples: np.ndarray  # [T, N] per-pass probabilities
+    samples: np.ndarray  # [T, N, K] per-pass probabilities
 
     @property
     def mutual_info(self) -> np.ndarray:
         return np.maximum(self.entropy - self.expected_entropy, 0.0)
+
+    @property
+    def label(self) -> np.ndarray:
+        """[N] index of the most probable class."""
+        return self.probs.argmax(-1)
+
+    @property
+    def prob(self) -> np.ndarray:
+        """[N] probability of class 1 (two classes)."""
+        return self.probs[:, 1]
 
 
 def fit_noise_std(samples: np.ndarray, y: np.ndarray) -> float:
@@ -72,11 +82,11 @@ def regression_prediction(samples: np.ndarray, noise_std: float) -> RegressionPr
 
 
 def classification_prediction(sample_probs: np.ndarray) -> ClassificationPrediction:
-    """``sample_probs``: ``[T, N]`` probabilities of class 1 (T = 1: standard inference)."""
-    prob = sample_probs.mean(0)
-    return ClassificationPrediction(
-        prob, M.binary_entropy(prob), M.binary_entropy(sample_probs).mean(0), sample_probs
-    )
+    """``sample_probs``: ``[T, N, K]`` class probabilities, or ``[T, N]`` of class 1 (T = 1: standard inference)."""
+    if sample_probs.ndim == 2:
+        sample_probs = M.two_class(sample_probs)
+    probs = sample_probs.mean(0)
+    return ClassificationPrediction(probs, M.entropy(probs), M.entropy(sample_probs).mean(0), sample_probs)
 
 
 def regression_metrics(pred: RegressionPrediction, y: np.ndarray) -> dict[str, float]:
@@ -98,12 +108,14 @@ def regression_metrics(pred: RegressionPrediction, y: np.ndarray) -> dict[str, f
 
 
 def classification_metrics(pred: ClassificationPrediction, y: np.ndarray) -> dict[str, float]:
-    wrong = (pred.prob >= 0.5) != (y >= 0.5)
+    """``y``: class indices ``[N]``. Brier is the multi-class score (twice the binary one for K = 2)."""
+    y = y.astype(int)
+    wrong = pred.label != y
     return {
-        "accuracy": M.accuracy(y, pred.prob),
-        "nll": M.binary_nll(y, pred.prob),
-        "brier": M.brier(y, pred.prob),
-        "ece": M.ece(y, pred.prob),
+        "accuracy": M.accuracy_k(y, pred.probs),
+        "nll": M.nll_k(y, pred.probs),
+        "brier": M.brier_k(y, pred.probs),
+        "ece": M.ece_k(y, pred.probs),
         "auroc_entropy": M.auroc(pred.entropy, wrong),
         "auroc_mutual_info": M.auroc(pred.mutual_info, wrong),
         "mean_entropy": float(pred.entropy.mean()),

@@ -25,10 +25,10 @@ def _sweep(workdir: Path, params, name: str) -> dict:
 
 
 def test_ddp_two_processes_matches_single_in_kind(workdir, tiny_params):
-    from mcdropout.data import write_task_data
+    from mcdropout.data import write_dataset
 
     base = tiny_params.override(**{"sweep.p": [0.0, 0.5], "sweep.seeds": [0, 1], "train.accelerator": "cpu"})
-    write_task_data("regression", base.data)
+    write_dataset("regression", base)
     single, _ = _sweep(workdir, base.override(**{"train.models_dir": "single"}), "single")
     ddp, out = _sweep(workdir, base.override(**{"train.models_dir": "ddp", "train.devices": 2,
                                                 "train.strategy": "ddp"}), "ddp")

@@ -38,8 +38,10 @@ def repo(tmp_path_factory):
     shutil.copytree(REPO / "src", repo / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     params = Params().override(**{
         "data.regression.n_test": 60, "data.classification.n_train": 40, "data.classification.n_val": 40,
-        "data.classification.n_test": 60, "model.hidden": [16, 16], "train.epochs": 20, "mc.samples": 10,
+        "data.classification.n_test": 60, "model.hidden": [16, 16], "mc.samples": 10,
         "sweep.p": [0.0, 0.5], "sweep.seeds": [0, 1], "compare.l2": [1e-4, 1e-2], "compare.patience": 5,
+        "datasets": {"regression": {"source": "synthetic"}, "classification": {"source": "synthetic"}},
+        "train.epochs": 20,
     })
     (repo / "params.yaml").write_text(yaml.safe_dump(to_dict(params)))
     subprocess.run(["git", "init", "-q"], cwd=repo, check=True)

@@ -1,0 +1,92 @@
+"""mcdropout.paths: the folder layout, and that dvc.yaml spells the same folders."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mcdropout.config import TASKS, load_params
+from mcdropout.paths import SPLITS, Paths, beside
+
+ROOT = Path(__file__).parents[1]
+
+
+def test_default_layout():
+    paths = Paths()
+    assert paths.data_dir("regression") == Path("data/regression")
+    assert paths.split_csv("classification", "val") == Path("data/classification/val.csv")
+    assert paths.single_dir("regression") == Path("models/regression")
+    assert paths.sweep_dir("regression") == Path("models/regression/sweep")
+    assert paths.compare_dir("classification") == Path("models/classification/compare")
+    assert paths.task_reports("regression") == Path("reports/regression")
+    assert paths.metrics_json("regression") == Path("reports/regression/metrics.json")
+    assert paths.compare_json("classification") == Path("reports/classification/compare.json")
+    assert paths.checkpoint_json("regression", "models/regression/p0.2_seed0.pt") == \
+        Path("reports/regression/p0.2_seed0.json")
+    assert paths.figures == Path("reports/figures")
+    assert paths.report_md == Path("reports/report.md")
+    assert paths.report_html == Path("reports/report.html")
+    assert SPLITS == ("train", "val", "test")
+
+
+def test_of_params_reads_data_dir_models_dir_and_reports(tiny_params):
+    params = tiny_params.override(**{"data.dir": "d/in", "train.models_dir": "m"})
+    paths = Paths.of(params, reports="out")
+    assert paths == Paths(Path("d/in"), Path("m"), Path("out"))
+    assert paths.split_csv("regression", "train") == Path("d/in/regression/train.csv")
+    assert paths.sweep_dir("classification") == Path("m/classification/sweep")
+    assert paths.metrics_json("regression") == Path("out/regression/metrics.json")
+    assert Paths.of(params).reports == Path("reports")  # default reports folder
+
+
+def test_beside():
+    assert beside(Path("reports/regression/metrics.json"), "summary.json") == Path("reports/regression/summary.json")
+
+
+def _outs(stage: dict, item: str) -> list[str]:
+    """The stage's outs, metrics and plots paths with ${item} substituted."""
+    found = []
+    for kind in ("outs", "metrics", "plots"):
+        for entry in stage.get(kind, []):
+            path = entry if isinstance(entry, str) else next(iter(entry))
+            found.append(path.replace("${item}", item))
+    return found
+
+
+@pytest.fixture(scope="module")
+def dvc():
+    return yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_dvc_yaml_uses_the_folders_of_paths(dvc, task):
+    paths = Paths.of(load_params(ROOT / "params.yaml"))
+    for name in ("data", "sweep", "compare", "evaluate"):
+        assert task in dvc[name]["foreach"], name
+    data, sweep, compare, evaluate = (dvc[n]["do"] for n in ("data", "sweep", "compare", "evaluate"))
+    assert str(paths.data_dir(task)) in _outs(data, task)
+    assert str(paths.sweep_dir(task)) in _outs(sweep, task)
+    assert str(paths.compare_dir(task)) in _outs(compare, task)
+    assert str(paths.compare_json(task)) in _outs(compare, task)
+    metrics = paths.metrics_json(task)
+    assert str(metrics) in _outs(evaluate, task)
+    assert str(beside(metrics, "summary.json")) in _outs(evaluate, task)
+    assert str(beside(metrics, "by_p.json")) in _outs(evaluate, task)
+    cmd = evaluate["cmd"].replace("${item}", task)
+    assert f"--model {paths.sweep_dir(task)}" in cmd and f"--output {metrics}" in cmd
+    # the stages that read a task's data and models depend on the same folders
+    for stage in (sweep, compare):
+        assert str(paths.data_dir(task)) in [d.replace("${item}", task) for d in stage["deps"]]
+    assert str(paths.sweep_dir(task)) in [d.replace("${item}", task) for d in evaluate["deps"]]
+
+
+def test_dvc_yaml_report_stage_uses_the_folders_of_paths(dvc):
+    paths = Paths.of(load_params(ROOT / "params.yaml"))
+    report = dvc["report"]
+    outs = _outs(report, "")
+    for path in (paths.report_md, paths.report_html, paths.figures):
+        assert str(path) in outs
+    for task in TASKS:
+        for path in (paths.metrics_json(task), paths.compare_json(task), paths.sweep_dir(task),
+                     paths.compare_dir(task), paths.data_dir(task)):
+            assert str(path) in report["deps"], path

@@ -1,0 +1,96 @@
+"""mcdropout.stacked: many MLPs as one batched network."""
+
+import pytest
+import torch
+
+from mcdropout.model import MLP, seeded_mlp
+from mcdropout.stacked import StackedMLP
+
+
+def _mlps(ps=(0.0, 0.5, 0.2), hidden=(6, 5), in_dim=3, out_dim=2, **kw):
+    return [seeded_mlp(i, in_dim=in_dim, out_dim=out_dim, hidden=hidden, p=p, **kw) for i, p in enumerate(ps)]
+
+
+def test_forward_shapes_shared_and_per_member_inputs():
+    stacked = StackedMLP(_mlps()).eval()
+    assert stacked.n_members == 3
+    assert stacked(torch.randn(7, 3)).shape == (3, 7, 2)
+    assert stacked(torch.randn(3, 4, 3)).shape == (3, 4, 2)
+    assert [tuple(w.shape) for w in stacked.weights] == [(3, 3, 6), (3, 6, 5), (3, 5, 2)]
+    assert [tuple(b.shape) for b in stacked.biases] == [(3, 1, 6), (3, 1, 5), (3, 1, 2)]
+    torch.testing.assert_close(stacked.p, torch.tensor([0.0, 0.5, 0.2]))
+
+
+def test_per_member_inputs_go_to_their_own_member():
+    mlps = _mlps()
+    stacked = StackedMLP(mlps).eval()
+    x = torch.randn(3, 4, 3)
+    out = stacked(x)
+    for i, mlp in enumerate(mlps):
+        torch.testing.assert_close(out[i], mlp.eval()(x[i]))
+
+
+def test_member_gives_back_an_equal_mlp_after_the_stack_changes():
+    mlps = _mlps(input_p=0.1)
+    stacked = StackedMLP(mlps)
+    with torch.no_grad():  # the stack's own weights, not the originals, are what member(i) returns
+        for w in stacked.weights:
+            w.add_(0.25)
+    stacked.eval()
+    x = torch.randn(9, 3)
+    out = stacked(x)
+    for i in range(3):
+        back = stacked.member(i)
+        assert isinstance(back, MLP)
+        assert back.config == mlps[i].config
+        assert not torch.allclose(back.eval()(x), mlps[i].eval()(x))
+        torch.testing.assert_close(back(x), out[i])
+
+
+def test_concrete_member_round_trips_its_rate():
+    mlps = [seeded_mlp(0, in_dim=2, out_dim=1, hidden=(4, 4), p=0.3),
+            MLP(2, 1, hidden=(4, 4), p=0.1, dropout="concrete", temperature=0.2)]
+    stacked = StackedMLP(mlps)
+    assert stacked.has_concrete and stacked.temperature == 0.2
+    torch.testing.assert_close(stacked.layer_p(0), torch.tensor([0.3, 0.1]))
+    with torch.no_grad():
+        stacked.p_logit[1, 1] = 0.0  # second hidden layer of the concrete member: p = 0.5
+    back = stacked.member(1)
+    assert back.learned_p == pytest.approx([0.1, 0.5])
+    x = torch.randn(5, 2)
+    torch.testing.assert_close(back.eval()(x), stacked.eval()(x)[1])
+
+
+@pytest.mark.parametrize("other", [
+    dict(in_dim=4, out_dim=2, hidden=(6, 5)),
+    dict(in_dim=3, out_dim=1, hidden=(6, 5)),
+    dict(in_dim=3, out_dim=2, hidden=(6, 6)),
+    dict(in_dim=3, out_dim=2, hidden=(6,)),
+    dict(in_dim=3, out_dim=2, hidden=(6, 5), activation="tanh"),
+])
+def test_mismatched_members_raise(other):
+    with pytest.raises(ValueError, match="must share"):
+        StackedMLP([*_mlps(ps=(0.1,)), MLP(p=0.1, **other)])
+
+
+def test_eval_mode_is_deterministic():
+    stacked = StackedMLP(_mlps(ps=(0.5, 0.9))).eval()
+    x = torch.randn(16, 3)
+    torch.manual_seed(0)
+    a = stacked(x)
+    torch.manual_seed(1)
+    assert torch.equal(a, stacked(x))
+
+
+def test_train_mode_p0_deterministic_p05_random():
+    stacked = StackedMLP(_mlps(ps=(0.0, 0.5), hidden=(32, 32))).train()
+    x = torch.randn(16, 3)
+    torch.manual_seed(0)
+    a = stacked(x)
+    torch.manual_seed(1)
+    b = stacked(x)
+    torch.manual_seed(0)
+    c = stacked(x)
+    assert torch.equal(a[0], b[0])  # p = 0: no mask at all
+    assert not torch.allclose(a[1], b[1])  # p = 0.5: a new mask per call
+    assert torch.equal(a, c)  # the global seed decides the masks
