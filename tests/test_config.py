@@ -17,10 +17,29 @@ def test_override_replaces_one_value():
     assert params.train.p == 0.5 and params.train.seed == Params().train.seed
 
 
-def test_epochs_per_task_or_shared():
-    assert from_dict({"train": {"epochs": 7}}).train.epochs == {"regression": 7, "classification": 7}
-    epochs = from_dict({"train": {"epochs": {"regression": 5}}}).train.epochs
-    assert epochs == {"regression": 5, "classification": 1000}
+def test_epochs_per_dataset_or_shared():
+    params = from_dict({"train": {"epochs": 7}})
+    assert params.train.epochs == 7
+    assert params.for_dataset("regression").train.epochs == 3000  # the dataset's own epochs win
+    assert params.with_epochs(5).for_dataset("regression").train.epochs == 5  # --epochs: every dataset
+    spec = {"source": "sklearn", "name": "wine", "lr": 0.01, "batch_size": 32}
+    wine = from_dict({"datasets": {"wine": spec}}).for_dataset("wine").train
+    assert (wine.epochs, wine.lr, wine.batch_size) == (1000, 0.01, 32)
+
+
+def test_dataset_specs():
+    with pytest.raises(ConfigError, match="datasets.a: a csv dataset needs target and path"):
+        from_dict({"datasets": {"a": {"source": "csv", "path": "a.csv"}}})
+    with pytest.raises(ConfigError, match="datasets.a: a sklearn dataset needs name: one of diabetes"):
+        from_dict({"datasets": {"a": {"source": "sklearn", "name": "boston"}}})
+    with pytest.raises(ConfigError, match="datasets.a.source must be one of synthetic, csv, sklearn, uci"):
+        from_dict({"datasets": {"a": {"source": "web"}}})
+    with pytest.raises(ConfigError, match="val_fraction \\+ test_fraction must be < 1"):
+        from_dict({"datasets": {"a": {"source": "csv", "path": "a", "target": "y", "val_fraction": 0.5,
+                                      "test_fraction": 0.5}}})
+    with pytest.raises(ConfigError, match="unknown dataset 'nope'; declared in params"):
+        Params().dataset("nope")
+    assert Params().datasets["diabetes"].standardized and not Params().datasets["regression"].standardized
 
 
 @pytest.mark.parametrize(
@@ -30,7 +49,8 @@ def test_epochs_per_task_or_shared():
         ({"train": {"p": -0.1}}, "train.p must be in [0, 1)"),
         ({"sweep": {"p": [0.1, 1.5]}}, "sweep.p must be in [0, 1)"),
         ({"train": {"epochs": 0}}, "train.epochs must be an integer >= 1"),
-        ({"train": {"epochs": {"classification": -3}}}, "train.epochs.classification must be an integer >= 1"),
+        ({"datasets": {"wine": {"source": "sklearn", "name": "wine", "epochs": 0}}},
+         "datasets.wine.epochs must be an integer >= 1"),
         ({"train": {"lr": 0}}, "train.lr must be a number > 0"),
         ({"model": {"hidden": [128, 0]}}, "model.hidden must be a non-empty list of integers >= 1"),
         ({"model": {"activation": "swish"}}, "model.activation must be one of relu, tanh, gelu, elu"),
@@ -49,7 +69,7 @@ def test_epochs_per_task_or_shared():
         ({"mc": {"level": 1.0}}, "mc.level must be in (0, 1), got 1.0"),
         ({"train": {"lr": -1}}, "train.lr must be a number > 0, got -1"),
         ({"train": {"seed": True}}, "train.seed must be an integer >= 0, got True"),
-        ({"train": {"epochs": {"ranking": 5}}}, "train.epochs: unknown key(s) ranking; known: classification"),
+        ({"datasets": {"w": {"source": "sklearn", "name": "wine", "ranking": 5}}}, "datasets.w: unknown key(s) ranking"),
         ({"train": {"devices": 0}}, "train.devices must be 'auto', an integer >= 1 or a list of ids, got 0"),
         ({"train": {"accelerator": ""}}, "train.accelerator must be a non-empty string"),
         ({"data": {"regression": {"x_min": 4, "x_max": 1}}}, "data.regression.x_max must be > x_min (4), got 1"),
@@ -111,7 +131,8 @@ def test_cli_bad_p_option(workdir):
 def test_cli_unknown_task(workdir):
     result = _run(["data", "--task", "ranking"], workdir)
     assert result.exit_code == 2
-    assert "'ranking' is not one of 'regression', 'classification'" in result.output
+    assert "Error: unknown dataset 'ranking'; declared in params (datasets): regression, classification" in \
+        result.output
 
 
 def test_repo_params_file_equals_typed_defaults():

@@ -17,9 +17,10 @@ from mcdropout.config import DROPOUT_KINDS, ConfigError, Params, load_params
 
 def _user_errors() -> tuple[type[Exception], ...]:
     from mcdropout.checkpoint import CheckpointError
-    from mcdropout.data import DataError
+    from mcdropout.routine import DivergedError
+    from mcdropout.tables import DataError
 
-    return (ConfigError, DataError, CheckpointError)
+    return (ConfigError, DataError, CheckpointError, DivergedError)
 
 
 def friendly(fn):

@@ -310,8 +310,13 @@ class Params(_Section):
 
 
 def to_dict(params: BaseModel) -> dict[str, Any]:
-    """Plain nested dict (tuples become lists) for YAML, JSON and MLflow."""
-    return params.model_dump(mode="json")
+    """Plain nested dict (tuples become lists) for YAML, JSON and MLflow; a dataset's unset keys left out."""
+    raw = params.model_dump(mode="json")
+    if isinstance(params, DatasetSpec):
+        return {k: v for k, v in raw.items() if v is not None}
+    for name, spec in raw.get("datasets", {}).items():
+        raw["datasets"][name] = {k: v for k, v in spec.items() if v is not None}
+    return raw
 
 
 def _one_line(exc: ValidationError) -> str:

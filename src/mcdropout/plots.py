@@ -1,13 +1,86 @@
-"""Figures: each function draws on a matplotlib ``Axes`` it is given and returns it."""
+"""Figures: each plotting function draws on a matplotlib ``Axes`` it is given and returns it.
+
+:func:`panel_grid` lays out ``n`` panels so that they fill the grid where they can
+(9 -> 3 x 3, 6 -> 2 x 3) and hides any leftover slot; :func:`outer_labels` keeps axis
+labels only on the outer panels. Figures use the constrained layout, so titles, tick
+labels and legends never overlap.
+"""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
-import numpy as np
-from matplotlib.axes import Axes
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.axes import Axes  # noqa: E402
+from matplotlib.cm import ScalarMappable  # noqa: E402
+from matplotlib.colors import Normalize  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 
 TRAIN_COLOR, TEST_COLOR = "tab:red", "tab:blue"
+CLASS_COLORS = (TRAIN_COLOR, TEST_COLOR, "tab:green", "tab:purple", "tab:orange", "tab:brown", "tab:pink")
+UNCERTAINTY_CMAP = "viridis"
+
+
+# --- layout -------------------------------------------------------------------------
+
+
+def grid_shape(n: int, max_cols: int = 5) -> tuple[int, int]:
+    """Rows and columns for ``n`` panels: no taller than wide, fewest empty slots, then squarest."""
+    if n < 1:
+        raise ValueError(f"need at least one panel, got {n}")
+    low = min(math.ceil(math.sqrt(n)), max_cols)
+    high = max(low, min(n, max_cols))
+    cols = min(range(low, high + 1), key=lambda c: (-(-n // c) * c - n, c))
+    return -(-n // cols), cols
+
+
+def panel_grid(n: int, *, max_cols: int = 5, panel_size: tuple[float, float] = (3.2, 2.6), sharex: bool = True,
+               sharey: bool = True) -> tuple[Figure, list[Axes]]:
+    """A figure with ``n`` visible panels (row by row) in a :func:`grid_shape` grid; leftover slots hidden.
+
+    A panel above a hidden slot keeps its x tick labels (shared axes hide them otherwise).
+    """
+    rows, cols = grid_shape(n, max_cols)
+    fig, grid = plt.subplots(rows, cols, figsize=(panel_size[0] * cols, panel_size[1] * rows), sharex=sharex,
+                             sharey=sharey, squeeze=False, layout="constrained")
+    flat = list(grid.flat)
+    for ax in flat[n:]:
+        ax.set_visible(False)
+    for slot in range(n, rows * cols):
+        if slot - cols >= 0:
+            flat[slot - cols].tick_params(labelbottom=True)
+    return fig, flat[:n]
+
+
+def outer_labels(axes: Sequence[Axes]) -> None:
+    """Keep x labels only where no visible panel is below, y labels only in the first column."""
+    places = {(ax.get_subplotspec().rowspan.start, ax.get_subplotspec().colspan.start) for ax in axes}
+    for ax in axes:
+        spec = ax.get_subplotspec()
+        row, col = spec.rowspan.start, spec.colspan.start
+        if (row + 1, col) in places:
+            ax.set_xlabel("")
+        if col > 0:
+            ax.set_ylabel("")
+
+
+def single(size: tuple[float, float] = (4.2, 3.6)) -> tuple[Figure, Axes]:
+    """A one-panel figure with the constrained layout."""
+    fig, ax = plt.subplots(figsize=size, layout="constrained")
+    return fig, ax
+
+
+def uncertainty_colorbar(fig: Figure, axes: Sequence[Axes], vmax: float, label: str) -> None:
+    """One colour bar for panels drawn by :func:`classification_map` with the same ``vmax``."""
+    fig.colorbar(ScalarMappable(Normalize(0, vmax), UNCERTAINTY_CMAP), ax=list(axes), label=label, shrink=0.8)
+
+
+# --- panels -------------------------------------------------------------------------
 
 
 def regression_fit(ax: Axes, x_train, y_train, x_test, y_test, x_grid, standard_mean, mc_mean, mc_std,
@@ -23,20 +96,38 @@ def regression_fit(ax: Axes, x_train, y_train, x_test, y_test, x_grid, standard_
     return ax
 
 
-def classification_map(ax: Axes, x_train, y_train, xx, yy, standard_prob, uncertainty, title: str = "",
-                       vmax: float | None = None):
-    """MC uncertainty as a background map, the dropout-off decision boundary, training points by class.
-
-    Returns the mappable of the background, for a colour bar.
-    """
-    mesh = ax.pcolormesh(xx, yy, uncertainty, cmap="viridis", shading="auto", vmin=0, vmax=vmax)
-    ax.contour(xx, yy, standard_prob, levels=[0.5], colors="white", linewidths=1.5)
-    for cls, color in ((0, "tab:red"), (1, "tab:blue")):
-        sel = y_train == cls
-        ax.scatter(x_train[sel, 0], x_train[sel, 1], s=8, color=color, edgecolor="white", lw=0.3,
-                   label=f"class {cls}")
+def regression_curve(ax: Axes, x_train, y_train, x_test, y_test, x_grid, mean, std=None, title: str = "") -> Axes:
+    """One method's fitted curve, with a +-2 std band where it has a predictive spread."""
+    ax.scatter(x_test, y_test, s=4, color=TEST_COLOR, alpha=0.35, label="test")
+    if std is not None:
+        ax.fill_between(x_grid, mean - 2 * std, mean + 2 * std, color="tab:orange", alpha=0.25, label="±2 std")
+    ax.plot(x_grid, mean, color="black" if std is None else "tab:orange", lw=1.4, label="prediction")
+    ax.scatter(x_train, y_train, s=16, color=TRAIN_COLOR, edgecolor="white", lw=0.5, zorder=3, label="train")
     ax.set_title(title, fontsize=9)
-    return mesh
+    return ax
+
+
+def classification_map(ax: Axes, x_train, y_train, xx, yy, standard_probs, uncertainty, title: str = "",
+                       vmax: float | None = None) -> Axes:
+    """MC uncertainty as a background map, the dropout-off decision boundaries, training points by class.
+
+    ``standard_probs``: ``[H, W]`` probability of class 1, or ``[H, W, K]`` class probabilities.
+    """
+    ax.pcolormesh(xx, yy, uncertainty, cmap=UNCERTAINTY_CMAP, shading="auto", vmin=0, vmax=vmax)
+    probs = np.asarray(standard_probs)
+    if probs.ndim == 3 and probs.shape[-1] == 2:
+        probs = probs[..., 1]
+    if probs.ndim == 2:
+        ax.contour(xx, yy, probs, levels=[0.5], colors="white", linewidths=1.5)
+    else:  # K classes: where the predicted label changes
+        ax.contour(xx, yy, probs.argmax(-1), levels=np.arange(probs.shape[-1] - 1) + 0.5, colors="white",
+                   linewidths=1.5)
+    for cls in np.unique(y_train).astype(int):
+        sel = y_train == cls
+        ax.scatter(x_train[sel, 0], x_train[sel, 1], s=8, color=CLASS_COLORS[cls % len(CLASS_COLORS)],
+                   edgecolor="white", lw=0.3, label=f"class {cls}")
+    ax.set_title(title, fontsize=9)
+    return ax
 
 
 def _seed_bands(ax: Axes, epochs: np.ndarray, curves: dict[str, np.ndarray], lw: float) -> None:
@@ -59,7 +150,7 @@ def training_curves(ax: Axes, epochs: np.ndarray, curves: dict[str, np.ndarray],
 
 def against_p(ax: Axes, p: Sequence[float], series: dict[str, tuple[np.ndarray, np.ndarray | None]],
               best_p: float | None = None, ylabel: str = "", title: str = "") -> Axes:
-    """Lines against p: label -> (mean, sd or None) with a +-sd band; ``best_p`` marked."""
+    """Lines against p: label -> (mean, sd or None) with a +-sd band; ``best_p`` marked; legend below."""
     p = np.asarray(p)
     for label, (mean, sd) in series.items():
         line = ax.plot(p, mean, marker="o", ms=3, label=label)[0]
@@ -70,20 +161,42 @@ def against_p(ax: Axes, p: Sequence[float], series: dict[str, tuple[np.ndarray, 
     ax.set_xlabel("dropout rate p")
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, ncols=2, loc="upper center", bbox_to_anchor=(0.5, -0.2), frameon=False)
     return ax
 
 
-def reliability_diagram(ax: Axes, curves: dict[str, dict[str, np.ndarray]], title: str = "") -> Axes:
-    """``curves``: label -> metrics.reliability(...) output (per-bin confidence and accuracy)."""
-    ax.plot([0.5, 1], [0.5, 1], color="gray", ls="--", lw=1, label="perfect")
-    for label, rel in curves.items():
+def reliability_diagram(ax: Axes, curves: dict[str, dict[str, np.ndarray]], title: str = "",
+                        lowest: float = 0.5) -> Axes:
+    """``curves``: label -> metrics.reliability_k(...) output; marker area grows with the bin's count.
+
+    ``lowest``: the lowest possible confidence, 1/K for K classes.
+    """
+    ax.plot([lowest, 1], [lowest, 1], color="gray", ls="--", lw=1, label="perfect")
+    for i, (label, rel) in enumerate(curves.items()):
         ok = rel["count"] > 0
-        ax.plot(rel["confidence"][ok], rel["accuracy"][ok], marker="o", ms=3, label=label)
+        ax.plot(rel["confidence"][ok], rel["accuracy"][ok], color=f"C{i % 10}", lw=1.2, label=label)
+        ax.scatter(rel["confidence"][ok], rel["accuracy"][ok], s=8 + 60 * np.sqrt(rel["count"][ok] /
+                   rel["count"].sum()), color=f"C{i % 10}", zorder=3)
     ax.set_xlabel("confidence")
     ax.set_ylabel("accuracy")
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7)
+    return ax
+
+
+def bin_counts(ax: Axes, curves: dict[str, dict[str, np.ndarray]], title: str = "") -> Axes:
+    """Test points per confidence bin of each reliability curve, side by side (log scale)."""
+    bins = len(next(iter(curves.values()))["count"])
+    width = 1 / bins / (len(curves) + 1)
+    centers = (np.arange(bins) + 0.5) / bins
+    for i, (label, rel) in enumerate(curves.items()):
+        ok = rel["count"] > 0
+        offset = (i - (len(curves) - 1) / 2) * width
+        ax.bar(centers[ok] + offset, rel["count"][ok], width=width, color=f"C{i % 10}", label=label)
+    ax.set_yscale("log")
+    ax.set_xlabel("confidence")
+    ax.set_ylabel("points per bin")
+    ax.set_title(title, fontsize=9)
     return ax
 
 
@@ -96,17 +209,6 @@ def calibration_curve(ax: Axes, curves: dict[str, tuple[np.ndarray, np.ndarray]]
     ax.set_ylabel("observed fraction below")
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7)
-    return ax
-
-
-def regression_curve(ax: Axes, x_train, y_train, x_test, y_test, x_grid, mean, std=None, title: str = "") -> Axes:
-    """One method's fitted curve, with a +-2 std band where it has a predictive spread."""
-    ax.scatter(x_test, y_test, s=4, color=TEST_COLOR, alpha=0.35, label="test")
-    if std is not None:
-        ax.fill_between(x_grid, mean - 2 * std, mean + 2 * std, color="tab:orange", alpha=0.25, label="±2 std")
-    ax.plot(x_grid, mean, color="black" if std is None else "tab:orange", lw=1.4, label="prediction")
-    ax.scatter(x_train, y_train, s=16, color=TRAIN_COLOR, edgecolor="white", lw=0.5, zorder=3, label="train")
-    ax.set_title(title, fontsize=9)
     return ax
 
 

@@ -46,6 +46,17 @@ def early_stopping(val_losses: Sequence[float], patience: int) -> tuple[int, int
     return best_epoch, len(val_losses) - 1
 
 
+class DivergedError(ValueError):
+    """Training produced a non-finite loss (e.g. a learning rate far too large); ``member``: its index."""
+
+    def __init__(self, message: str, member: int = 0) -> None:
+        super().__init__(message)
+        self.member = member
+
+
+CHECK_EVERY = 50  # epochs between checks for a non-finite loss (each check waits for the device)
+
+
 class TensorBatches:
     """An iterable of ``(x, y)`` batches over device tensors; reshuffled every epoch."""
 
@@ -169,6 +180,9 @@ class DropoutRoutine(pl.LightningModule):
         self.net.train(was_training)
         row = torch.stack([train_loss, val_loss, train_metric, val_metric])
         self.history.append(row)
+        epoch = len(self.history) - 1
+        if epoch % CHECK_EVERY == 0 or epoch + 1 == self.trainer.max_epochs:
+            self._check_finite(train_loss, val_loss, epoch)
         if self.net.has_concrete:
             self.p_history.append(torch.stack([self.net.layer_p(j) for j in range(len(self.net.weights) - 1)])
                                   .detach())
@@ -183,6 +197,13 @@ class DropoutRoutine(pl.LightningModule):
             prog_bar=False,
             logger=False,
         )
+
+    def _check_finite(self, train_loss: torch.Tensor, val_loss: torch.Tensor, epoch: int) -> None:
+        bad = ~(torch.isfinite(train_loss) & torch.isfinite(val_loss))
+        if bool(bad.any()):
+            first = int(bad.nonzero()[0, 0])
+            raise DivergedError(f"training diverged (non-finite loss) for member {first} of {len(bad)} by epoch "
+                                f"{epoch + 1}; lower the learning rate (train.lr = {self.lr:g})", first)
 
     def _early_stopping_step(self, val_loss: torch.Tensor, epoch: int) -> None:
         """The rule of :func:`early_stopping`, for all members at once."""

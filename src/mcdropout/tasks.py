@@ -146,6 +146,8 @@ class Classification(Task):
             raise ValueError(f"classification needs at least 2 classes, got {self.n_classes}")
         if self.classes is not None and len(self.classes) != self.n_classes:
             raise ValueError(f"{len(self.classes)} class labels for {self.n_classes} classes")
+        if not self.binary:
+            object.__setattr__(self, "plain_uncertainty", "softmax output (dropout off)")
 
     @property
     def labels(self) -> tuple[str, ...]:

@@ -16,12 +16,13 @@ from dataclasses import dataclass
 import numpy as np
 import pytorch_lightning as pl
 import torch
+from lightning_fabric.utilities.exceptions import MisconfigurationException
 
-from mcdropout.config import ModelConfig, Params, TrainConfig
+from mcdropout.config import ConfigError, ModelConfig, Params, TrainConfig
 from mcdropout.data import Split
 from mcdropout.members import Member
 from mcdropout.model import MLP, seeded_mlp
-from mcdropout.routine import DropoutRoutine
+from mcdropout.routine import DivergedError, DropoutRoutine
 from mcdropout.stacked import StackedMLP
 from mcdropout.tasks import Task, get_task
 
@@ -86,6 +87,15 @@ def make_trainer(cfg: TrainConfig, epochs: int, label: str, progress: bool = Tru
     # Under DDP every rank trains on the whole (tiny) data set and validates on all of it, so the
     # per-rank epoch values Lightning warns about are equal; syncing them would cost a collective per epoch.
     warnings.filterwarnings("ignore", message=".*sync_dist=True.*")
+    try:
+        return _trainer(cfg, epochs, label, progress)
+    except (MisconfigurationException, ValueError, TypeError) as exc:  # Lightning's words for a bad setting
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        key = next((k for k in ("strategy", "devices", "accelerator") if k in text), "accelerator")
+        raise ConfigError(f"train.{key} = {getattr(cfg, key)!r} cannot be used on this machine: {text}") from None
+
+
+def _trainer(cfg: TrainConfig, epochs: int, label: str, progress: bool) -> pl.Trainer:
     return pl.Trainer(
         accelerator=cfg.accelerator,
         devices=cfg.devices,
@@ -166,7 +176,12 @@ def fit_members(
     label = label or f"{task.name} ({len(members)} member{'s' if len(members) != 1 else ''})"
     trainer = make_trainer(cfg, cfg.epochs, label, progress)
     start = time.perf_counter()
-    trainer.fit(routine)
+    try:
+        trainer.fit(routine)
+    except DivergedError as exc:
+        name = members[exc.member].name
+        raise DivergedError(str(exc).replace(f"member {exc.member} of {len(members)}", f"member {name}"),
+                            exc.member) from None
     seconds = time.perf_counter() - start
     if not trainer.is_global_zero:
         return None  # under DDP every rank runs this code; only rank 0 keeps and saves results

@@ -1,0 +1,89 @@
+"""What the report reads, read once per dataset: summaries, the data splits and checkpoints."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mcdropout.checkpoint import CheckpointMeta, load_checkpoint
+from mcdropout.config import Params
+from mcdropout.data import DataError, Split, load_dataset
+from mcdropout.model import MLP
+from mcdropout.paths import Paths
+from mcdropout.sweep import summary_by_p
+from mcdropout.tasks import Task
+
+Checkpoint = tuple[MLP, CheckpointMeta]
+
+
+@dataclass
+class TaskInputs:
+    name: str  # the dataset's
+    task: Task
+    metrics: dict[str, Any]  # metrics.json
+    rows: list[dict[str, float]]  # sweep.summary_by_p(metrics)
+    splits: dict[str, Split]
+    seed: int  # the seed whose members are drawn
+    members: dict[float, Checkpoint]  # sweep members of ``seed``, by p
+    histories: dict[float, np.ndarray]  # by p: [seeds, epochs, 4] training histories
+    x_range: tuple[float, float]  # of the first input, where the training data lie
+    data_noise: float | None  # the data's known observation-noise std (the verdicts' reference), if any
+    sweep_run_id: str | None = None  # MLflow parent run of the sweep
+    compare: dict[str, Any] | None = None  # compare.json, where there is one
+    compare_checkpoints: list[Checkpoint] = field(default_factory=list)
+    compare_run_id: str | None = None  # MLflow parent run of the comparison
+
+    @property
+    def best_p(self) -> float:
+        return self.metrics["best_p"]
+
+    @property
+    def input_dim(self) -> int:
+        return self.splits["train"].x.shape[1]
+
+
+def _read_json(path: Path, hint: str) -> dict[str, Any]:
+    if not path.is_file():
+        raise DataError(f"{path}: missing; {hint}")
+    return json.loads(path.read_text())
+
+
+def _checkpoints(folder: Path) -> list[Checkpoint]:
+    return [load_checkpoint(path) for path in sorted(folder.glob("*.pt"))]
+
+
+def _parent_run(checkpoints: list[Checkpoint]) -> str | None:
+    return next((meta.mlflow_parent_run_id for _, meta in checkpoints if meta.mlflow_parent_run_id), None)
+
+
+def load_inputs(params: Params, name: str, paths: Paths) -> TaskInputs:
+    """Everything one dataset's section needs; a :class:`DataError` saying which command to run otherwise."""
+    metrics = _read_json(paths.metrics_json(name), "run `mcdropout evaluate` first")
+    sweep = _checkpoints(paths.sweep_dir(name))
+    if not sweep:
+        raise DataError(f"{paths.sweep_dir(name)}: no checkpoints; run `mcdropout sweep --dataset {name}` first")
+    data = load_dataset(name, paths.data)
+    task, splits = data.task, data.splits
+    seed = min(r["seed"] for r in metrics["runs"])
+    histories: dict[float, list[np.ndarray]] = {}
+    for _, meta in sweep:
+        histories.setdefault(meta.p, []).append(meta.history.numpy())
+    # The seed's generated curve: its range and noise std are known (params data.regression).
+    curve = params.data.regression if data.schema.source == "synthetic" and task.fits_noise else None
+    x = splits["train"].x[:, 0]
+    inputs = TaskInputs(
+        name=name, task=task, metrics=metrics, rows=summary_by_p(metrics), splits=splits, seed=seed,
+        members=dict(sorted(((meta.p, (model, meta)) for model, meta in sweep if meta.seed == seed),
+                            key=lambda item: item[0])),
+        histories={p: np.stack(h) for p, h in sorted(histories.items())},
+        x_range=(curve.x_min, curve.x_max) if curve else (float(x.min()), float(x.max())),
+        data_noise=curve.noise if curve else None, sweep_run_id=_parent_run(sweep))
+    if paths.compare_json(name).is_file():
+        inputs.compare = json.loads(paths.compare_json(name).read_text())
+        inputs.compare_checkpoints = _checkpoints(paths.compare_dir(name))
+        inputs.compare_run_id = _parent_run(inputs.compare_checkpoints)
+    return inputs
