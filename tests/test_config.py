@@ -69,7 +69,7 @@ def test_dataset_specs():
         ({"mc": {"level": 1.0}}, "mc.level must be in (0, 1), got 1.0"),
         ({"train": {"lr": -1}}, "train.lr must be a number > 0, got -1"),
         ({"train": {"seed": True}}, "train.seed must be an integer >= 0, got True"),
-        ({"datasets": {"w": {"source": "sklearn", "name": "wine", "ranking": 5}}}, "datasets.w: unknown key(s) ranking"),
+        ({"datasets": {"w": {"source": "sklearn", "name": "wine", "x": 5}}}, "datasets.w: unknown key(s) x"),
         ({"train": {"devices": 0}}, "train.devices must be 'auto', an integer >= 1 or a list of ids, got 0"),
         ({"train": {"accelerator": ""}}, "train.accelerator must be a non-empty string"),
         ({"data": {"regression": {"x_min": 4, "x_max": 1}}}, "data.regression.x_max must be > x_min (4), got 1"),
