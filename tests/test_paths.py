@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mcdropout.config import TASKS, load_params
+from mcdropout.config import load_params
 from mcdropout.paths import SPLITS, Paths, beside
 
 ROOT = Path(__file__).parents[1]
@@ -49,7 +49,7 @@ def _outs(stage: dict, item: str) -> list[str]:
     for kind in ("outs", "metrics", "plots"):
         for entry in stage.get(kind, []):
             path = entry if isinstance(entry, str) else next(iter(entry))
-            found.append(path.replace("${item}", item))
+            found.append(path.replace("${key}", item))
     return found
 
 
@@ -58,12 +58,16 @@ def dvc():
     return yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
 
 
-@pytest.mark.parametrize("task", TASKS)
+DATASETS = list(load_params(ROOT / "params.yaml").datasets)
+
+
+@pytest.mark.parametrize("task", DATASETS)
 def test_dvc_yaml_uses_the_folders_of_paths(dvc, task):
     paths = Paths.of(load_params(ROOT / "params.yaml"))
-    for name in ("data", "sweep", "compare", "evaluate"):
-        assert task in dvc[name]["foreach"], name
-    data, sweep, compare, evaluate = (dvc[n]["do"] for n in ("data", "sweep", "compare", "evaluate"))
+    for name in ("data", "sweep", "compare", "evaluate", "section"):
+        assert dvc[name]["foreach"] == "${datasets}", name  # one stage per declared dataset
+    data, sweep, compare, evaluate, section = (dvc[n]["do"] for n in ("data", "sweep", "compare", "evaluate",
+                                                                       "section"))
     assert str(paths.data_dir(task)) in _outs(data, task)
     assert str(paths.sweep_dir(task)) in _outs(sweep, task)
     assert str(paths.compare_dir(task)) in _outs(compare, task)
@@ -72,21 +76,21 @@ def test_dvc_yaml_uses_the_folders_of_paths(dvc, task):
     assert str(metrics) in _outs(evaluate, task)
     assert str(beside(metrics, "summary.json")) in _outs(evaluate, task)
     assert str(beside(metrics, "by_p.json")) in _outs(evaluate, task)
-    cmd = evaluate["cmd"].replace("${item}", task)
+    cmd = evaluate["cmd"].replace("${key}", task)
     assert f"--model {paths.sweep_dir(task)}" in cmd and f"--output {metrics}" in cmd
-    # the stages that read a task's data and models depend on the same folders
+    # the stages that read a dataset's data and models depend on the same folders
     for stage in (sweep, compare):
-        assert str(paths.data_dir(task)) in [d.replace("${item}", task) for d in stage["deps"]]
-    assert str(paths.sweep_dir(task)) in [d.replace("${item}", task) for d in evaluate["deps"]]
+        assert str(paths.data_dir(task)) in [d.replace("${key}", task) for d in stage["deps"]]
+    assert str(paths.sweep_dir(task)) in [d.replace("${key}", task) for d in evaluate["deps"]]
+    assert str(paths.section_json(task)) in _outs(section, task)
+    assert str(paths.figures_dir(task)) in _outs(section, task)
+    section_deps = [d.replace("${key}", task) for d in section["deps"]]
+    for path in (metrics, paths.compare_json(task), paths.sweep_dir(task), paths.compare_dir(task)):
+        assert str(path) in section_deps
 
 
 def test_dvc_yaml_report_stage_uses_the_folders_of_paths(dvc):
     paths = Paths.of(load_params(ROOT / "params.yaml"))
     report = dvc["report"]
-    outs = _outs(report, "")
-    for path in (paths.report_md, paths.report_html, paths.figures):
-        assert str(path) in outs
-    for task in TASKS:
-        for path in (paths.metrics_json(task), paths.compare_json(task), paths.sweep_dir(task),
-                     paths.compare_dir(task), paths.data_dir(task)):
-            assert str(path) in report["deps"], path
+    assert {str(paths.report_md), str(paths.report_html)} <= set(_outs(report, ""))
+    assert {str(paths.section_json("x").parent), str(paths.figures)} <= set(report["deps"])

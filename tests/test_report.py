@@ -18,7 +18,7 @@ from mcdropout.io import write_json
 from mcdropout.members import Member
 from mcdropout.model import seeded_mlp
 from mcdropout.paths import Paths
-from mcdropout.report import build_report, findings, log_report_runs
+from mcdropout.report import assemble, build_report, findings, log_report_runs, log_section_runs
 from mcdropout.report.document import Bullets, Code, Document, Figure, Heading, Paragraph, Table, to_html, to_markdown
 from mcdropout.sweep import evaluate_sweep
 from mcdropout.tasks import get_task, task_for
@@ -213,11 +213,11 @@ def test_html_renderer_escapes_and_inlines(doc):
 
 DATASETS = {"regression": {"source": "synthetic"}, "classification": {"source": "synthetic"},
             "wine": {"source": "sklearn", "name": "wine"}}  # 13 features, 3 classes
-FIGURES = ["classification_boundaries.png", "classification_curves.png", "classification_learned_p.png",
-           "classification_reliability.png", "classification_tradeoff.png", "regression_calibration.png",
-           "regression_curves.png", "regression_fits.png", "regression_learned_p.png", "regression_regularisers.png",
-           "regression_tradeoff.png", "wine_curves.png", "wine_learned_p.png", "wine_reliability.png",
-           "wine_tradeoff.png"]
+FIGURES = ["classification/boundaries.png", "classification/curves.png", "classification/learned_p.png",
+           "classification/reliability.png", "classification/tradeoff.png", "regression/calibration.png",
+           "regression/curves.png", "regression/fits.png", "regression/learned_p.png", "regression/regularisers.png",
+           "regression/tradeoff.png", "wine/curves.png", "wine/learned_p.png", "wine/reliability.png",
+           "wine/tradeoff.png"]
 
 
 def _save(paths_dir: Path, name: str, data, member: Member, run_id: str) -> tuple:
@@ -279,14 +279,15 @@ def study(tmp_path_factory):
 def test_build_report_writes_markdown_html_and_every_figure(study):
     params, paths, built = study
     assert (built.md_path, built.html_path) == (paths.report_md, paths.report_html)
-    assert sorted(p.name for p in paths.figures.iterdir()) == FIGURES
-    for png in paths.figures.iterdir():
+    pngs = sorted(paths.figures.rglob("*.png"))
+    assert [p.relative_to(paths.figures).as_posix() for p in pngs] == FIGURES
+    for png in pngs:
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     md = built.md_path.read_text()
     for needle in ("## Setup", "## Regression", "## Classification", "## Wine", findings.RULES, " (best) | ",
                    "MC epistemic std is", "between the moons",
                    "### Regression: a learned dropout rate, and dropout against other regularisers",
-                   "Concrete dropout learned p = layer 1:", "](figures/regression_fits.png)"):
+                   "Concrete dropout learned p = layer 1:", "](figures/regression/fits.png)"):
         assert needle in md
     assert md.count("Learned against swept rate") == 3
     wine = md[md.index("## Wine"):]
@@ -298,34 +299,49 @@ def test_build_report_writes_markdown_html_and_every_figure(study):
     assert "figures/" not in page  # self-contained
 
 
-def test_comparison_files_and_run_ids(study):
+def test_sections_comparison_files_and_run_ids(study):
     params, paths, built = study
-    for tr in built.tasks:
-        assert tr.comparison_files == [paths.task_reports(tr.name) / "comparison.md",
-                                       paths.task_reports(tr.name) / "comparison.json"]
-        assert [r["method"] for r in tr.comparison] == [
+    assert [s["dataset"] for s in built.sections] == list(DATASETS)
+    for section in built.sections:
+        name = section["dataset"]
+        assert paths.section_json(name).is_file()
+        assert section["comparison_files"] == [f"{name}/comparison.md", f"{name}/comparison.json"]
+        assert all((paths.reports / f).is_file() for f in section["comparison_files"] + section["figures"])
+        assert [r["method"] for r in section["comparison"]] == [
             "no regularisation", "dropout (sweep)", "Concrete dropout", "L2 weight decay, no dropout",
             "dropout + L2", "early stopping, no dropout"]
-        assert (tr.inputs.sweep_run_id, tr.inputs.compare_run_id) == ("sweep-run", "compare-run")
-        assert sorted(tr.inputs.members) == [0.0, 0.5] and tr.inputs.histories[0.5].shape == (2, 6, 4)
+        assert (section["sweep_run_id"], section["compare_run_id"]) == ("sweep-run", "compare-run")
 
 
-def test_log_report_runs_attaches_to_the_parent_runs(study, monkeypatch):
+def test_assemble_alone_gives_the_same_report(study):
+    params, paths, built = study
+    before = built.md_path.read_text()
+    assemble(params, list(DATASETS), paths.reports)
+    assert built.md_path.read_text() == before
+    with pytest.raises(DataError, match="run `mcdropout report --dataset nope --section` first"):
+        assemble(params, ["nope"], paths.reports)
+
+
+def test_log_runs_attach_to_the_parent_runs(study, monkeypatch):
     params, paths, built = study
     calls = []
     monkeypatch.setattr(tracking, "log_report", lambda p, run, files: calls.append(("report", run, len(files))))
     monkeypatch.setattr(tracking, "log_comparison",
                         lambda p, run, files, rows: calls.append(("comparison", run, len(files))))
+    for section in built.sections:
+        log_section_runs(params, section, paths.reports)
+    # figures: the sweep's and the comparison's (regression 4 + 2, classification 4 + 1, wine 3 + 1)
+    assert calls == [("report", "sweep-run", 6), ("comparison", "compare-run", 2),
+                     ("report", "sweep-run", 5), ("comparison", "compare-run", 2),
+                     ("report", "sweep-run", 4), ("comparison", "compare-run", 2)]
+    calls.clear()
     log_report_runs(params, built)
-    n_reg = 2 + 4 + 2  # report.md, report.html, the sweep's four figures, the comparison's two
-    assert calls == [("report", "sweep-run", n_reg), ("comparison", "compare-run", 2),
-                     ("report", "sweep-run", 2 + 4 + 1), ("comparison", "compare-run", 2),
-                     ("report", "sweep-run", 2 + 3 + 1), ("comparison", "compare-run", 2)]
+    assert calls == [("report", "sweep-run", 2)] * 3  # report.md and report.html on every sweep run
 
 
 def test_missing_inputs_say_which_command_to_run(study, tmp_path):
     params, paths, _ = study
-    with pytest.raises(DataError, match=r"metrics.json: missing; run `mcdropout evaluate` first"):
+    with pytest.raises(DataError, match=r"metrics.json: missing; run `mcdropout evaluate --dataset regression"):
         build_report(params, ["regression"], tmp_path / "reports")
     empty = params.override(**{"train.models_dir": str(tmp_path / "models")})
     with pytest.raises(DataError, match=r"no checkpoints; run `mcdropout sweep --dataset regression` first"):

@@ -256,17 +256,35 @@ def predict(ctx: click.Context, model_path, input_path, output_path, samples, le
 @click.option("--dataset", "--task", "datasets", multiple=True, metavar="NAME",
               help="Datasets to include (default: every declared one).")
 @click.option("--reports-dir", type=click.Path(file_okay=False), default="reports", show_default=True)
+@click.option("--section", is_flag=True, help="Only each dataset's section (figures and sections/<dataset>.json).")
+@click.option("--assemble", is_flag=True, help="Only the report, from the sections already written.")
 @click.pass_context
 @friendly
-def report(ctx: click.Context, datasets: tuple[str, ...], reports_dir: str) -> None:
-    """Figures, reports/report.md and a self-contained reports/report.html; logged to the sweeps' MLflow runs."""
-    from mcdropout.report import build_report, log_report_runs
+def report(ctx: click.Context, datasets: tuple[str, ...], reports_dir: str, section: bool, assemble: bool) -> None:
+    """Figures, reports/report.md and a self-contained reports/report.html; logged to the MLflow runs.
+
+    The pipeline runs it in two steps: --section per dataset (its figures and reports/sections/<dataset>.json),
+    then --assemble (the report from the sections).
+    """
+    from mcdropout import report as R
+    from mcdropout.paths import Paths
 
     params = get_params(ctx)
     for name in datasets:
         params.dataset(name)
-    built = build_report(params, list(datasets or params.datasets), reports_dir)
-    log_report_runs(params, built)
+    names = list(datasets or params.datasets)
+    if section and assemble:
+        raise ConfigError("--section and --assemble are two steps; give one of them (or neither for both)")
+    if section:
+        for name in names:
+            R.log_section_runs(params, R.build_section(params, name, reports_dir), reports_dir)
+            click.echo(f"wrote {Paths.of(params, reports_dir).section_json(name)}")
+        return
+    if not assemble:
+        for name in names:
+            R.log_section_runs(params, R.build_section(params, name, reports_dir), reports_dir)
+    built = R.assemble(params, names, reports_dir)
+    R.log_report_runs(params, built)
     click.echo(f"wrote {built.md_path} and {built.html_path}")
 
 
@@ -283,48 +301,19 @@ def ui(ctx: click.Context, port: int, host: str) -> None:
     uri = tracking_uri(params.mlflow)
     if uri.startswith(("http://", "https://")):
         raise ConfigError(f"the tracking store is a server ({uri}); open it in a browser instead")
+    from mcdropout.servers import check_port, serve
+
+    check_port(host, port)
     artifacts = Path(params.mlflow.artifact_location).resolve().as_uri()
-    click.echo(f"MLflow UI on http://{host}:{port}/#/experiments (store {uri}); Ctrl-C stops it", err=True)
     cmd = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri,
            "--default-artifact-root", artifacts, "--host", host, "--port", str(port)]
-    sys.exit(_serve(cmd))
+    address = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
+    click.echo(f"starting the MLflow UI on the store {uri} ...", err=True)
 
+    def ready() -> None:
+        click.echo(f"MLflow UI: {address}/#/experiments ; Ctrl-C stops it", err=True)
 
-def _serve(cmd: list[str]) -> int:
-    """Run a server and its helper processes as one process group, stopped together with us.
-
-    ``mlflow server`` starts uvicorn workers and job consumers; stopping only the server
-    (or only this process, e.g. with SIGTERM) would leave them running.
-    """
-    import os
-    import signal
-    import subprocess
-
-    posix = os.name == "posix"
-    proc = subprocess.Popen(cmd, start_new_session=posix)
-
-    def stop(*_: object) -> None:
-        try:
-            if posix:
-                os.killpg(proc.pid, signal.SIGTERM)
-            else:
-                proc.terminate()
-            proc.wait(timeout=15)
-        except ProcessLookupError:
-            pass
-        except subprocess.TimeoutExpired:
-            if posix:
-                os.killpg(proc.pid, signal.SIGKILL)
-            else:
-                proc.kill()
-        raise SystemExit(0)
-
-    signal.signal(signal.SIGTERM, stop)
-    try:
-        return proc.wait()
-    except KeyboardInterrupt:
-        stop()
-    return 0
+    sys.exit(serve(cmd, f"{address}/health", ready))
 
 
 @main.group()

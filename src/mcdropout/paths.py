@@ -59,6 +59,13 @@ class Paths:
     def figures(self) -> Path:
         return self.reports / "figures"
 
+    def figures_dir(self, task: str) -> Path:
+        return self.figures / task
+
+    def section_json(self, task: str) -> Path:
+        """One dataset's part of the report (document blocks, figures, MLflow run ids)."""
+        return self.reports / "sections" / f"{task}.json"
+
     @property
     def report_md(self) -> Path:
         return self.reports / "report.md"

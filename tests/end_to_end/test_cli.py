@@ -1,6 +1,7 @@
 import csv
 import json
 
+import pytest
 import yaml
 from click.testing import CliRunner
 
@@ -26,7 +27,7 @@ def test_train_before_data_says_what_to_do(workdir, tiny_params):
     _tiny_params_file(workdir, tiny_params)
     result = run("train", "--task", "regression", "--quiet")
     assert result.exit_code == 2
-    assert "run `mcdropout data --task regression` first" in result.output
+    assert "run `mcdropout data --dataset regression` first" in result.output
 
 
 def test_regression_train_evaluate_predict(workdir, tiny_params):
@@ -68,8 +69,9 @@ def test_classification_predict_columns(workdir, tiny_params):
                  "--output", "out.csv", "--samples", "5")
     assert result.exit_code == 0, result.output
     rows = list(csv.DictReader((workdir / "out.csv").open()))
-    assert list(rows[0]) == ["x1", "x2", "prob", "label", "entropy", "mutual_info", "prob_standard"]
-    assert all(0 <= float(r["prob"]) <= 1 and r["label"] in {"0", "1"} for r in rows)
+    assert list(rows[0]) == ["x1", "x2", "prob_0", "prob_1", "label", "entropy", "mutual_info"]
+    assert all(float(r["prob_0"]) + float(r["prob_1"]) == pytest.approx(1, abs=1e-5) for r in rows)
+    assert all(r["label"] in {"0", "1"} for r in rows)
 
 
 def test_predict_bad_input_leaves_no_output(workdir, tiny_params):
@@ -78,7 +80,7 @@ def test_predict_bad_input_leaves_no_output(workdir, tiny_params):
     run("train", "--task", "regression", "--quiet")
     model = "models/regression/p0.2_seed0.pt"
     cases = {
-        "x1,x2\n1,2\n": "has 2 feature column(s), the model expects 1",
+        "x2\n1\n": "missing feature column(s) x1 (has x2)",
         "x1\n1\nfoo\n": "line 3, column x1: not a number: 'foo'",
         "x1\nnan\n": "NaN/inf not allowed",
         "": "file is empty",
@@ -100,7 +102,7 @@ def test_evaluate_wrong_task(workdir, tiny_params):
     run("train", "--task", "regression", "--quiet")
     result = run("evaluate", "--task", "classification", "--model", "models/regression/p0.2_seed0.pt")
     assert result.exit_code == 2
-    assert "was trained for task 'regression', not 'classification'" in result.output
+    assert "was trained on dataset 'regression', not 'classification'" in result.output
 
 
 def test_unreachable_tracking_server_keeps_outputs(workdir, tiny_params, monkeypatch):

@@ -1,14 +1,23 @@
 """The study's report: figures, a table per dataset with a verdict per p, the comparison; Markdown and HTML.
 
-:func:`build_report` reads each dataset's results once (:mod:`.inputs`), draws the figures
-(:mod:`.figures`), words the verdicts and findings (:mod:`.findings`) and lays out one
-:class:`~.document.Document` written both as ``report.md`` and as a self-contained
-``report.html``. It touches no tracking store: :func:`log_report_runs` attaches the
-result to the MLflow runs afterwards.
+Two steps, so that a pipeline redraws only the datasets whose results changed:
+
+* :func:`build_section` reads one dataset's results once (:mod:`.inputs`), draws its
+  figures (:mod:`.figures`, into ``reports/figures/<name>/``), words the verdicts and
+  findings (:mod:`.findings`) and saves the section's document blocks as
+  ``reports/sections/<name>.json``;
+* :func:`assemble` puts the sections under one title and setup into a
+  :class:`~.document.Document`, written both as ``report.md`` and as a self-contained
+  ``report.html``.
+
+:func:`build_report` does both for a list of datasets. None of them touches a tracking
+store: :func:`log_section_runs` and :func:`log_report_runs` attach the results to the
+MLflow runs afterwards.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,14 +38,18 @@ from mcdropout.report.document import (
     Heading,
     Paragraph,
     Table,
+    blocks_from_json,
+    blocks_to_json,
     markdown_table,
     to_html,
     to_markdown,
 )
-from mcdropout.report.inputs import TaskInputs, load_inputs
+from mcdropout.report.inputs import TaskInputs, check_inputs, load_inputs
+from mcdropout.tables import DataError
 from mcdropout.tasks import Task
 
-__all__ = ["BuiltReport", "TaskReport", "build_report", "log_report_runs", "report_document"]
+__all__ = ["BuiltReport", "TaskReport", "assemble", "build_report", "build_section", "log_report_runs",
+           "log_section_runs", "report_document"]
 
 TITLE = "mcdropout report"
 LEARNED_INTRO = "Learned against swept rate (seed means; off = dropout off, MC = MC dropout):"
@@ -67,7 +80,7 @@ class TaskReport:
 class BuiltReport:
     md_path: Path
     html_path: Path
-    tasks: list[TaskReport]
+    sections: list[dict[str, Any]]  # the section files' contents, with each dataset's MLflow run ids
 
 
 def task_report(params: Params, inputs: TaskInputs, fig_dir: Path) -> TaskReport:
@@ -110,14 +123,15 @@ def _task_blocks(tr: TaskReport) -> list:
     return blocks + (_comparison_blocks(tr) if tr.comparison else [])
 
 
-def report_document(params: Params, reports: list[TaskReport]) -> Document:
+def report_document(params: Params, sections: list[list]) -> Document:
+    """Title, setup and rules, then each dataset's section blocks."""
     setup = yaml.safe_dump(to_dict(params), sort_keys=False, default_flow_style=None)
     mlp = "-".join(str(h) for h in params.model.hidden)
     intro = f"What the dropout rate p does to a {mlp} MLP, and what MC dropout adds."
     doc = Document(TITLE, [Paragraph(intro), Heading(2, "Setup"), Code(setup, "yaml", summary="params"),
                            Paragraph(findings.RULES)])
-    for tr in reports:
-        doc.add(*_task_blocks(tr))
+    for blocks in sections:
+        doc.add(*blocks)
     return doc
 
 
@@ -136,27 +150,62 @@ def write_comparison(tr: TaskReport, paths: Paths) -> list[Path]:
 # --- build and log -----------------------------------------------------------------
 
 
-def build_report(params: Params, datasets: list[str], reports_dir: str | Path = "reports") -> BuiltReport:
-    """Figures, ``report.md`` and a self-contained ``report.html`` (figures inlined), a section per dataset;
-    no MLflow."""
+def build_section(params: Params, name: str, reports_dir: str | Path = "reports") -> dict[str, Any]:
+    """One dataset's figures, comparison files and ``reports/sections/<name>.json``; returns the section."""
     paths = Paths.of(params, reports_dir)
-    inputs = [load_inputs(params, name, paths) for name in datasets]  # every dataset's files checked first
-    reports = [task_report(params, inp, paths.figures) for inp in inputs]
-    for tr in reports:
-        if tr.comparison:
-            tr.comparison_files = write_comparison(tr, paths)
-    doc = report_document(params, reports)
+    tr = task_report(params, load_inputs(params, name, paths), paths.figures_dir(name))
+    if tr.comparison:
+        tr.comparison_files = write_comparison(tr, paths)
+    def rel(files: list[Path]) -> list[str]:
+        return [p.relative_to(paths.reports).as_posix() for p in files]
+
+    section = {"dataset": name, "sweep_run_id": tr.inputs.sweep_run_id, "compare_run_id": tr.inputs.compare_run_id,
+               "figures": rel([*tr.figures.values(), *tr.comparison_figures.values()]),
+               "comparison_files": rel(tr.comparison_files), "comparison": tr.comparison,
+               "blocks": blocks_to_json(_task_blocks(tr), paths.reports)}
+    write_json(paths.section_json(name), section)
+    return section
+
+
+def assemble(params: Params, datasets: list[str], reports_dir: str | Path = "reports") -> BuiltReport:
+    """``report.md`` and ``report.html`` from the datasets' section files, in the order given."""
+    paths = Paths.of(params, reports_dir)
+    sections = []
+    for name in datasets:
+        path = paths.section_json(name)
+        if not path.is_file():
+            raise DataError(f"{path}: missing; run `mcdropout report --dataset {name} --section` first")
+        sections.append(json.loads(path.read_text(encoding="utf-8")))
+    doc = report_document(params, [blocks_from_json(s["blocks"], paths.reports) for s in sections])
     write_text(paths.report_md, to_markdown(doc, paths.reports))
     write_text(paths.report_html, to_html(doc))
-    return BuiltReport(paths.report_md, paths.report_html, reports)
+    return BuiltReport(paths.report_md, paths.report_html, sections)
+
+
+def build_report(params: Params, datasets: list[str], reports_dir: str | Path = "reports") -> BuiltReport:
+    """Every dataset's section, then the whole report (what ``mcdropout report`` does); no MLflow."""
+    paths = Paths.of(params, reports_dir)
+    for name in datasets:  # every dataset's files checked before anything is drawn
+        check_inputs(name, paths)
+    for name in datasets:
+        build_section(params, name, reports_dir)
+    return assemble(params, datasets, reports_dir)
+
+
+def log_section_runs(params: Params, section: dict[str, Any], reports_dir: str | Path = "reports") -> None:
+    """A dataset's figures on its sweep's MLflow parent run, the comparison table on the comparison's."""
+    from mcdropout.tracking import log_comparison, log_report
+
+    base = Path(reports_dir)
+    log_report(params, section["sweep_run_id"], [base / f for f in section["figures"]])
+    if section["comparison"]:
+        log_comparison(params, section["compare_run_id"], [base / f for f in section["comparison_files"]],
+                       section["comparison"])
 
 
 def log_report_runs(params: Params, built: BuiltReport) -> None:
-    """Attach the report and figures to each sweep's MLflow parent run, the comparison to the comparison's."""
-    from mcdropout.tracking import log_comparison, log_report
+    """The whole report on each dataset's sweep run."""
+    from mcdropout.tracking import log_report
 
-    for tr in built.tasks:
-        figures = [*tr.figures.values(), *tr.comparison_figures.values()]
-        log_report(params, tr.inputs.sweep_run_id, [built.md_path, built.html_path, *figures])
-        if tr.comparison:
-            log_comparison(params, tr.inputs.compare_run_id, tr.comparison_files, tr.comparison)
+    for section in built.sections:
+        log_report(params, section["sweep_run_id"], [built.md_path, built.html_path])

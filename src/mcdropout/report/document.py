@@ -61,6 +61,32 @@ class Document:
         return self
 
 
+# --- JSON: a dataset's section is built by its own pipeline stage and assembled later ----
+
+KINDS = {cls.__name__: cls for cls in (Heading, Paragraph, Bullets, Table, Figure, Code)}
+
+
+def blocks_to_json(blocks: list[Block], base: Path) -> list[dict]:
+    """Plain data; figure paths relative to ``base`` (the reports folder)."""
+    out = []
+    for block in blocks:
+        raw = {"kind": type(block).__name__, **{k: getattr(block, k) for k in block.__dataclass_fields__}}
+        if isinstance(block, Figure):
+            raw["path"] = Path(block.path).relative_to(base).as_posix()
+        out.append(raw)
+    return out
+
+
+def blocks_from_json(raw: list[dict], base: Path) -> list[Block]:
+    blocks = []
+    for item in raw:
+        fields = {k: v for k, v in item.items() if k != "kind"}
+        if item["kind"] == "Figure":
+            fields["path"] = Path(base) / fields["path"]
+        blocks.append(KINDS[item["kind"]](**fields))
+    return blocks
+
+
 # --- Markdown ------------------------------------------------------------------------
 
 

@@ -68,7 +68,7 @@ def fits(inp: TaskInputs, mc: MCConfig, fig_dir: Path) -> Figures:
                              sampled.std, title=f"p = {p:g}")
     axes[0].legend(fontsize=6, loc="upper left")
     caption = "Fits per p: train (red), test (blue), dropout off (dashed), MC mean ± 2 std"
-    return {caption: save(fig, fig_dir / f"{inp.name}_fits.png")}
+    return {caption: save(fig, fig_dir / "fits.png")}
 
 
 def boundaries(inp: TaskInputs, mc: MCConfig, fig_dir: Path) -> Figures:
@@ -86,7 +86,7 @@ def boundaries(inp: TaskInputs, mc: MCConfig, fig_dir: Path) -> Figures:
         plots.classification_map(ax, x, train.y, xx, yy, prob, mi, title=f"p = {p:g}", vmax=vmax)
     plots.uncertainty_colorbar(fig, axes, vmax, "MC mutual information (nats)")
     caption = "Decision boundary (dropout off, white) over the MC mutual information, per p"
-    return {caption: save(fig, fig_dir / f"{inp.name}_boundaries.png")}
+    return {caption: save(fig, fig_dir / "boundaries.png")}
 
 
 def curves(inp: TaskInputs, fig_dir: Path) -> Figures:
@@ -98,7 +98,7 @@ def curves(inp: TaskInputs, fig_dir: Path) -> Figures:
     plots.outer_labels(axes)
     axes[0].legend(fontsize=6)
     caption = "Training curves per p (train loss with dropout on, val loss with dropout off)"
-    return {caption: save(fig, fig_dir / f"{inp.name}_curves.png")}
+    return {caption: save(fig, fig_dir / "curves.png")}
 
 
 def tradeoff(inp: TaskInputs, fig_dir: Path) -> Figures:
@@ -125,7 +125,7 @@ def tradeoff(inp: TaskInputs, fig_dir: Path) -> Figures:
                f"dropout-off {LABELS[unc]} (test)": (col(f"standard_test_{unc}"), None)}
     plots.against_p(ax2, p_values, quality, inp.best_p, title="Uncertainty quality against p")
     caption = "Train and test error against p (seed mean ± sd), best p marked; NLL and coverage/ECE"
-    return {caption: save(fig, fig_dir / f"{inp.name}_tradeoff.png")}
+    return {caption: save(fig, fig_dir / "tradeoff.png")}
 
 
 def calibration(inp: TaskInputs, mc: MCConfig, fig_dir: Path) -> Figures:
@@ -144,7 +144,7 @@ def calibration(inp: TaskInputs, mc: MCConfig, fig_dir: Path) -> Figures:
         ax.set_xlabel("")
         plots.bin_counts(counts, rel)
         caption = "Reliability diagram, p = 0 against best p (marker size and bars: test points per bin)"
-        return {caption: save(fig, fig_dir / f"{inp.name}_reliability.png")}
+        return {caption: save(fig, fig_dir / "reliability.png")}
     levels = np.linspace(0.05, 0.95, 19)
     fig, ax = plots.single()
     observed = {}
@@ -152,7 +152,7 @@ def calibration(inp: TaskInputs, mc: MCConfig, fig_dir: Path) -> Figures:
         pit = stats.norm.cdf((test.y - pred.mean) / pred.std)
         observed[label] = (levels, np.array([np.mean(pit <= q) for q in levels]))
     plots.calibration_curve(ax, observed, title="Calibration (test)")
-    return {"Calibration curve, p = 0 against best p": save(fig, fig_dir / f"{inp.name}_calibration.png")}
+    return {"Calibration curve, p = 0 against best p": save(fig, fig_dir / "calibration.png")}
 
 
 def sweep_figures(inp: TaskInputs, mc: MCConfig, fig_dir: Path) -> Figures:
@@ -176,7 +176,7 @@ def learned_p(inp: TaskInputs, fig_dir: Path) -> Figures:
     plots.learned_rates(ax, np.arange(1, ph.shape[1] + 1), {f"layer {j + 1}": ph[:, :, j] for j in range(ph.shape[2])},
                         inp.best_p, title=f"{inp.name}: Concrete dropout rates while training")
     caption = "Learned dropout rate per layer over epochs (seed mean, min-max band) against the sweep's best p"
-    return {caption: save(fig, fig_dir / f"{inp.name}_learned_p.png")}
+    return {caption: save(fig, fig_dir / "learned_p.png")}
 
 
 def _regulariser_panels(inp: TaskInputs, seed: int) -> dict[str, tuple[Checkpoint, bool]]:
@@ -214,7 +214,7 @@ def regularisers(inp: TaskInputs, mc: MCConfig, fig_dir: Path) -> Figures:
     axes[0].legend(fontsize=6, loc="upper left")
     caption = (f"The best of each regulariser, seed {seed}: train (red), test (blue); dropout methods show the MC "
                f"mean ± 2 epistemic std")
-    return {caption: save(fig, fig_dir / f"{inp.name}_regularisers.png")}
+    return {caption: save(fig, fig_dir / "regularisers.png")}
 
 
 def comparison_figures(inp: TaskInputs, mc: MCConfig, fig_dir: Path) -> Figures:

@@ -11,7 +11,7 @@ import numpy as np
 
 from mcdropout.checkpoint import CheckpointMeta, load_checkpoint
 from mcdropout.config import Params
-from mcdropout.data import DataError, Split, load_dataset
+from mcdropout.data import DataError, Split, load_dataset, load_schema
 from mcdropout.model import MLP
 from mcdropout.paths import Paths
 from mcdropout.sweep import summary_by_p
@@ -60,12 +60,21 @@ def _parent_run(checkpoints: list[Checkpoint]) -> str | None:
     return next((meta.mlflow_parent_run_id for _, meta in checkpoints if meta.mlflow_parent_run_id), None)
 
 
+def check_inputs(name: str, paths: Paths) -> None:
+    """The files a section needs are there (cheap: nothing is read); a :class:`DataError` naming the command."""
+    if not paths.metrics_json(name).is_file():
+        raise DataError(f"{paths.metrics_json(name)}: missing; run `mcdropout evaluate --dataset {name} --model "
+                        f"{paths.sweep_dir(name)}` first")
+    if not any(paths.sweep_dir(name).glob("*.pt")):
+        raise DataError(f"{paths.sweep_dir(name)}: no checkpoints; run `mcdropout sweep --dataset {name}` first")
+    load_schema(name, paths.data)
+
+
 def load_inputs(params: Params, name: str, paths: Paths) -> TaskInputs:
     """Everything one dataset's section needs; a :class:`DataError` saying which command to run otherwise."""
+    check_inputs(name, paths)
     metrics = _read_json(paths.metrics_json(name), "run `mcdropout evaluate` first")
     sweep = _checkpoints(paths.sweep_dir(name))
-    if not sweep:
-        raise DataError(f"{paths.sweep_dir(name)}: no checkpoints; run `mcdropout sweep --dataset {name}` first")
     data = load_dataset(name, paths.data)
     task, splits = data.task, data.splits
     seed = min(r["seed"] for r in metrics["runs"])
