@@ -280,10 +280,10 @@ def report(ctx: click.Context, datasets: tuple[str, ...], reports_dir: str, sect
             R.log_section_runs(params, R.build_section(params, name, reports_dir), reports_dir)
             click.echo(f"wrote {Paths.of(params, reports_dir).section_json(name)}")
         return
+    built = R.assemble(params, names, reports_dir) if assemble else R.build_report(params, names, reports_dir)
     if not assemble:
-        for name in names:
-            R.log_section_runs(params, R.build_section(params, name, reports_dir), reports_dir)
-    built = R.assemble(params, names, reports_dir)
+        for section in built.sections:
+            R.log_section_runs(params, section, reports_dir)
     R.log_report_runs(params, built)
     click.echo(f"wrote {built.md_path} and {built.html_path}")
 
