@@ -66,12 +66,13 @@ def test_repro_outputs(repo):
     report = (repo / "reports" / "report.md").read_text()
     for needle in ("## Regression", "## Classification", "overfitting if e_train < 0.5 e_ref", "best p ="):
         assert needle in report
-    figures = sorted(p.name for p in (repo / "reports" / "figures").iterdir())
-    assert figures == ["classification_boundaries.png", "classification_curves.png",
-                       "classification_learned_p.png", "classification_reliability.png",
-                       "classification_tradeoff.png", "regression_calibration.png", "regression_curves.png",
-                       "regression_fits.png", "regression_learned_p.png", "regression_regularisers.png",
-                       "regression_tradeoff.png"]
+    figures = sorted(p.relative_to(repo / "reports" / "figures").as_posix()
+                     for p in (repo / "reports" / "figures").rglob("*.png"))
+    assert figures == ["classification/boundaries.png", "classification/curves.png",
+                       "classification/learned_p.png", "classification/reliability.png",
+                       "classification/tradeoff.png", "regression/calibration.png", "regression/curves.png",
+                       "regression/fits.png", "regression/learned_p.png", "regression/regularisers.png",
+                       "regression/tradeoff.png"]
     for task in ("regression", "classification"):
         compare = json.loads((repo / "reports" / task / "compare.json").read_text())
         assert compare["best_l2"] in (1e-4, 1e-2) and len(compare["learned_p"]["mean"]) == 2
@@ -152,7 +153,7 @@ def test_mlflow_server_has_sweep_runs(server):
     assert [f["path"] for f in files] == ["model/p0.5_seed1.pt"]
     report = requests.get(f"{api}/artifacts/list", params={"run_id": parent_id, "path": "report"},
                           timeout=10).json()["files"]
-    assert {"report/report.html", "report/regression_fits.png"} <= {f["path"] for f in report}
+    assert {"report/report.html", "report/fits.png"} <= {f["path"] for f in report}
 
     # The comparison run: Concrete members log their learned rates per epoch; the table is on the parent.
     compare = [r for r, t in zip(runs, tags) if t.get("kind") == "compare"]
