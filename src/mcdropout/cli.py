@@ -61,6 +61,9 @@ dataset_option = click.option("--dataset", "--task", "dataset", required=True, m
 @click.pass_context
 def main(ctx: click.Context, params_path: str | None) -> None:
     """Dropout from overfitting to underfitting, and what MC dropout knows about uncertainty."""
+    from mcdropout import tracking
+
+    tracking.reset()  # a store that failed in an earlier command (same process) is tried again
     ctx.ensure_object(dict)
     ctx.obj["params_path"] = params_path
 
@@ -162,14 +165,14 @@ def compare(ctx: click.Context, dataset: str, epochs: int | None, output: str | 
     """
     from mcdropout.compare import run_compare
     from mcdropout.console import compare_table
-    from mcdropout.io import write_json
+    from mcdropout.io import check_output, write_json
     from mcdropout.paths import Paths
 
     params = get_params(ctx, dataset, epochs)
+    out = check_output(output or Paths.of(params).compare_json(dataset))  # before the training, not after
     result = run_compare(params, dataset, progress=not quiet)
     if result is None:
         return  # a non-zero DDP rank: rank 0 reports
-    out = Path(output) if output else Paths.of(params).compare_json(dataset)
     write_json(out, result.metrics)
     click.echo(compare_table(result.metrics))
     click.echo(f"trained {len(result.fit.members)} members on {result.fit.accelerator} in "
@@ -194,7 +197,7 @@ def evaluate(ctx: click.Context, dataset: str, model_path: str, samples: int | N
     For a sweep folder, also writes summary.json (dvc metrics) and by_p.json (dvc plots) beside the output.
     """
     from mcdropout.console import evaluation_table, sweep_table
-    from mcdropout.io import write_json
+    from mcdropout.io import check_output, write_json
     from mcdropout.paths import Paths, beside
     from mcdropout.tasks import get_task
 
@@ -203,8 +206,10 @@ def evaluate(ctx: click.Context, dataset: str, model_path: str, samples: int | N
     if Path(model_path).is_dir():
         from mcdropout.sweep import dvc_metrics, evaluate_sweep, summary_by_p
 
+        out = check_output(output or paths.metrics_json(dataset))
+        for name in ("summary.json", "by_p.json"):
+            check_output(beside(out, name))
         metrics = evaluate_sweep(params, dataset, model_path, progress=not quiet)
-        out = Path(output) if output else paths.metrics_json(dataset)
         rows = summary_by_p(metrics)
         write_json(out, metrics)
         write_json(beside(out, "summary.json"), dvc_metrics(metrics))
@@ -217,6 +222,7 @@ def evaluate(ctx: click.Context, dataset: str, model_path: str, samples: int | N
     from mcdropout.data import load_dataset
     from mcdropout.evaluation import evaluate_model
 
+    out = check_output(output or paths.checkpoint_json(dataset, model_path))
     model, meta = load_checkpoint(model_path)
     if meta.dataset != dataset:
         raise ConfigError(f"{model_path} was trained on dataset {meta.dataset!r}, not {dataset!r}")
@@ -224,7 +230,6 @@ def evaluate(ctx: click.Context, dataset: str, model_path: str, samples: int | N
     evaluation = evaluate_model(model, data.task, data.splits, params.mc.samples, params.mc.seed, meta.noise_std)
     result = {"dataset": dataset, "task": data.task.name, "model": str(model_path), "p": meta.p, "seed": meta.seed,
               "mc_samples": params.mc.samples, **evaluation}
-    out = Path(output) if output else paths.checkpoint_json(dataset, model_path)
     write_json(out, result)
     click.echo(evaluation_table(evaluation, data.task))
     click.echo(f"wrote {out}")
@@ -242,9 +247,11 @@ def evaluate(ctx: click.Context, dataset: str, model_path: str, samples: int | N
 def predict(ctx: click.Context, model_path, input_path, output_path, samples, level) -> None:
     """Predict users' own inputs with uncertainty (regression: mean, std, interval; classification: prob, MI)."""
     from mcdropout.checkpoint import load_checkpoint
+    from mcdropout.io import check_output
     from mcdropout.predict import predict_csv
 
     params = get_params(ctx, **{"mc.samples": samples, "mc.level": level})
+    check_output(output_path)
     model, meta = load_checkpoint(model_path)
     n, ignored = predict_csv(model, meta, input_path, output_path, params.mc)
     if ignored:
@@ -302,8 +309,13 @@ def ui(ctx: click.Context, port: int, host: str) -> None:
     if uri.startswith(("http://", "https://")):
         raise ConfigError(f"the tracking store is a server ({uri}); open it in a browser instead")
     from mcdropout.servers import check_port, serve
+    from mcdropout.tracking import StoreUnavailable, probe_store
 
     check_port(host, port)
+    try:
+        probe_store(uri)  # MLflow's server would retry an unusable store for about 100 s, then die
+    except StoreUnavailable as exc:
+        raise ConfigError(f"the tracking store cannot be used: {exc}") from None
     artifacts = Path(params.mlflow.artifact_location).resolve().as_uri()
     cmd = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri,
            "--default-artifact-root", artifacts, "--host", host, "--port", str(port)]
@@ -337,7 +349,8 @@ def benchmark_uci(ctx: click.Context, data_dir, dataset, splits, epochs, samples
     """Gal & Ghahramani's UCI regression protocol; writes <output-dir>/<dataset>.json and .md."""
     import json
 
-    from mcdropout.io import write_json, write_text
+    from mcdropout.io import check_output, write_json, write_text
+    from mcdropout.sources import load_uci
     from mcdropout.uci import markdown_table, run_benchmark
     from mcdropout.uci import merge as merge_results
 
@@ -345,17 +358,31 @@ def benchmark_uci(ctx: click.Context, data_dir, dataset, splits, epochs, samples
         raise ConfigError(f"--epochs must be an integer >= 1, got {epochs}")
     if samples < 1:
         raise ConfigError(f"--samples must be an integer >= 1, got {samples}")
+    ds = load_uci(data_dir, dataset)  # a path as --dataset, or a missing folder, before anything is written
     out = Path(output_dir)
     previous = out / f"{dataset}.json"
-    if merge and not previous.is_file():
-        raise ConfigError(f"--merge: {previous} does not exist")
-    result = run_benchmark(data_dir, dataset, splits, epochs, samples, get_params(ctx))
+    json_path, md_path = check_output(previous), check_output(out / f"{dataset}.md")
+    old = None
     if merge:
-        result = merge_results(json.loads(previous.read_text()), result)
-    write_json(out / f"{dataset}.json", result)
-    table = markdown_table(result)
-    write_text(out / f"{dataset}.md", table)
-    click.echo(table)
+        if not previous.is_file():
+            raise ConfigError(f"--merge: {previous} does not exist")
+        try:
+            old = json.loads(previous.read_text(encoding="utf-8"))
+            protocol = (old["dataset"], old["epochs"], old["mc_samples"], list(old["splits"]))[:3]
+        except (ValueError, KeyError, TypeError):
+            raise ConfigError(f"--merge: {previous} is not a result of `mcdropout benchmark uci`") from None
+        if protocol != (dataset, epochs or ds.n_epochs * 100, samples):  # checked now, not after the first split
+            raise ConfigError(f"--merge: {previous} holds {protocol[0]} with {protocol[1]} epochs and T = "
+                              f"{protocol[2]}; this run has {epochs or ds.n_epochs * 100} epochs and T = {samples}")
+    saved: dict = {}
+
+    def save(result: dict) -> None:  # after every split: an interrupted run keeps the splits done
+        saved["result"] = merge_results(old, result) if old is not None else result
+        write_json(json_path, saved["result"])
+        write_text(md_path, markdown_table(saved["result"]))
+
+    run_benchmark(data_dir, dataset, splits, epochs, samples, get_params(ctx), on_split=save)
+    click.echo(markdown_table(saved["result"]))
 
 
 @benchmark.command("uci-table")

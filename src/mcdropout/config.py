@@ -54,8 +54,11 @@ def _allowed(text: str) -> WrapValidator:
     return WrapValidator(check)
 
 
-def _int(minimum: int) -> Any:
-    return Annotated[int, Field(strict=True, ge=minimum), _allowed(f"an integer >= {minimum}")]
+def _int(minimum: int, maximum: int | None = None) -> Any:
+    if maximum is None:
+        return Annotated[int, Field(strict=True, ge=minimum), _allowed(f"an integer >= {minimum}")]
+    return Annotated[int, Field(strict=True, ge=minimum, le=maximum),
+                     _allowed(f"an integer in [{minimum}, {maximum:_}]".replace("_", ","))]
 
 
 def _number(allowed: str, **bounds: float) -> Any:
@@ -78,17 +81,28 @@ def _list_of(item: Any, allowed: str) -> Any:
 
 
 Count = _int(1)
+Rows = _int(1, 10_000_000)  # rows a generator makes: more would not fit in memory as CSV text
 Natural = _int(0)
 Rate = _number("in [0, 1)", ge=0, lt=1)
 OpenUnit = _number("in (0, 1)", gt=0, lt=1)
 Positive = _number("a number > 0", gt=0)
 NonNegative = _number("a number >= 0", ge=0)
 Coordinate = _number("a number in [-1e6, 1e6]", ge=-1e6, le=1e6)
-Text = Annotated[str, Field(strict=True, min_length=1), _allowed("a non-empty string")]
+Noise = _number("a number in [0, 1e6]", ge=0, le=1e6)  # larger: targets beyond float32
+
+
+def _no_nul(text: str) -> str:
+    if "\x00" in text:  # no file name can hold one
+        raise _bad("a string without NUL characters")
+    return text
+
+
+Text = Annotated[str, Field(strict=True, min_length=1), _allowed("a non-empty string"), AfterValidator(_no_nul)]
 Switch = Annotated[bool, Field(strict=True), _allowed("true or false")]
 StrictInt = Annotated[int, Field(strict=True)]
-Devices = Annotated[Literal["auto"] | Annotated[StrictInt, Field(ge=1)] | list[StrictInt],
-                    _allowed("'auto', an integer >= 1 or a list of ids")]
+DeviceIds = Annotated[list[Annotated[StrictInt, Field(ge=0)]], Field(min_length=1), AfterValidator(_distinct)]
+Devices = Annotated[Literal["auto"] | Annotated[StrictInt, Field(ge=1)] | DeviceIds,
+                    _allowed("'auto', an integer >= 1 or a non-empty list of distinct device ids >= 0")]
 Hidden = Annotated[tuple[Annotated[StrictInt, Field(ge=1)], ...], Field(min_length=1),  # an int: one hidden layer
                    BeforeValidator(lambda v: [v] if type(v) is int else v),
                    _allowed("a non-empty list of integers >= 1")]
@@ -120,10 +134,10 @@ class _Section(BaseModel):
 
 
 class RegressionData(_Section):
-    n_train: Count = 30
-    n_val: Count = 30
-    n_test: Count = 500
-    noise: NonNegative = 0.3
+    n_train: Rows = 30
+    n_val: Rows = 30
+    n_test: Rows = 500
+    noise: Noise = 0.3
     x_min: Coordinate = -4.0
     x_max: Coordinate = 4.0
 
@@ -137,10 +151,10 @@ class RegressionData(_Section):
 
 
 class ClassificationData(_Section):
-    n_train: Count = 200
-    n_val: Count = 200
-    n_test: Count = 1000
-    noise: NonNegative = 0.3
+    n_train: Rows = 200
+    n_val: Rows = 200
+    n_test: Rows = 1000
+    noise: Noise = 0.3
 
 
 class DataConfig(_Section):

@@ -20,7 +20,7 @@ from mcdropout.checkpoint import CheckpointMeta, save_checkpoint
 from mcdropout.config import Params, to_dict
 from mcdropout.data import Dataset, load_dataset
 from mcdropout.evaluation import evaluate_model, fit_noise
-from mcdropout.io import staged_dir
+from mcdropout.io import check_output, staged_dir
 from mcdropout.members import Member
 from mcdropout.model import MLP
 from mcdropout.paths import Paths
@@ -82,6 +82,7 @@ def run_single(params: Params, dataset: str, progress: bool = True) -> MemberOut
         member = Member(params.model.concrete.init_p, params.train.seed, dropout="concrete")
     else:
         member = Member(params.train.p, params.train.seed)
+    check_output(Paths.of(params).single_dir(dataset) / f"{member.name}.pt")  # before training, not after
     done = _fit(params, dataset, [member], f"{dataset} {member.name}", progress, group=None)
     if done is None:
         return None
@@ -98,6 +99,7 @@ def train_group(params: Params, dataset: str, members: list[Member], folder: Pat
     ``None`` on the non-zero ranks of a DDP run (rank 0 saves).
     """
     params = params.for_dataset(dataset)
+    check_output(folder, folder=True)  # before training, not after
     done = _fit(params, dataset, members, f"{group} {dataset} ({len(members)} members)", progress, group)
     if done is None:
         return None

@@ -1,4 +1,10 @@
-"""Atomic writes: a reader sees the old file (or folder) or the complete new one, never half."""
+"""Atomic writes: a reader sees the old file (or folder) or the complete new one, never half.
+
+An output that cannot be written (a folder's name, a path ending in a separator, a
+place without write permission, a read-only or virtual file system) is refused with one
+:class:`~mcdropout.tables.DataError` naming the path, never a traceback; the CLI checks
+each command's outputs with :func:`check_output` before it starts the work.
+"""
 
 from __future__ import annotations
 
@@ -12,21 +18,81 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from mcdropout.tables import DataError
+
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
+_SEPARATORS = tuple(s for s in (os.sep, os.altsep) if s)
+
+
+def _cannot(path: str | Path, exc: OSError) -> DataError:
+    reason = exc.strerror or type(exc).__name__
+    return DataError(f"{path}: cannot write this output ({reason})")
+
+
+def _file_name(path: str | Path) -> Path:
+    """``path`` as a file to write: refused when it ends in a separator or names a folder."""
+    text = os.fspath(path)
+    if not text.strip():
+        raise DataError("an output path is empty; give a file name")
+    if text.endswith(_SEPARATORS) or Path(text).name in ("", ".", ".."):
+        raise DataError(f"{text}: names a folder; give a file name for the output")
+    if Path(text).is_dir():
+        raise DataError(f"{text}: is a folder; give a file name for the output")
+    return Path(text)
+
+
+def check_output(path: str | Path, folder: bool = False) -> Path:
+    """Check up front, without leaving anything behind, that a file (or a ``folder``) can be written at ``path``.
+
+    Refused (one :class:`DataError` naming the path): for a file, a folder's name or a path
+    ending in a separator; for a folder, an existing file; a parent that is a file; a place
+    where nothing can be created (permissions, read-only or virtual file systems such as
+    ``/proc``). Missing parent folders are fine (they are made when the output is written)
+    if the nearest existing one is writable.
+    """
+    if folder:
+        path = Path(path)
+        if path.exists() and not path.is_dir():
+            raise DataError(f"{path}: is a file; the output here is a folder")
+    else:
+        path = _file_name(path)
+    existing = path.absolute().parent  # a file is written there; a folder is staged there
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise DataError(f"{path}: cannot write this output ({existing} is a file, not a folder)")
+    try:  # the real test: create (and remove) a file where the output will be made
+        fd, probe = tempfile.mkstemp(prefix=".mcdropout-probe.", dir=existing)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise _cannot(path, exc) from None
+    return path
+
+
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; move it into place only if the block succeeds."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    """Yield a temporary path beside ``path``; move it into place only if the block succeeds.
+
+    A path that cannot be written raises one :class:`DataError` naming it.
+    """
+    path = _file_name(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
+    except OSError as exc:
+        raise _cannot(path, exc) from None
     try:
         yield Path(tmp)
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the usual permissions
-        os.replace(tmp, path)
+        try:
+            os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the usual permissions
+            os.replace(tmp, path)
+        except OSError as exc:
+            raise _cannot(path, exc) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -34,7 +100,10 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 
 def write_text(path: str | Path, text: str) -> None:
     with atomic_path(path) as tmp:
-        tmp.write_text(text)
+        try:
+            tmp.write_text(text, encoding="utf-8")
+        except OSError as exc:  # e.g. the disk is full
+            raise _cannot(path, exc) from None
 
 
 def write_json(path: str | Path, obj: Any) -> None:
@@ -58,20 +127,30 @@ def staged_dir(folder: str | Path) -> Iterator[Path]:
     folders that a killed run left behind (older than an hour) are removed on the way.
     """
     folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    for stale in folder.parent.glob(f".{folder.name}.*"):
-        if stale.is_dir() and time.time() - stale.stat().st_mtime > STALE_SECONDS:
-            shutil.rmtree(stale, ignore_errors=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        if folder.exists() and not folder.is_dir():
+            raise DataError(f"{folder}: is a file; the output here is a folder")
+        for stale in folder.parent.glob(f".{folder.name}.*"):
+            if stale.is_dir() and time.time() - stale.stat().st_mtime > STALE_SECONDS:
+                shutil.rmtree(stale, ignore_errors=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    except OSError as exc:
+        raise _cannot(folder, exc) from None
     try:
         yield staging
-        os.chmod(staging, 0o777 & ~_UMASK)  # mkdtemp makes 0700; give the folder the usual permissions
         old = folder.with_name(f".{folder.name}.old")
-        if folder.exists():
+        try:
+            os.chmod(staging, 0o777 & ~_UMASK)  # mkdtemp makes 0700; give the folder the usual permissions
+            if folder.exists():
+                shutil.rmtree(old, ignore_errors=True)
+                folder.rename(old)
+            staging.rename(folder)
             shutil.rmtree(old, ignore_errors=True)
-            folder.rename(old)
-        staging.rename(folder)
-        shutil.rmtree(old, ignore_errors=True)
+        except OSError as exc:
+            if old.exists() and not folder.exists():
+                old.rename(folder)  # the previous outputs stay
+            raise _cannot(folder, exc) from None
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

@@ -8,6 +8,7 @@ user's labels); :mod:`mcdropout.data` decides the task, splits, checks and write
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import numpy as np
 
 from mcdropout.config import ClassificationData, DataConfig, DatasetSpec, RegressionData
 from mcdropout.paths import SPLITS
-from mcdropout.tables import DataError, Table, read_table, require_columns
+from mcdropout.tables import FLOAT32_MAX, DataError, Table, read_table, require_columns
 
 
 @dataclass
@@ -148,12 +149,18 @@ class UCIDataset:
             if not f.is_file():
                 raise DataError(f"{f}: missing (split {i} of {self.name})")
             try:
-                idx = np.loadtxt(f, dtype=int, ndmin=1)
-            except ValueError:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # numpy warns about an empty file: refused below
+                    idx = np.loadtxt(f, dtype=int, ndmin=1)
+            except (ValueError, OverflowError, UnicodeDecodeError):
                 raise DataError(f"{f}: not a list of row indices") from None
+            if idx.ndim != 1:
+                raise DataError(f"{f}: not a list of row indices (one per line)")
             if len(idx) == 0 or idx.min() < 0 or idx.max() >= len(self.y):
                 raise DataError(f"{f}: row indices outside 0-{len(self.y) - 1}")
             out.append(idx)
+        if len(out[0]) < 3:  # the last 20% of the training rows validate: at least one row each
+            raise DataError(f"{self.split_files(i)[0]}: {len(out[0])} training row(s); at least 3 are needed")
         return out[0], out[1]
 
 
@@ -169,19 +176,35 @@ def load_uci(data_dir: str | Path, name: str) -> UCIDataset:
 
     def read(f: str, dtype=float) -> np.ndarray:
         try:
-            return np.loadtxt(folder / f, dtype=dtype, ndmin=1)
-        except ValueError as exc:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # numpy warns about an empty file: refused below
+                out = np.loadtxt(folder / f, dtype=dtype, ndmin=1)
+        except (ValueError, OverflowError) as exc:
             raise DataError(f"{folder / f}: not a whitespace-separated table of numbers ({exc})") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise DataError(f"{folder / f}: cannot be read ({type(exc).__name__})") from None
+        if out.size == 0:
+            raise DataError(f"{folder / f}: empty")
+        return out
 
     data = read("data.txt")
     data = data[:, None] if data.ndim == 1 else data
     features, target = read("index_features.txt", int), int(read("index_target.txt", int)[0])
-    if target >= data.shape[1] or features.max() >= data.shape[1]:
-        raise DataError(f"{folder}: column indices beyond the {data.shape[1]} columns of data.txt")
+    if len(features) == 0 or min(target, features.min()) < 0 or max(target, features.max()) >= data.shape[1]:
+        raise DataError(f"{folder}: column indices outside 0-{data.shape[1] - 1} (the columns of data.txt)")
+    if not np.isfinite(data).all() or np.abs(data).max(initial=0) > FLOAT32_MAX:
+        raise DataError(f"{folder / 'data.txt'}: NaN, inf or values beyond float32 range")
+    counts = {f: int(read(f, int)[0]) for f in ("n_splits.txt", "n_hidden.txt", "n_epochs.txt")}
+    rates, taus = read("dropout_rates.txt"), read("tau_values.txt")
+    bad = [f for f, v in counts.items() if v < 1]
+    bad += ["dropout_rates.txt"] * (len(rates) == 0 or not ((rates >= 0) & (rates < 1)).all())
+    bad += ["tau_values.txt"] * (len(taus) == 0 or not (np.isfinite(taus) & (taus > 0)).all())
+    if bad:
+        raise DataError(f"{folder / bad[0]}: out of range (n_*: integers >= 1, dropout rates in [0, 1), "
+                        f"tau values finite and > 0)")
     return UCIDataset(name, data[:, features].astype(np.float32), data[:, target].astype(np.float32),
-                      int(read("n_splits.txt", int)[0]), int(read("n_hidden.txt", int)[0]),
-                      int(read("n_epochs.txt", int)[0]), read("dropout_rates.txt").tolist(),
-                      read("tau_values.txt").tolist(), folder)
+                      counts["n_splits.txt"], counts["n_hidden.txt"], counts["n_epochs.txt"], rates.tolist(),
+                      taus.tolist(), folder)
 
 
 def uci(spec: DatasetSpec) -> Raw:

@@ -68,9 +68,9 @@ class EpochProgress(pl.Callback):
         if self.bar is not None:
             self.bar.update(1)
             if epoch % 50 == 0:
-                self.bar.set_postfix(loss=f"{float(trainer.callback_metrics['train/loss']):.4f}")
+                self.bar.set_postfix(loss=f"{pl_module.mean_losses()[0]:.4f}")
         elif epoch == total or epoch % max(1, total // 10) == 0:
-            loss = float(trainer.callback_metrics["val/loss"])
+            loss = pl_module.mean_losses()[1]
             took = time.perf_counter() - self.start
             print(f"{self.label}: epoch {epoch}/{total}, mean val loss {loss:.4f} ({took:.1f}s)", file=sys.stderr)
 
@@ -136,6 +136,28 @@ def _tensors(split: Split, stats: dict[str, list[float]]) -> tuple[torch.Tensor,
     return x, y
 
 
+def memory_needed(kwargs: dict, n_members: int, n_rows: int) -> int:
+    """Bytes to train ``n_members`` MLPs of ``model_kwargs`` on ``n_rows`` rows, roughly: the weights five times
+    (initial models, the stacked copy, gradients, two Adam moments) and the activations of a full batch."""
+    widths = [kwargs["in_dim"], *kwargs["hidden"], kwargs["out_dim"]]
+    weights = sum((a + 1) * b for a, b in zip(widths, widths[1:]))
+    activations = n_rows * sum(widths)
+    return 4 * n_members * (5 * weights + 4 * activations)
+
+
+def _check_memory(kwargs: dict, n_members: int, n_rows: int) -> None:
+    """A one-line error instead of an allocator's traceback (or the OOM killer) for a network too large."""
+    try:
+        ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return  # unknown on this platform
+    need = memory_needed(kwargs, n_members, n_rows)
+    if need > ram:
+        raise ConfigError(f"model.hidden = {list(kwargs['hidden'])}: {n_members} member(s) need about "
+                          f"{need / 2**30:,.0f} GiB to train, more than this machine's {ram / 2**30:,.0f} GiB; "
+                          f"use smaller layers (or fewer members)")
+
+
 def fit_members(
     task: Task | str,
     splits: dict[str, Split],
@@ -157,6 +179,8 @@ def fit_members(
     task = get_task(task)
     stats = standardizer(splits["train"], task) if standardize else {}
     kwargs = {**model_kwargs(params.model, splits["train"].x.shape[1], task.out_dim), **stats}
+    batch = min(params.train.batch_size or len(splits["train"].x), len(splits["train"].x))
+    _check_memory(kwargs, len(members), max(batch, len(splits["val"].x)))
     initial = []
     for m in members:
         extra = {"dropout": "concrete", "temperature": params.model.concrete.temperature} \

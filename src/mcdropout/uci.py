@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -112,17 +113,24 @@ def parse_splits(text: str, n_splits: int) -> list[int]:
 
 
 def run_benchmark(data_dir: str | Path, name: str, splits: str, epochs: int | None, samples: int,
-                  params: Params, progress: bool = True) -> dict[str, Any]:
+                  params: Params, progress: bool = True,
+                  on_split: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """Every requested split's files and indices are checked before any training; ``on_split`` gets the
+    result so far (summarised) after each split, to save it: a failure at split 19 keeps splits 0-18."""
     ds = load_uci(data_dir, name)
     chosen = parse_splits(splits, ds.n_splits)
+    for i in chosen:
+        ds.split(i)  # a missing file or a bad index is named now, not an hour into the run
     epochs = epochs or ds.n_epochs * 100
-    results = []
+    results: list[dict[str, Any]] = []
     for i in chosen:
         results.append(run_split(ds, i, epochs, samples, params))
         if progress:
             r = results[-1]
             print(f"{name} split {i}: rmse {r['rmse']:.3f} ll {r['ll']:.3f} (p={r['p']:g}, tau={r['tau']:g}, "
                   f"{r['seconds']:.0f}s)", flush=True)
+        if on_split is not None:
+            on_split(summarise({"dataset": name, "epochs": epochs, "mc_samples": samples, "splits": list(results)}))
     return summarise({"dataset": name, "epochs": epochs, "mc_samples": samples, "splits": results})
 
 
