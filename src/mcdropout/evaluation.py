@@ -18,7 +18,7 @@ MODES = ("standard", "mc")
 def raw_samples(model: nn.Module, x: np.ndarray, task: Task | str, mode: str, samples: int,
                 seed: int) -> np.ndarray:
     """``[T, N]`` samples through the task's link: means or probabilities (T = 1 for standard)."""
-    xt = torch.from_numpy(np.asarray(x, dtype=np.float32))
+    xt = torch.from_numpy(np.array(x, dtype=np.float32))  # a copy: rows from pandas may be read-only
     out = predict_standard(model, xt)[None] if mode == "standard" else predict_mc(model, xt, samples, seed=seed)
     return get_task(task).link(out)
 

@@ -88,7 +88,7 @@ def run_single(params: Params, dataset: str, progress: bool = True) -> MemberOut
         return None
     data, fit, runs = done
     outcomes = finish_members(data, fit, params, Paths.of(params).single_dir(dataset), runs)
-    tracking.log_members(params, data.task, outcomes, runs, fit.seconds)
+    tracking.log_members(params, data.task, outcomes, runs, fit.seconds, example=_example(data))
     return outcomes[0]
 
 
@@ -112,5 +112,10 @@ def train_group(params: Params, dataset: str, members: list[Member], folder: Pat
         raise
     for o in outcomes:
         o.checkpoint = folder / o.checkpoint.name
-    tracking.log_members(params, data.task, outcomes, runs, fit.seconds)
+    tracking.log_members(params, data.task, outcomes, runs, fit.seconds, example=_example(data))
     return fit, outcomes
+
+
+def _example(data: Dataset):
+    """The input example of the logged MLflow models: a few validation rows, raw."""
+    return data.splits["val"].x[:5]

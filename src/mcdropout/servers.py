@@ -1,4 +1,5 @@
-"""Long-running servers started for the user (``mcdropout ui``): checked, awaited, stopped whole.
+"""Long-running servers started for the user (``mcdropout ui``, ``mcdropout serve``): checked, awaited,
+stopped whole.
 
 The port is checked before anything starts (a one-line error for a port outside 1-65535
 or one in use); the address is printed once the server answers; a server that dies
@@ -42,10 +43,10 @@ def _answers(url: str) -> bool:
         return False
 
 
-def serve(cmd: list[str], health_url: str, ready: Callable[[], None]) -> int:
+def serve(cmd: list[str], health_url: str, ready: Callable[[], None], env: dict[str, str] | None = None) -> int:
     """Run ``cmd`` as a process group; call ``ready()`` once ``health_url`` answers; return its exit code."""
     posix = os.name == "posix"
-    proc = subprocess.Popen(cmd, start_new_session=posix)
+    proc = subprocess.Popen(cmd, start_new_session=posix, env=env)
 
     def stop(*_: object) -> None:
         try:
@@ -79,3 +80,19 @@ def serve(cmd: list[str], health_url: str, ready: Callable[[], None]) -> int:
     except KeyboardInterrupt:
         stop()
     return 0
+
+
+def first_experiment_page(address: str, prefix: str) -> str:
+    """The runs page of the first ``<prefix>-*`` experiment (the server root if there is none yet)."""
+    import json
+
+    request = urllib.request.Request(f"{address}/api/2.0/mlflow/experiments/search", method="POST",
+                                     data=json.dumps({"max_results": 100}).encode(),
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            experiments = json.loads(answer.read()).get("experiments", [])
+    except Exception:  # noqa: BLE001 - the root page still works
+        return f"{address}/#/experiments"
+    ours = sorted((e for e in experiments if e["name"].startswith(f"{prefix}-")), key=lambda e: int(e["experiment_id"]))
+    return f"{address}/#/experiments/{ours[0]['experiment_id']}/runs" if ours else f"{address}/#/experiments"

@@ -26,14 +26,18 @@ ARTIFACT = "checkpoint"
 MODEL_NAME = "model"  # the logged model's name on its run
 
 
-class MCDropoutModel(mlflow.pyfunc.PythonModel):
-    def __init__(self, mc: MCConfig | None = None) -> None:
-        self.defaults = {"samples": 100, "seed": 0, "level": 0.95} if mc is None else \
-            {"samples": mc.samples, "seed": mc.seed, "level": mc.level}
+CODE = Path(__file__).with_name("pyfunc_model.py")
 
+
+def defaults(mc: MCConfig) -> dict[str, Any]:
+    return {"samples": mc.samples, "seed": mc.seed, "level": mc.level}
+
+
+class MCDropoutModel(mlflow.pyfunc.PythonModel):
     def load_context(self, context: Any) -> None:
         from mcdropout.checkpoint import load_checkpoint
 
+        self.defaults = {**defaults(MCConfig()), **(context.model_config or {})}
         self.model, self.meta = load_checkpoint(context.artifacts[ARTIFACT])
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
@@ -74,11 +78,18 @@ def requirements() -> list[str]:
 def log_member_model(run_id: str, checkpoint: Path, meta: CheckpointMeta, mc: MCConfig,
                      example: np.ndarray) -> str:
     """Log the member's pyfunc model on its run (an MLflow 3 LoggedModel); returns the model's URI."""
+    import logging
+
     example_frame = pd.DataFrame(example, columns=meta.features)
-    with mlflow.start_run(run_id=run_id):
-        info = mlflow.pyfunc.log_model(
-            name=MODEL_NAME, python_model=MCDropoutModel(mc), artifacts={ARTIFACT: str(checkpoint)},
-            signature=signature(meta, mc), input_example=example_frame, pip_requirements=requirements(),
-            code_paths=[str(Path(__file__).parent)],
-        )
+    quiet = logging.getLogger("mlflow")
+    level, quiet.level = quiet.level, logging.ERROR  # its INFO lines about validating the example, per member
+    try:
+        with mlflow.start_run(run_id=run_id):
+            info = mlflow.pyfunc.log_model(
+                name=MODEL_NAME, python_model=str(CODE), model_config=defaults(mc),
+                artifacts={ARTIFACT: str(checkpoint)}, signature=signature(meta, mc), input_example=example_frame,
+                pip_requirements=requirements(), code_paths=[str(Path(__file__).parent)],
+            )
+    finally:
+        quiet.level = level
     return info.model_uri

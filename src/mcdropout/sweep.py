@@ -78,7 +78,8 @@ def evaluate_sweep(params: Params, dataset: str, folder: str | Path, progress: b
     best_p = best_by_seed_mean(runs, "p", task.val_loss)
     metrics = {"dataset": dataset, "task": task.name, **dataset_keys(data), "mc_samples": params.mc.samples,
                "best_p": best_p, "selection": SELECTION, "runs": runs}
-    tracking.log_evaluation(params, metrics, metas)
+    tracking.log_evaluation(params, metrics, metas, summary_by_p(metrics), task.metric)
+    tracking.register_champion(params, dataset, metrics, metas)
     return metrics
 
 

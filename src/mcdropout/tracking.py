@@ -354,8 +354,10 @@ def end_runs(params: Params, runs: GroupRuns, failed: bool = False) -> None:
         warn("closing of the runs", exc)
 
 
-def log_members(params: Params, task: Task, outcomes: list, runs: GroupRuns, seconds: float) -> None:
-    """Per-epoch histories, final metrics and checkpoints of trained members on their runs; then end the runs."""
+def log_members(params: Params, task: Task, outcomes: list, runs: GroupRuns, seconds: float,
+                example: np.ndarray | None = None) -> None:
+    """Per-epoch histories, final metrics, checkpoints and MLflow models of trained members on their runs;
+    then end the runs. ``example``: a few rows of raw inputs, the models' input example."""
     if not (runs.parent or runs.members):
         return
     try:
@@ -370,9 +372,58 @@ def log_members(params: Params, task: Task, outcomes: list, runs: GroupRuns, sec
                                               *_member_extras(o.meta, now, max_points),
                                               *_final_metrics(o.evaluation, now)])
             mlc.log_artifact(run_id, str(o.checkpoint), artifact_path="model")
+        if example is not None:
+            log_models(params, outcomes, runs, example)
     except Exception as exc:
         warn("logging", exc)
     end_runs(params, runs)
+
+
+def log_models(params: Params, outcomes: list, runs: GroupRuns, example: np.ndarray) -> None:
+    """Each member as an MLflow model (a LoggedModel on its run) that predicts with MC dropout."""
+    import mlflow
+
+    from mcdropout.serving import log_member_model
+
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    mlflow.set_tracking_uri(tracking_uri(params.mlflow))
+    for o in outcomes:
+        log_member_model(runs.members[o.member.name], o.checkpoint, o.meta, params.mc, example)
+
+
+def register_champion(params: Params, dataset: str, metrics: dict[str, Any], metas: dict[str, Any]) -> str | None:
+    """Register the best p's member (seed ``train.seed``, or the first seed) as ``mcdropout-<dataset>`` with the
+    alias ``champion``; the version is tagged with p, seed and test metrics. Returns the version, or None."""
+    if not params.mlflow.enabled:
+        return None
+    seeds = sorted({r["seed"] for r in metrics["runs"]})
+    seed = params.train.seed if params.train.seed in seeds else seeds[0]
+    run = next(r for r in metrics["runs"] if r["p"] == metrics["best_p"] and r["seed"] == seed)
+    meta = metas.get(run["checkpoint"])
+    if meta is None or not meta.mlflow_run_id:
+        return None
+    try:
+        import mlflow
+
+        mlflow.set_tracking_uri(tracking_uri(params.mlflow))
+        exp = experiment_id(params.mlflow, dataset)
+        found = mlflow.search_logged_models(experiment_ids=[exp], output_format="list",
+                                            filter_string=f"source_run_id = '{meta.mlflow_run_id}'")
+        if not found:
+            return None
+        name = f"{params.mlflow.experiment_prefix}-{dataset}"
+        version = mlflow.register_model(f"models:/{found[0].model_id}", name).version
+        mlc = client(params.mlflow)
+        mlc.set_registered_model_alias(name, "champion", version)
+        tags = {"p": f"{metrics['best_p']:g}", "seed": str(seed), "dataset": dataset,
+                **{f"{mode}_test_{k}": f"{run[mode]['test'][k]:.5g}" for mode in ("standard", "mc")
+                   for k in ("rmse", "accuracy", "nll", "coverage_95", "ece") if k in run[mode]["test"]}}
+        for key, value in tags.items():
+            mlc.set_model_version_tag(name, version, key, value)
+        return str(version)
+    except Exception as exc:
+        warn("registration of the champion model", exc)
+        return None
 
 
 def _metric(key: str, value: float, timestamp: int):
@@ -381,13 +432,19 @@ def _metric(key: str, value: float, timestamp: int):
     return Metric(key, float(value), timestamp, 0)
 
 
-def log_evaluation(params: Params, metrics: dict[str, Any], metas: dict[str, Any]) -> None:
-    """Add final standard/MC metrics of every split to each member's run, ``best_p`` to the parent (``evaluate``).
+def log_evaluation(params: Params, metrics: dict[str, Any], metas: dict[str, Any],
+                   rows: list[dict[str, float]] = (), key: str = "rmse") -> None:
+    """Add final standard/MC metrics of every split to each member's run; to the parent, ``best_p`` and the
+    per-p table (``evaluate``).
 
-    ``metas``: checkpoint file name -> its :class:`~mcdropout.checkpoint.CheckpointMeta`.
+    ``metas``: checkpoint file name -> its :class:`~mcdropout.checkpoint.CheckpointMeta`. ``rows``: the seed
+    means per p (``sweep.summary_by_p``), logged as ``by_p/<column>`` at step ``round(100 p)`` so that the
+    UI's chart view plots test error and NLL against p (x axis: step = 100 p).
     """
     if not params.mlflow.enabled:
         return
+    from mlflow.entities import Metric
+
     try:
         mlc = client(params.mlflow)
         now = now_ms()
@@ -397,8 +454,12 @@ def log_evaluation(params: Params, metrics: dict[str, Any], metas: dict[str, Any
             if meta is not None and meta.mlflow_run_id:
                 log_batched(mlc, meta.mlflow_run_id, metrics=_final_metrics(run, now))
                 parents.add(meta.mlflow_parent_run_id)
+        columns = [f"standard_test_{key}", f"mc_test_{key}", "standard_test_nll", "mc_test_nll",
+                   f"standard_train_{key}"]
+        table = [Metric(f"by_p/{c}", float(row[c]), now, int(round(100 * row["p"])))
+                 for row in rows for c in columns if c in row]
         for parent in parents - {None}:
-            mlc.log_batch(parent, metrics=[_metric("best_p", metrics["best_p"], now)])
+            log_batched(mlc, parent, metrics=[_metric("best_p", metrics["best_p"], now), *table])
     except Exception as exc:
         warn("logging of evaluation metrics", exc)
 
