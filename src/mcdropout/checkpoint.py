@@ -8,6 +8,7 @@ model's config; :class:`CheckpointMeta` reads it from there.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,8 @@ class CheckpointMeta:
     mc_samples: int = 100
     train: dict[str, Any] = field(default_factory=dict)  # the train section it was trained with
     accelerator: str = "cpu"
+    fit_seconds: float = 0.0  # wall time of the batched fit that trained it ...
+    fit_members: int = 1  # ... and how many members that fit trained
     history: torch.Tensor | None = None  # [epochs, 4]: train/loss, val/loss, train/metric, val/metric
     learned_p: list[float] | None = None  # Concrete members: rate per hidden layer at the end
     p_history: torch.Tensor | None = None  # Concrete members: [epochs, layers]
@@ -79,7 +82,9 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint not found")
     try:
-        payload = torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():  # torch's notes on a foreign pickle would precede the one line
+            warnings.simplefilter("ignore")
+            payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises several types for a non-checkpoint file
         raise CheckpointError(f"{path}: not a readable checkpoint ({type(exc).__name__})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:

@@ -31,10 +31,16 @@ def friendly(fn):
         try:
             return fn(*args, **kwargs)
         except _user_errors() as exc:
-            click.echo(f"Error: {exc}", err=True)
+            click.echo(f"Error: {printable(str(exc))}", err=True)
             sys.exit(2)
 
     return wrapper
+
+
+def printable(text: str) -> str:
+    """One visible line: line breaks, control and invisible characters (a byte-order mark, a zero-width space)
+    of the user's own names and values are shown escaped, e.g. ``\\n``, ``\\ufeff``."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def get_params(ctx: click.Context, dataset: str | None = None, epochs: int | None = None, **overrides: Any) -> Params:
@@ -358,6 +364,31 @@ def serve_model(ctx: click.Context, dataset: str, port: int, host: str) -> None:
     # `mlflow models serve` starts `uvicorn` by name: the environment's bin folder must be on PATH.
     path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
     sys.exit(serve(cmd, f"{address}/ping", ready, env={**os.environ, "MLFLOW_TRACKING_URI": uri, "PATH": path}))
+
+
+@main.command()
+@dataset_option
+@click.option("--quiet", is_flag=True, help="No progress output.")
+@click.pass_context
+@friendly
+def trust(ctx: click.Context, dataset: str, quiet: bool) -> None:
+    """MC dropout against a deep ensemble, standard inference and Concrete dropout, in distribution and under
+    shift: writes reports/<dataset>/trust.json and trust_summary.json (trains the ensemble)."""
+    from mcdropout.console import trust_table
+    from mcdropout.io import write_json
+    from mcdropout.paths import Paths, beside
+    from mcdropout.trust import run_trust, summary
+
+    params = get_params(ctx, dataset)
+    result = run_trust(params, dataset, progress=not quiet)
+    out = Paths.of(params).trust_json(dataset)
+    write_json(out, result)
+    write_json(beside(out, "trust_summary.json"), summary(result))
+    from mcdropout.tracking import log_trust
+
+    log_trust(params, dataset, result)
+    click.echo(trust_table(result))
+    click.echo(f"wrote {out}")
 
 
 @main.group()

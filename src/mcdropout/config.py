@@ -257,6 +257,14 @@ DatasetName = Annotated[str, Field(strict=True, min_length=1, pattern=r"^[A-Za-z
                         _allowed("a name of letters, digits, '_', '-' or '.'")]
 
 
+class TrustConfig(_Section):
+    """``mcdropout trust``: MC dropout against a deep ensemble and the others, in distribution and under shift."""
+
+    ensemble_size: Count = 5  # M networks without dropout, seeds 0..M-1, trained as one batched model
+    shift_fraction: OpenUnit = 0.2  # real data: the test points farthest from the training data (Mahalanobis)
+    shift_points: Count = 200  # synthetic data: points generated beyond / away from the training data
+
+
 class MCConfig(_Section):
     samples: Count = 100
     seed: Natural = 0
@@ -281,6 +289,7 @@ class Params(_Section):
     sweep: SweepConfig = SweepConfig()
     compare: CompareConfig = CompareConfig()
     mc: MCConfig = MCConfig()
+    trust: TrustConfig = TrustConfig()
     mlflow: MLflowConfig = MLflowConfig()
     datasets: Annotated[dict[DatasetName, DatasetSpec], Field(min_length=1)] = DEFAULT_DATASETS
 

@@ -59,3 +59,17 @@ def datasets_table(datasets: list) -> str:
         classes = ", ".join(s.classes) if s.classes else "-"
         lines.append(f"{s.name:<16} {s.source:<10} {s.task:<15} {rows:<22} {len(s.features):>8}  {classes}")
     return "\n".join(lines)
+
+
+def trust_table(trust: dict[str, Any]) -> str:
+    """``mcdropout trust``: one line per method."""
+    lines = [f"{'method':<15} {'test error':>10} {'test nll':>9} {'shift error':>11} {'ood auroc':>9} "
+             f"{'aurc':>7} {'train s':>8} {'ms/1000':>8}"]
+    for m in trust["methods"]:
+        shifted = f"{m['shifted']['error']:.4f}" if m["shifted"] else "-"
+        auroc = next((f"{v:.3f}" for k, v in (m["ood_auroc"] or {}).items() if not k.endswith("fpr95")), "-")
+        aurc = f"{m['selective']['aurc']:.4f}" if m["selective"] else "-"
+        lines.append(f"{m['name']:<15} {m['in_distribution']['error']:>10.4f} {m['in_distribution']['nll']:>9.4f} "
+                     f"{shifted:>11} {auroc:>9} {aurc:>7} {m['train_seconds']:>8.1f} "
+                     f"{m['predict_ms_per_1000']:>8.1f}")
+    return "\n".join(lines)

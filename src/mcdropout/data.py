@@ -24,7 +24,7 @@ from mcdropout.config import Params
 from mcdropout.io import staged_dir, write_text
 from mcdropout.paths import SPLITS, Paths
 from mcdropout.sources import Raw, read_source
-from mcdropout.tables import DataError, read_table, require_columns, write_table
+from mcdropout.tables import FLOAT32_MAX, DataError, read_table, require_columns, write_table
 from mcdropout.tasks import Task, task_for
 
 __all__ = ["DataError", "Dataset", "Schema", "Split", "build_dataset", "load_dataset", "write_dataset"]
@@ -110,6 +110,9 @@ def _targets(raw: Raw, parts: dict, task: str, name: str) -> tuple[dict[str, np.
                                 f"non-numeric value {bad!r} for a regression") from None
             if not np.all(np.isfinite(out[s])):
                 raise DataError(f"{raw.where.get(s, raw.where.get('all'))}: target {raw.target!r} has NaN/inf")
+            if np.any(np.abs(out[s]) > FLOAT32_MAX):
+                raise DataError(f"{raw.where.get(s, raw.where.get('all'))}: target {raw.target!r} has a value "
+                                f"beyond the float32 range (±{FLOAT32_MAX:.3g})")
             out[s] = out[s].astype(np.float32)
         return out, None
     labels = {s: np.array([str(v) for v in y], dtype=object) for s, (_, y) in parts.items()}

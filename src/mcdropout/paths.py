@@ -41,6 +41,9 @@ class Paths:
     def compare_dir(self, task: str) -> Path:
         return self.models / task / "compare"
 
+    def ensemble_dir(self, task: str) -> Path:
+        return self.models / task / "ensemble"
+
     # reports
     def task_reports(self, task: str) -> Path:
         return self.reports / task
@@ -50,6 +53,9 @@ class Paths:
 
     def compare_json(self, task: str) -> Path:
         return self.task_reports(task) / "compare.json"
+
+    def trust_json(self, task: str) -> Path:
+        return self.task_reports(task) / "trust.json"
 
     def checkpoint_json(self, task: str, checkpoint: str | Path) -> Path:
         """``mcdropout evaluate`` of one checkpoint."""

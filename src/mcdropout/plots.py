@@ -224,3 +224,16 @@ def learned_rates(ax: Axes, epochs: np.ndarray, curves: dict[str, np.ndarray], b
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7)
     return ax
+
+
+def uncertainty_histograms(ax: Axes, edges: np.ndarray, inside: np.ndarray, shifted: np.ndarray | None = None,
+                           xlabel: str = "uncertainty", title: str = "") -> Axes:
+    """Histograms (as fractions) of an uncertainty on in-distribution points and, if given, on shifted points."""
+    for counts, label, color in ((inside, "test (in distribution)", TEST_COLOR), (shifted, "shifted", "tab:orange")):
+        if counts is not None and counts.sum() > 0:
+            ax.stairs(counts / counts.sum(), edges, fill=True, alpha=0.45, color=color, label=label)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("fraction of points")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7)
+    return ax

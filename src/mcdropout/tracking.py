@@ -494,3 +494,27 @@ def log_comparison(params: Params, parent_run_id: str | None, files: list[Path],
         log_batched(mlc, parent_run_id, metrics=metrics)
     except Exception as exc:
         warn("logging of the comparison table", exc)
+
+
+def log_trust(params: Params, dataset: str, trust: dict[str, Any]) -> None:
+    """The trust table as metrics (``trust/<method>/<cell>``) on a run of the dataset's experiment."""
+    if not params.mlflow.enabled:
+        return
+    try:
+        mlc = client(params.mlflow)
+        run = mlc.create_run(experiment_id(params.mlflow, dataset), run_name=f"trust-{dataset}",
+                             tags={**git_tags(), "kind": "trust"})
+        now, metrics = now_ms(), []
+        for m in trust["methods"]:
+            for part in ("in_distribution", "shifted", "ood_auroc", "selective", "recalibrated"):
+                for key, value in (m[part] or {}).items():
+                    if isinstance(value, float) and value == value and abs(value) != float("inf"):
+                        metrics.append(_metric(f"trust/{m['name']}/{part}/{key}", value, now))
+            metrics += [_metric(f"trust/{m['name']}/train_seconds", m["train_seconds"], now),
+                        _metric(f"trust/{m['name']}/predict_ms_per_1000", m["predict_ms_per_1000"], now)]
+        log_batched(mlc, run.info.run_id, metrics=metrics,
+                    params={"dataset": dataset, "best_p": trust["best_p"], "ensemble_size": trust["ensemble_size"],
+                            "shift_rule": trust["shift"]["rule"][:500]})
+        end_runs(params, GroupRuns(members={"trust": run.info.run_id}))
+    except Exception as exc:
+        warn("logging of the trust table", exc)

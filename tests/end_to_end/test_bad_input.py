@@ -126,7 +126,7 @@ def test_gpu_accelerator_without_a_gpu(project):
 @pytest.mark.parametrize("args, needle", [
     (["--lr", "inf"], "a finite number"),
     (["--lr", "nan"], "a finite number"),
-    (["--lr", "-1"], "train.lr"),
+    (["--lr", "-1"], "lr must be a number > 0"),
     (["--p", "1"], "train.p"),
     (["--epochs", "0"], "epochs"),
 ])
@@ -160,12 +160,16 @@ def test_network_too_large_for_memory(project, tiny_params):
     assert snapshot(project) == before
 
 
-@pytest.mark.parametrize("dataset", ["regression", "classification"])
-def test_divergence_is_one_line_and_saves_nothing(project, dataset):
-    if dataset == "classification":
+@pytest.mark.parametrize("dataset, lr", [("regression", 1e6), ("classification", 1e30)])
+def test_divergence_is_one_line_and_saves_nothing(project, tiny_params, dataset, lr):
+    if dataset == "classification":  # (its loss stays finite at lr 1e6 over 5 epochs)
         assert run("data", "--dataset", dataset).exit_code == 0
     before = snapshot(project)
-    one_error(run("train", "--dataset", dataset, "--lr", "1e6", "--quiet"), "training diverged (non-finite loss)")
+    line = one_error(run("train", "--dataset", dataset, "--lr", lr, "--quiet"), "training diverged (non-finite loss)")
+    assert "member p0.2_seed0" in line
+    write_params(project, tiny_params.with_epochs(EPOCHS), **{"train.lr": lr})
+    before = snapshot(project)
+    one_error(run("sweep", "--dataset", dataset, "--quiet"), "training diverged (non-finite loss) for member p")
     assert snapshot(project) == before
 
 
@@ -348,7 +352,8 @@ def test_interrupted_data_keeps_the_old_dataset_and_stale_staging_is_removed(pro
 # --- 6. tracking stores ------------------------------------------------------------------
 
 
-def test_unwritable_sqlite_store_fails_fast_with_one_warning(project):
+def test_unwritable_sqlite_store_fails_fast_with_one_warning(project, tiny_params):
+    write_params(project, tiny_params.with_epochs(EPOCHS), **{"mlflow.enabled": True})
     env = {**os.environ, "MLFLOW_TRACKING_URI": "sqlite:////proc/nope.db"}
     start = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "mcdropout.cli", "train", "--dataset", "regression", "--p", "0.1",
@@ -473,13 +478,13 @@ def test_uci_dataset_as_a_path_is_refused(workdir):
     assert snapshot(workdir) == before and not (workdir / "out").exists()
 
 
-@pytest.mark.parametrize("output_dir", ["/proc/uci", "afile"])
-def test_uci_output_dir_that_cannot_be_written(workdir, output_dir):
+@pytest.mark.parametrize("output_dir, needle", [("/proc/uci", "cannot write"), ("/proc/a/b", "cannot write"),
+                                                ("afile", "afile"), ("afile/sub", "afile is a file")])
+def test_uci_output_dir_that_cannot_be_written(workdir, output_dir, needle):
     _uci(workdir)
     (workdir / "afile").write_text("x")
     before = snapshot(workdir)
-    one_error(run("benchmark", "uci", "--data-dir", "uci", "--dataset", "tiny", "--output-dir", output_dir),
-              "cannot write")
+    one_error(run("benchmark", "uci", "--data-dir", "uci", "--dataset", "tiny", "--output-dir", output_dir), needle)
     assert snapshot(workdir) == before
 
 

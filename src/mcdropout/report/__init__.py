@@ -45,6 +45,7 @@ from mcdropout.report.document import (
     to_markdown,
 )
 from mcdropout.report.inputs import TaskInputs, check_inputs, load_inputs
+from mcdropout.report.trust import trust_blocks
 from mcdropout.tables import DataError
 from mcdropout.tasks import Task
 
@@ -66,6 +67,7 @@ class TaskReport:
     comparison_findings: list[str] = field(default_factory=list)
     comparison_figures: dict[str, Path] = field(default_factory=dict)
     comparison_files: list[Path] = field(default_factory=list)  # reports/<task>/comparison.{md,json}
+    fig_dir: Path = Path("reports/figures")
 
     @property
     def task(self) -> Task:
@@ -88,7 +90,7 @@ def task_report(params: Params, inputs: TaskInputs, fig_dir: Path) -> TaskReport
     verdicts, ref = findings.verdicts(inputs.task, inputs.rows, inputs.best_p, inputs.data_noise)
     said = findings.sweep_findings(inputs.metrics, inputs.rows, inputs.seed, ref,
                                    F.epistemic_inside_outside(inputs, params.mc), with_map=inputs.input_dim == 2)
-    tr = TaskReport(inputs, verdicts, F.sweep_figures(inputs, params.mc, fig_dir), said)
+    tr = TaskReport(inputs, verdicts, F.sweep_figures(inputs, params.mc, fig_dir), said, fig_dir=fig_dir)
     if inputs.compare is not None:
         tr.comparison = comparison_rows(inputs.metrics, inputs.compare)
         tr.learned = learned_against_swept(inputs.metrics, inputs.compare)
@@ -120,7 +122,8 @@ def _task_blocks(tr: TaskReport) -> list:
               Paragraph(f"best p = {metrics['best_p']:g} ({metrics['selection']}); MC samples T = "
                         f"{metrics['mc_samples']}."),
               Table(head, body), Heading(3, "What MC dropout added"), Bullets(tr.findings), *_figures(tr.figures)]
-    return blocks + (_comparison_blocks(tr) if tr.comparison else [])
+    blocks += _comparison_blocks(tr) if tr.comparison else []
+    return blocks + (trust_blocks(tr.name, tr.inputs.trust, tr.fig_dir, F.save) if tr.inputs.trust else [])
 
 
 def report_document(params: Params, sections: list[list]) -> Document:

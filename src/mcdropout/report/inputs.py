@@ -36,6 +36,7 @@ class TaskInputs:
     compare: dict[str, Any] | None = None  # compare.json, where there is one
     compare_checkpoints: list[Checkpoint] = field(default_factory=list)
     compare_run_id: str | None = None  # MLflow parent run of the comparison
+    trust: dict[str, Any] | None = None  # trust.json, where there is one
 
     @property
     def best_p(self) -> float:
@@ -91,6 +92,8 @@ def load_inputs(params: Params, name: str, paths: Paths) -> TaskInputs:
         histories={p: np.stack(h) for p, h in sorted(histories.items())},
         x_range=(curve.x_min, curve.x_max) if curve else (float(x.min()), float(x.max())),
         data_noise=curve.noise if curve else None, sweep_run_id=_parent_run(sweep))
+    if paths.trust_json(name).is_file():
+        inputs.trust = json.loads(paths.trust_json(name).read_text())
     if paths.compare_json(name).is_file():
         inputs.compare = json.loads(paths.compare_json(name).read_text())
         inputs.compare_checkpoints = _checkpoints(paths.compare_dir(name))

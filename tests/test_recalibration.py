@@ -1,0 +1,92 @@
+"""Variance scaling, split-conformal intervals and temperature scaling against hand values."""
+
+import math
+
+import numpy as np
+import pytest
+
+from mcdropout import metrics as M
+from mcdropout import recalibration as R
+
+
+def test_fit_variance_scale_closed_form():
+    # z^2 = 0, 4, 4 -> s^2 = 8/3.
+    y, mean, std = np.array([0.0, 2.0, -4.0]), np.zeros(3), np.array([1.0, 1.0, 2.0])
+    s = R.fit_variance_scale(y, mean, std)
+    assert s == pytest.approx(math.sqrt(8 / 3))
+    best = M.gaussian_nll(y, mean, s * std)
+    assert best < M.gaussian_nll(y, mean, 1.01 * s * std)
+    assert best < M.gaussian_nll(y, mean, 0.99 * s * std)
+
+
+def test_conformal_quantile_by_hand():
+    scores = np.array([0.5, 0.1, 0.4, 0.2, 0.3])  # n = 5
+    assert R.conformal_quantile(scores, 0.5) == 0.3  # ceil(6 * 0.5) = 3rd smallest
+    assert R.conformal_quantile(scores, 0.8) == 0.5  # ceil(4.8) = 5th
+    assert R.conformal_quantile(scores, 0.6) == 0.4  # ceil(3.6) = 4th
+    assert R.conformal_quantile(scores, 0.9) == math.inf  # ceil(5.4) = 6 > 5
+    # n = 19, level 0.95: ceil(20 * 0.95) = 19, the largest (no float round-up to 20).
+    assert R.conformal_quantile(np.arange(1.0, 20.0), 0.95) == 19.0
+    # n = 39: ceil(40 * 0.95) = 38.
+    assert R.conformal_quantile(np.arange(1.0, 40.0), 0.95) == 38.0
+
+
+def test_conformal_quantile_rejects_bad_level():
+    with pytest.raises(ValueError):
+        R.conformal_quantile(np.ones(3), 1.0)
+
+
+def test_conformal_interval_and_coverage():
+    lower, upper = R.conformal_interval(np.array([0.0, 1.0]), np.array([1.0, 2.0]), 1.5)
+    np.testing.assert_allclose(lower, [-1.5, -2.0])
+    np.testing.assert_allclose(upper, [1.5, 4.0])
+    assert R.interval_coverage(np.array([1.5, 5.0]), lower, upper) == 0.5  # the end counts as inside
+    assert R.interval_coverage(np.array([0.0, 1.0]), lower, upper) == 1.0
+
+
+def test_conformal_covers_at_level_whatever_the_std():
+    # The model's std is 3x too small; the conformal q absorbs it and covers ~95% of new points.
+    rng = np.random.default_rng(0)
+    y_val, y_test = rng.normal(size=2000), rng.normal(size=20000)
+    std = np.full(2000, 1 / 3)
+    q = R.conformal_quantile(np.abs(y_val) / std, 0.95)
+    assert q == pytest.approx(3 * 1.96, rel=0.05)
+    lower, upper = R.conformal_interval(np.zeros(20000), np.full(20000, 1 / 3), q)
+    assert R.interval_coverage(y_test, lower, upper) == pytest.approx(0.95, abs=0.01)
+
+
+def test_apply_temperature():
+    log_p = np.log(np.array([[0.5, 0.25, 0.25]]))
+    np.testing.assert_allclose(R.apply_temperature(log_p, 1.0), [[0.5, 0.25, 0.25]])
+    # T = 2: square roots, renormalised.
+    root = np.sqrt([0.5, 0.25, 0.25])
+    np.testing.assert_allclose(R.apply_temperature(log_p, 2.0), [root / root.sum()])
+    # No overflow on large logits.
+    np.testing.assert_allclose(R.apply_temperature(np.array([[1000.0, 0.0]]), 1.0), [[1.0, 0.0]])
+
+
+def _nll(log_p, y, t):
+    return M.nll_k(y, R.apply_temperature(log_p, t))
+
+
+def test_fit_temperature_on_over_confident_toy():
+    # Says 99% for class 0 everywhere, right 7 times in 10. The best T puts p = 0.7:
+    # 1 / (1 + 99^(-1/T)) = 0.7  ->  T = ln 99 / ln(7/3) = 5.4233.
+    log_p = np.log(np.tile([0.99, 0.01], (10, 1)))
+    y = np.array([0] * 7 + [1] * 3)
+    t = R.fit_temperature(log_p, y)
+    assert t > 1
+    assert t == pytest.approx(math.log(99) / math.log(7 / 3), rel=1e-4)
+    before, after = _nll(log_p, y, 1.0), _nll(log_p, y, t)
+    assert before == pytest.approx(-(0.7 * math.log(0.99) + 0.3 * math.log(0.01)))
+    assert after == pytest.approx(-(0.7 * math.log(0.7) + 0.3 * math.log(0.3)), rel=1e-6)
+    assert after < before
+    grid = np.geomspace(*R.T_BOUNDS, 2001)
+    assert after == pytest.approx(min(_nll(log_p, y, g) for g in grid), abs=1e-6)
+
+
+def test_fit_temperature_sharpens_under_confident_and_stays_in_bounds():
+    # Says 60% for the right class, always right: a lower T is better, down to the bound.
+    log_p = np.log(np.array([[0.6, 0.4], [0.4, 0.6], [0.6, 0.4]]))
+    t = R.fit_temperature(log_p, np.array([0, 1, 0]))
+    assert R.T_BOUNDS[0] <= t < 0.06

@@ -1,0 +1,71 @@
+"""The MLflow model of a member: pyfunc round trip against `mcdropout predict`, and the champion alias."""
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+
+from mcdropout.checkpoint import load_checkpoint
+from mcdropout.config import MCConfig
+from mcdropout.data import write_dataset
+from mcdropout.predict import prediction_columns
+from mcdropout.sweep import evaluate_sweep, run_sweep
+
+
+@pytest.fixture
+def tracked(tiny_params, monkeypatch):
+    monkeypatch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    params = tiny_params.override(**{"mlflow.enabled": True, "sweep.p": [0.0, 0.3], "sweep.seeds": [0, 1]})
+    mlflow.set_tracking_uri(params.mlflow.tracking_uri)
+    return params
+
+
+def _logged_model(params, dataset: str, checkpoint) -> str:
+    _, meta = load_checkpoint(checkpoint)
+    exp = mlflow.get_experiment_by_name(f"mcdropout-{dataset}")
+    (found,) = mlflow.search_logged_models(experiment_ids=[exp.experiment_id], output_format="list",
+                                           filter_string=f"source_run_id = '{meta.mlflow_run_id}'")
+    return f"models:/{found.model_id}"
+
+
+@pytest.mark.parametrize("dataset", ["regression", "wine"])
+def test_pyfunc_predicts_like_mcdropout_predict(tracked, dataset):
+    write_dataset(dataset, tracked)
+    result = run_sweep(tracked, dataset, progress=False)
+    checkpoint = result.folder / "p0.3_seed1.pt"
+    model = mlflow.pyfunc.load_model(_logged_model(tracked, dataset, checkpoint))
+    net, meta = load_checkpoint(checkpoint)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(6, len(meta.features))).astype(np.float32)
+    frame = pd.DataFrame(x, columns=meta.features)[meta.features[::-1]].assign(extra=1.0)  # any order, extras
+    got = model.predict(frame, params={"samples": 30, "seed": 3, "level": 0.9})
+    want = prediction_columns(net, meta, x, MCConfig(samples=30, seed=3, level=0.9))
+    assert list(got.columns) == list(want)
+    for column, values in want.items():
+        if values.dtype == object:
+            assert got[column].tolist() == values.tolist()
+        else:
+            np.testing.assert_allclose(got[column].to_numpy(), values, rtol=1e-6, atol=1e-9)
+    schema = model.metadata.signature
+    assert schema.inputs.input_names() == meta.features
+    assert {p.name: p.default for p in schema.params.params} == {"samples": 20, "seed": 0, "level": 0.95}
+    with pytest.raises(Exception, match="missing inputs"):  # the signature names the missing column
+        model.predict(frame.drop(columns=[meta.features[0]]))
+
+
+def test_champion_alias_moves_and_old_versions_stay(tracked):
+    write_dataset("regression", tracked)
+    client = mlflow.MlflowClient()
+    for expected in ("1", "2"):
+        result = run_sweep(tracked, "regression", progress=False)
+        metrics = evaluate_sweep(tracked, "regression", result.folder, progress=False)
+        champion = client.get_model_version_by_alias("mcdropout-regression", "champion")
+        assert champion.version == expected
+        assert champion.tags["p"] == f"{metrics['best_p']:g}" and champion.tags["seed"] == "0"
+        best = next(r for r in metrics["runs"] if r["p"] == metrics["best_p"] and r["seed"] == 0)
+        assert float(champion.tags["mc_test_rmse"]) == pytest.approx(best["mc"]["test"]["rmse"], rel=1e-4)
+    versions = client.search_model_versions("name='mcdropout-regression'")
+    assert sorted(v.version for v in versions) == ["1", "2"]
+    model = mlflow.pyfunc.load_model("models:/mcdropout-regression@champion")
+    out = model.predict(pd.DataFrame({"x1": [-7.0, 0.0]}))
+    assert list(out.columns) == ["mean", "std", "lower", "upper", "epistemic_std", "mean_standard"]
