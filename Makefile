@@ -19,6 +19,11 @@ install: $(BIN)/mcdropout
 
 run: install
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/dvc repro
+	@echo
+	@echo "Done. Where to look:"
+	@echo "  reports/report.html         the report (reports/report.md: the same in Markdown)"
+	@echo "  $(BIN)/mcdropout ui     the MLflow UI: every run, curve, figure and model"
+	@echo "  models:/mcdropout-<dataset>@champion   the best model per dataset: README, 'Use the best model'"
 
 test: install
 	$(BIN)/ruff check src tests benchmarks
