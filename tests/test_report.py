@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from mcdropout import tracking
+from mcdropout import publish
 from mcdropout.checkpoint import CheckpointMeta, save_checkpoint
 from mcdropout.config import Params
 from mcdropout.data import DataError, load_dataset, write_dataset
@@ -325,8 +325,8 @@ def test_assemble_alone_gives_the_same_report(study):
 def test_log_runs_attach_to_the_parent_runs(study, monkeypatch):
     params, paths, built = study
     calls = []
-    monkeypatch.setattr(tracking, "log_report", lambda p, run, files: calls.append(("report", run, len(files))))
-    monkeypatch.setattr(tracking, "log_comparison",
+    monkeypatch.setattr(publish, "log_report", lambda p, run, files: calls.append(("report", run, len(files))))
+    monkeypatch.setattr(publish, "log_comparison",
                         lambda p, run, files, rows: calls.append(("comparison", run, len(files))))
     for section in built.sections:
         log_section_runs(params, section, paths.reports)

@@ -60,12 +60,12 @@ def test_champion_alias_moves_and_old_versions_stay(tracked):
         result = run_sweep(tracked, "regression", progress=False)
         metrics = evaluate_sweep(tracked, "regression", result.folder, progress=False)
         champion = client.get_model_version_by_alias("mcdropout-regression", "champion")
-        assert champion.version == expected
+        assert str(champion.version) == expected
         assert champion.tags["p"] == f"{metrics['best_p']:g}" and champion.tags["seed"] == "0"
         best = next(r for r in metrics["runs"] if r["p"] == metrics["best_p"] and r["seed"] == 0)
         assert float(champion.tags["mc_test_rmse"]) == pytest.approx(best["mc"]["test"]["rmse"], rel=1e-4)
     versions = client.search_model_versions("name='mcdropout-regression'")
-    assert sorted(v.version for v in versions) == ["1", "2"]
+    assert sorted(str(v.version) for v in versions) == ["1", "2"]
     model = mlflow.pyfunc.load_model("models:/mcdropout-regression@champion")
     out = model.predict(pd.DataFrame({"x1": [-7.0, 0.0]}))
     assert list(out.columns) == ["mean", "std", "lower", "upper", "epistemic_std", "mean_standard"]

@@ -11,6 +11,7 @@ reads ``section.key must be <allowed>, got <value>``. Ints reject bools and floa
 be finite, everywhere.
 """
 
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -349,7 +350,8 @@ def _one_line(exc: ValidationError) -> str:
     if err["type"] in ("unknown_keys", "spec"):
         return f"{key}: {err['msg']}"
     sep = " " if err["type"] == "config" else ": "
-    return f"{key}{sep}{err['msg']}, got {err['input']!r}"
+    got = repr(err["input"])
+    return f"{key}{sep}{err['msg']}, got {got if len(got) <= 100 else got[:100] + '...'}"
 
 
 def from_dict(raw: Any) -> Params:
@@ -360,13 +362,21 @@ def from_dict(raw: Any) -> Params:
         raise ConfigError(_one_line(exc)) from None
 
 
+class _Loader(yaml.SafeLoader):
+    """YAML as DVC reads params.yaml (YAML 1.2 numbers): ``1e-3`` is a float, not the string PyYAML makes of it."""
+
+
+_Loader.add_implicit_resolver("tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9][0-9_]*(\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+                              list("-+0123456789"))
+
+
 def load_params(path: str | Path = "params.yaml") -> Params:
     """Read and validate a params file; raises :class:`ConfigError` with a one-line reason."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"params file not found: {path}")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
     except UnicodeDecodeError as exc:
         raise ConfigError(f"params file {path} is not UTF-8 text (byte {exc.start})") from None
     except yaml.YAMLError as exc:

@@ -24,6 +24,7 @@ from mcdropout.io import check_output, staged_dir
 from mcdropout.members import Member
 from mcdropout.model import MLP
 from mcdropout.paths import Paths
+from mcdropout.registry import log_models
 from mcdropout.train import FitResult, fit_members
 
 
@@ -89,7 +90,7 @@ def run_single(params: Params, dataset: str, progress: bool = True) -> MemberOut
         return None
     data, fit, runs = done
     outcomes = finish_members(data, fit, params, Paths.of(params).single_dir(dataset), runs)
-    tracking.log_members(params, data.task, outcomes, runs, fit.seconds, example=_example(data))
+    _log(params, data, outcomes, runs, fit.seconds)
     return outcomes[0]
 
 
@@ -113,10 +114,13 @@ def train_group(params: Params, dataset: str, members: list[Member], folder: Pat
         raise
     for o in outcomes:
         o.checkpoint = folder / o.checkpoint.name
-    tracking.log_members(params, data.task, outcomes, runs, fit.seconds, example=_example(data))
+    _log(params, data, outcomes, runs, fit.seconds)
     return fit, outcomes
 
 
-def _example(data: Dataset):
-    """The input example of the logged MLflow models: a few validation rows, raw."""
-    return data.splits["val"].x[:5]
+def _log(params: Params, data: Dataset, outcomes: list[MemberOutcome], runs: tracking.GroupRuns,
+         seconds: float) -> None:
+    """Metrics and checkpoints, then each member's MLflow model (input example: a few raw val rows); end the runs."""
+    tracking.log_members(params, data.task, outcomes, runs, seconds)
+    log_models(params, outcomes, runs, data.splits["val"].x[:5])
+    tracking.end_runs(params, runs)

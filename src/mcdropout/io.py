@@ -44,6 +44,15 @@ def _file_name(path: str | Path) -> Path:
     return Path(text)
 
 
+def _special(path: Path) -> bool:
+    """Written in place, never replaced: a device, pipe or socket (``/dev/null``), and any existing path under
+    /dev or /proc (``/dev/stdout`` is a link to the descriptor, whatever it holds). Replacing those with a file
+    (as root) would break the system; a link to a regular file elsewhere (a DVC cache link) is replaced."""
+    if not path.exists() or path.is_dir():
+        return False
+    return not path.is_file() or path.absolute().parts[1:2] in (("dev",), ("proc",))
+
+
 def check_output(path: str | Path, folder: bool = False) -> Path:
     """Check up front, without leaving anything behind, that a file (or a ``folder``) can be written at ``path``.
 
@@ -59,6 +68,8 @@ def check_output(path: str | Path, folder: bool = False) -> Path:
             raise DataError(f"{path}: is a file; the output here is a folder")
     else:
         path = _file_name(path)
+        if _special(path):
+            return path
     existing = path.absolute().parent  # a file is written there; a folder is staged there
     while not existing.exists():
         existing = existing.parent
@@ -77,9 +88,13 @@ def check_output(path: str | Path, folder: bool = False) -> Path:
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; move it into place only if the block succeeds.
 
-    A path that cannot be written raises one :class:`DataError` naming it.
+    A path that cannot be written raises one :class:`DataError` naming it. A device or a pipe
+    (``/dev/null``, ``/dev/stdout``) is written in place, never replaced by a file.
     """
     path = _file_name(path)
+    if _special(path):
+        yield path
+        return
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)

@@ -22,6 +22,7 @@ from mcdropout.evaluation import MODES, evaluate_model
 from mcdropout.experiment import MemberOutcome, train_group
 from mcdropout.members import SELECTION, Member, best_by_seed_mean
 from mcdropout.paths import Paths
+from mcdropout.registry import register_champion
 from mcdropout.tasks import get_task
 from mcdropout.train import FitResult
 
@@ -79,7 +80,7 @@ def evaluate_sweep(params: Params, dataset: str, folder: str | Path, progress: b
     metrics = {"dataset": dataset, "task": task.name, **dataset_keys(data), "mc_samples": params.mc.samples,
                "best_p": best_p, "selection": SELECTION, "runs": runs}
     tracking.log_evaluation(params, metrics, metas, summary_by_p(metrics), task.metric)
-    tracking.register_champion(params, dataset, metrics, metas)
+    register_champion(params, dataset, metrics, metas)
     return metrics
 
 

@@ -60,6 +60,8 @@ def _number(path: Path, line: int, column: str, text: str) -> float:
 def read_table(path: str | Path) -> Table:
     """Read a CSV with a header row."""
     path = Path(path)
+    if path.is_dir():
+        raise DataError(f"{path}: is a folder; give a CSV file")
     if not path.is_file():
         raise DataError(f"{path}: file not found")
     raw = path.read_bytes()

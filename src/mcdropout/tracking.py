@@ -14,10 +14,7 @@ tracking is skipped for the rest of the command, so one warning line is all the 
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
-import tempfile
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -27,6 +24,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mcdropout.config import MLflowConfig, Params, to_dict
+from mcdropout.store import (  # noqa: F401 - re-exported: the store's check is part of tracking's API
+    StoreUnavailable,
+    TrackingSkipped,
+    client,
+    probe_store,
+    reset,
+    tracking_uri,
+    warn,
+)
 
 if TYPE_CHECKING:  # no torch or Lightning at import: `mcdropout ui` starts a server with this module
     from mcdropout.members import Member
@@ -34,136 +40,7 @@ if TYPE_CHECKING:  # no torch or Lightning at import: `mcdropout ui` starts a se
 
 HISTORY_KEYS = ("train/loss", "val/loss", "train/{metric}", "val/{metric}")  # the routine's history rows
 
-# Fail fast on an unreachable server instead of retrying for minutes.
-os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
-os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
-
 BATCH = 1000
-
-
-def tracking_uri(cfg: MLflowConfig) -> str:
-    return os.environ.get("MLFLOW_TRACKING_URI") or cfg.tracking_uri
-
-
-class StoreUnavailable(Exception):
-    """The tracking store cannot be used (found by :func:`probe_store`)."""
-
-
-class TrackingSkipped(Exception):
-    """The store already failed in this command and was reported once: tracking is skipped."""
-
-
-_failed: dict[str, str] = {}  # tracking URI -> its first failure in this command
-_probed: set[str] = set()
-_last_uri: list[str] = []  # the URI of the latest client(): the one a failure is charged to
-_DATABASES = ("sqlite", "postgresql", "mysql", "mssql")  # SQLAlchemy stores (with a "+driver" suffix or not)
-
-
-def reset() -> None:
-    """Forget stores that failed (each command of the CLI starts afresh)."""
-    _failed.clear()
-    _probed.clear()
-
-
-def _writable_folder(folder: Path, what: str) -> None:
-    """A file can be created in ``folder``, or in its nearest existing ancestor when it is missing."""
-    existing = folder.absolute()
-    while not existing.exists():
-        existing = existing.parent
-    if not existing.is_dir():
-        raise StoreUnavailable(f"{what}: {existing} is a file, not a folder")
-    try:
-        fd, probe = tempfile.mkstemp(prefix=".mcdropout-probe.", dir=existing)
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as exc:
-        raise StoreUnavailable(f"{what}: cannot create files in {existing} ({exc.strerror})") from None
-
-
-def _probe_sqlite(uri: str) -> bool:
-    """Checks of the file and its folder; True when the file exists (then worth one connection)."""
-    from sqlalchemy.engine import make_url
-
-    database = make_url(uri).database
-    if not database or database == ":memory:":
-        return False
-    path = Path(database)
-    if path.is_dir():
-        raise StoreUnavailable(f"{uri}: {path} is a folder, not a SQLite file")
-    if path.exists():
-        try:
-            with path.open("rb") as f:
-                head = f.read(16)
-        except OSError as exc:
-            raise StoreUnavailable(f"{uri}: cannot read {path} ({exc.strerror})") from None
-        if head and head != b"SQLite format 3\x00":
-            raise StoreUnavailable(f"{uri}: {path} is not a SQLite database")
-        if not os.access(path, os.R_OK | os.W_OK):
-            raise StoreUnavailable(f"{uri}: {path} is not writable")
-    _writable_folder(path.parent, uri)  # SQLite writes its journal beside the file (MLflow makes the folder)
-    return path.exists()
-
-
-def _probe_database(uri: str) -> None:
-    """One connection attempt (MLflow's own makes ten over about 100 s)."""
-    import logging
-
-    import sqlalchemy
-
-    quiet = [logging.getLogger(n) for n in ("sqlalchemy", "alembic")]
-    levels = [q.level for q in quiet]
-    for q in quiet:
-        q.setLevel(logging.ERROR)
-    try:
-        engine = sqlalchemy.create_engine(uri)
-        try:
-            sqlalchemy.inspect(engine)
-        finally:
-            engine.dispose()
-    except Exception as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise StoreUnavailable(f"{uri}: {reason}") from None
-    finally:
-        for q, level in zip(quiet, levels):
-            q.setLevel(level)
-
-
-def probe_store(uri: str) -> None:
-    """Raise :class:`StoreUnavailable` (one line) when the store at ``uri`` cannot work; cheap and without retries.
-
-    SQLite: the file, if there, is a writable SQLite database and its folder takes new files; any SQLAlchemy
-    database: one connection. A local folder (``file:`` or a plain path) must take new files. Servers (``http``,
-    ``https``, ``databricks``) are not probed: their first failure, within the request timeouts set above,
-    turns tracking off for the command.
-    """
-    scheme = uri.split(":", 1)[0].split("+", 1)[0].lower() if ":" in uri else ""
-    try:
-        if scheme in _DATABASES:
-            if scheme != "sqlite" or _probe_sqlite(uri):
-                _probe_database(uri)
-        elif scheme == "file" or not scheme or len(scheme) == 1:  # a path (a Windows drive letter counts)
-            from urllib.parse import urlparse
-
-            _writable_folder(Path(urlparse(uri).path if scheme == "file" else uri), uri)
-    except StoreUnavailable:
-        raise
-    except Exception as exc:  # e.g. a malformed URI
-        reason = (str(exc).strip().splitlines() or [""])[0][:200]
-        raise StoreUnavailable(f"{uri}: {type(exc).__name__}: {reason}") from None
-
-
-def client(cfg: MLflowConfig):
-    """An MLflow client on the store; :class:`TrackingSkipped` once the store failed in this command."""
-    uri = tracking_uri(cfg)
-    _last_uri[:] = [uri]
-    if uri in _failed:
-        raise TrackingSkipped(_failed[uri])
-    if uri not in _probed:
-        probe_store(uri)
-        _probed.add(uri)
-    from mlflow.tracking import MlflowClient
-
-    return MlflowClient(tracking_uri=uri)
 
 
 def experiment_id(cfg: MLflowConfig, dataset: str) -> str:
@@ -192,17 +69,6 @@ def git_tags() -> dict[str, str]:
     except (OSError, subprocess.SubprocessError):
         return {}
     return {"git_commit": commit or "unknown", "git_dirty": str(dirty).lower()}
-
-
-def warn(what: str, exc: BaseException) -> None:
-    """One warning line for the first failure of the store; tracking is then skipped for the rest of the command."""
-    if isinstance(exc, TrackingSkipped):
-        return  # already reported
-    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    if _last_uri:
-        _failed[_last_uri[0]] = reason
-    print(f"Warning: MLflow {what} failed ({type(exc).__name__}: {reason[:300]}); "
-          f"outputs are saved, tracking is skipped for the rest of this command", file=sys.stderr)
 
 
 def now_ms() -> int:
@@ -354,10 +220,9 @@ def end_runs(params: Params, runs: GroupRuns, failed: bool = False) -> None:
         warn("closing of the runs", exc)
 
 
-def log_members(params: Params, task: Task, outcomes: list, runs: GroupRuns, seconds: float,
-                example: np.ndarray | None = None) -> None:
-    """Per-epoch histories, final metrics, checkpoints and MLflow models of trained members on their runs;
-    then end the runs. ``example``: a few rows of raw inputs, the models' input example."""
+def log_members(params: Params, task: Task, outcomes: list, runs: GroupRuns, seconds: float) -> None:
+    """Per-epoch histories, final metrics and checkpoints of trained members on their runs (the caller ends
+    the runs, after :func:`mcdropout.registry.log_models`)."""
     if not (runs.parent or runs.members):
         return
     try:
@@ -372,58 +237,8 @@ def log_members(params: Params, task: Task, outcomes: list, runs: GroupRuns, sec
                                               *_member_extras(o.meta, now, max_points),
                                               *_final_metrics(o.evaluation, now)])
             mlc.log_artifact(run_id, str(o.checkpoint), artifact_path="model")
-        if example is not None:
-            log_models(params, outcomes, runs, example)
     except Exception as exc:
         warn("logging", exc)
-    end_runs(params, runs)
-
-
-def log_models(params: Params, outcomes: list, runs: GroupRuns, example: np.ndarray) -> None:
-    """Each member as an MLflow model (a LoggedModel on its run) that predicts with MC dropout."""
-    import mlflow
-
-    from mcdropout.serving import log_member_model
-
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    mlflow.set_tracking_uri(tracking_uri(params.mlflow))
-    for o in outcomes:
-        log_member_model(runs.members[o.member.name], o.checkpoint, o.meta, params.mc, example)
-
-
-def register_champion(params: Params, dataset: str, metrics: dict[str, Any], metas: dict[str, Any]) -> str | None:
-    """Register the best p's member (seed ``train.seed``, or the first seed) as ``mcdropout-<dataset>`` with the
-    alias ``champion``; the version is tagged with p, seed and test metrics. Returns the version, or None."""
-    if not params.mlflow.enabled:
-        return None
-    seeds = sorted({r["seed"] for r in metrics["runs"]})
-    seed = params.train.seed if params.train.seed in seeds else seeds[0]
-    run = next(r for r in metrics["runs"] if r["p"] == metrics["best_p"] and r["seed"] == seed)
-    meta = metas.get(run["checkpoint"])
-    if meta is None or not meta.mlflow_run_id:
-        return None
-    try:
-        import mlflow
-
-        mlflow.set_tracking_uri(tracking_uri(params.mlflow))
-        exp = experiment_id(params.mlflow, dataset)
-        found = mlflow.search_logged_models(experiment_ids=[exp], output_format="list",
-                                            filter_string=f"source_run_id = '{meta.mlflow_run_id}'")
-        if not found:
-            return None
-        name = f"{params.mlflow.experiment_prefix}-{dataset}"
-        version = mlflow.register_model(f"models:/{found[0].model_id}", name).version
-        mlc = client(params.mlflow)
-        mlc.set_registered_model_alias(name, "champion", version)
-        tags = {"p": f"{metrics['best_p']:g}", "seed": str(seed), "dataset": dataset,
-                **{f"{mode}_test_{k}": f"{run[mode]['test'][k]:.5g}" for mode in ("standard", "mc")
-                   for k in ("rmse", "accuracy", "nll", "coverage_95", "ece") if k in run[mode]["test"]}}
-        for key, value in tags.items():
-            mlc.set_model_version_tag(name, version, key, value)
-        return str(version)
-    except Exception as exc:
-        warn("registration of the champion model", exc)
-        return None
 
 
 def _metric(key: str, value: float, timestamp: int):
@@ -462,59 +277,3 @@ def log_evaluation(params: Params, metrics: dict[str, Any], metas: dict[str, Any
             log_batched(mlc, parent, metrics=[_metric("best_p", metrics["best_p"], now), *table])
     except Exception as exc:
         warn("logging of evaluation metrics", exc)
-
-
-def log_report(params: Params, parent_run_id: str | None, files: list[Path]) -> None:
-    """Attach the report and figures to the sweep's parent run."""
-    if not params.mlflow.enabled or parent_run_id is None:
-        return
-    try:
-        mlc = client(params.mlflow)
-        for f in files:
-            mlc.log_artifact(parent_run_id, str(f), artifact_path="report")
-    except Exception as exc:
-        warn("logging of the report", exc)
-
-
-def log_comparison(params: Params, parent_run_id: str | None, files: list[Path], rows: list[dict[str, Any]]) -> None:
-    """The comparison table on the ``compare`` parent run: as artifacts, and one metric per cell."""
-    if not params.mlflow.enabled or parent_run_id is None:
-        return
-    try:
-        mlc = client(params.mlflow)
-        for f in files:
-            mlc.log_artifact(parent_run_id, str(f), artifact_path="comparison")
-        now = now_ms()
-        metrics = []
-        for row in rows:
-            slug = "".join(c if c.isalnum() else "_" for c in row["method"].lower()).strip("_")
-            for key, value in row.items():
-                if isinstance(value, float) and value == value:
-                    metrics.append(_metric(f"comparison/{slug}/{key}", value, now))
-        log_batched(mlc, parent_run_id, metrics=metrics)
-    except Exception as exc:
-        warn("logging of the comparison table", exc)
-
-
-def log_trust(params: Params, dataset: str, trust: dict[str, Any]) -> None:
-    """The trust table as metrics (``trust/<method>/<cell>``) on a run of the dataset's experiment."""
-    if not params.mlflow.enabled:
-        return
-    try:
-        mlc = client(params.mlflow)
-        run = mlc.create_run(experiment_id(params.mlflow, dataset), run_name=f"trust-{dataset}",
-                             tags={**git_tags(), "kind": "trust"})
-        now, metrics = now_ms(), []
-        for m in trust["methods"]:
-            for part in ("in_distribution", "shifted", "ood_auroc", "selective", "recalibrated"):
-                for key, value in (m[part] or {}).items():
-                    if isinstance(value, float) and value == value and abs(value) != float("inf"):
-                        metrics.append(_metric(f"trust/{m['name']}/{part}/{key}", value, now))
-            metrics += [_metric(f"trust/{m['name']}/train_seconds", m["train_seconds"], now),
-                        _metric(f"trust/{m['name']}/predict_ms_per_1000", m["predict_ms_per_1000"], now)]
-        log_batched(mlc, run.info.run_id, metrics=metrics,
-                    params={"dataset": dataset, "best_p": trust["best_p"], "ensemble_size": trust["ensemble_size"],
-                            "shift_rule": trust["shift"]["rule"][:500]})
-        end_runs(params, GroupRuns(members={"trust": run.info.run_id}))
-    except Exception as exc:
-        warn("logging of the trust table", exc)

@@ -89,7 +89,8 @@ def make_trainer(cfg: TrainConfig, epochs: int, label: str, progress: bool = Tru
     warnings.filterwarnings("ignore", message=".*sync_dist=True.*")
     try:
         return _trainer(cfg, epochs, label, progress)
-    except (MisconfigurationException, ValueError, TypeError) as exc:  # Lightning's words for a bad setting
+    # Lightning's words for a bad setting; ImportError: an accelerator's package is missing (tpu without torch_xla)
+    except (MisconfigurationException, ValueError, TypeError, ImportError) as exc:
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         key = next((k for k in ("strategy", "devices", "accelerator") if k in text), "accelerator")
         raise ConfigError(f"train.{key} = {getattr(cfg, key)!r} cannot be used on this machine: {text}") from None

@@ -105,6 +105,7 @@ def project(workdir, tiny_params, trained):
     ("train.devices", [0, 0], "train.devices"),
     ("train.strategy", "nonsense", "train.strategy"),
     ("train.accelerator", "nonsense", "train.accelerator"),
+    ("train.accelerator", "tpu", "train.accelerator"),  # its package (torch_xla) is missing: an ImportError
 ])
 def test_lightning_settings_are_checked_up_front(project, tiny_params, key, value, needle):
     write_raw_params(project, tiny_params.with_epochs(EPOCHS), **{key: value})
@@ -213,6 +214,12 @@ def test_csv_mistakes(workdir, tiny_params, content, needle):
     assert snapshot(workdir) == before
 
 
+def test_predict_input_that_is_a_folder(project):
+    before = snapshot(project)
+    one_error(run("predict", "--model", MODEL, "--input", "models", "--output", "out.csv"), "models: is a folder")
+    assert snapshot(project) == before
+
+
 def test_predict_output_equal_to_input_is_refused(project):
     (project / "in.csv").write_text("x1\n0.5\n")
     before = snapshot(project)
@@ -279,6 +286,29 @@ def test_io_refuses_unwritable_paths_with_one_line(tmp_path):
     assert list(tmp_path.iterdir()) == []  # checking makes nothing
     with pytest.raises(mio.DataError, match="cannot write"), mio.staged_dir("/proc/folder"):
         pass
+
+
+def test_devices_are_written_in_place_and_links_to_files_replaced(tmp_path):
+    """``--output /dev/null`` (or /dev/stdout) must never replace the device with a file (as root it could)."""
+    assert mio._special(Path("/dev/null")) and mio._special(Path("/dev/stdout"))
+    assert not mio._special(tmp_path) and not mio._special(tmp_path / "new.csv")
+    (tmp_path / "null").symlink_to("/dev/null")  # a link to a device: written through
+    mio.write_text(tmp_path / "null", "x")
+    assert (tmp_path / "null").is_symlink()
+    cache = tmp_path / "cache"
+    cache.write_text("cached")
+    (tmp_path / "out.json").symlink_to(cache)  # a link to a file (DVC's symlink cache): the link is replaced
+    mio.write_text(tmp_path / "out.json", "new")
+    assert not (tmp_path / "out.json").is_symlink() and (tmp_path / "out.json").read_text() == "new"
+    assert cache.read_text() == "cached"
+
+
+def test_predict_to_a_device(project):
+    (project / "in.csv").write_text("x1\n0.5\n")
+    (project / "sink").symlink_to("/dev/null")
+    result = run("predict", "--model", MODEL, "--input", "in.csv", "--output", "sink")
+    assert result.exit_code == 0, result.output
+    assert (project / "sink").is_symlink() and Path("/dev/null").is_char_device()
 
 
 # --- 4. checkpoints with the right format tag but wrong contents --------------------------
@@ -388,6 +418,23 @@ def test_stores_are_probed_once_and_skipped_after_the_first_failure(tmp_path, mo
     assert time.perf_counter() - start < 10
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and err.startswith("Warning: MLflow"), err
+    tracking.reset()
+
+
+def test_unwritable_artifact_folder_is_found_before_any_run(tmp_path, monkeypatch, capsys):
+    from mcdropout import tracking
+    from mcdropout.config import Params
+    from mcdropout.members import Member
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    tracking.reset()
+    uri = f"sqlite:///{tmp_path}/m.db"
+    params = Params().override(**{"mlflow.enabled": True, "mlflow.tracking_uri": uri,
+                                  "mlflow.artifact_location": "/proc/mlruns"})
+    assert tracking.create_runs(params, "regression", [Member(0.0, 0)], None, 0, "cpu") == tracking.GroupRuns()
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "mlflow.artifact_location /proc/mlruns" in err, err
+    assert not (tmp_path / "m.db").exists()  # nothing half-logged: no run left RUNNING
     tracking.reset()
 
 
@@ -530,6 +577,20 @@ def test_params_file_not_utf8(workdir):
     (workdir / "p.yaml").write_bytes(b"train: [unclosed\n")
     one_error(run("--params", "p.yaml", "datasets"), "not valid YAML")
     one_error(run("--params", "missing.yaml", "datasets"), "not found")
+    (workdir / "long.yaml").write_text("x" * 5000 + "\n")  # a value as long as a file: the line stays short
+    assert len(one_error(run("--params", "long.yaml", "datasets"), "params must be a mapping")) < 200
+
+
+def test_yaml_numbers_as_dvc_reads_them(workdir, tiny_params):
+    """PyYAML reads ``1e-3`` as a string; DVC (YAML 1.2) as a number: so does mcdropout."""
+    from mcdropout.config import load_params
+
+    (workdir / "p.yaml").write_text("train:\n  lr: 1e-3\n  weight_decay: 2E+1\ndata:\n  regression:\n"
+                                    "    noise: 1e300\n")
+    one_error(run("--params", "p.yaml", "datasets"), "data.regression.noise must be a number in [0, 1e6], got 1e+300")
+    (workdir / "p.yaml").write_text("train:\n  lr: 1e-3\n  weight_decay: 2E+1\n  models_dir: 1e5x\n")
+    params = load_params(workdir / "p.yaml")
+    assert (params.train.lr, params.train.weight_decay, params.train.models_dir) == (1e-3, 20.0, "1e5x")
 
 
 @pytest.mark.parametrize("level", ["0", "1", "1.5", "nan"])
@@ -541,9 +602,15 @@ def test_mc_level_wording(project, level):
     assert not (project / "out.csv").exists()
 
 
-def test_sweep_folder_has_the_usual_mode(project):
+def test_sweep_folder_has_the_usual_mode_and_stale_staging_goes(project):
+    stale = project / "models/regression/.sweep.killed"
+    stale.mkdir()
+    (stale / "p0.0_seed0.pt").write_bytes(b"half")
+    old = time.time() - 2 * mio.STALE_SECONDS
+    os.utime(stale, (old, old))
     result = run("sweep", "--dataset", "regression", "--quiet")
     assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (project / "models/regression").iterdir()) == ["p0.2_seed0.pt", "sweep"]
     usual = 0o777 & ~mio._UMASK
     for folder in ("models/regression/sweep", "data/regression", "models/regression"):
         assert stat.S_IMODE((project / folder).stat().st_mode) == usual, folder

@@ -197,7 +197,7 @@ def build_report(params: Params, datasets: list[str], reports_dir: str | Path = 
 
 def log_section_runs(params: Params, section: dict[str, Any], reports_dir: str | Path = "reports") -> None:
     """A dataset's figures on its sweep's MLflow parent run, the comparison table on the comparison's."""
-    from mcdropout.tracking import log_comparison, log_report
+    from mcdropout.publish import log_comparison, log_report
 
     base = Path(reports_dir)
     log_report(params, section["sweep_run_id"], [base / f for f in section["figures"]])
@@ -208,7 +208,7 @@ def log_section_runs(params: Params, section: dict[str, Any], reports_dir: str |
 
 def log_report_runs(params: Params, built: BuiltReport) -> None:
     """The whole report on each dataset's sweep run."""
-    from mcdropout.tracking import log_report
+    from mcdropout.publish import log_report
 
     for section in built.sections:
         log_report(params, section["sweep_run_id"], [built.md_path, built.html_path])

@@ -1,77 +1,13 @@
-"""The ``mcdropout`` command line: thin wrappers over the library API.
-
-User mistakes (bad params, bad files) print one ``Error: ...`` line and exit with 2.
-"""
+"""The study's commands: data, datasets, train, sweep, compare, evaluate, predict, report, trust."""
 
 from __future__ import annotations
 
-import functools
-import sys
 from pathlib import Path
-from typing import Any
 
 import click
 
-from mcdropout.config import DROPOUT_KINDS, ConfigError, Params, load_params
-
-
-def _user_errors() -> tuple[type[Exception], ...]:
-    from mcdropout.checkpoint import CheckpointError
-    from mcdropout.routine import DivergedError
-    from mcdropout.tables import DataError
-
-    return (ConfigError, DataError, CheckpointError, DivergedError)
-
-
-def friendly(fn):
-    """Turn user mistakes into one line on stderr and exit code 2 (never a traceback)."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except _user_errors() as exc:
-            click.echo(f"Error: {printable(str(exc))}", err=True)
-            sys.exit(2)
-
-    return wrapper
-
-
-def printable(text: str) -> str:
-    """One visible line: line breaks, control and invisible characters (a byte-order mark, a zero-width space)
-    of the user's own names and values are shown escaped, e.g. ``\\n``, ``\\ufeff``."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
-
-
-def get_params(ctx: click.Context, dataset: str | None = None, epochs: int | None = None, **overrides: Any) -> Params:
-    """params.yaml (or --params) with the options' overrides; ``dataset`` must be declared there."""
-    path = ctx.obj["params_path"]
-    if path is None:
-        params = load_params("params.yaml") if Path("params.yaml").is_file() else Params()
-    else:
-        params = load_params(path)
-    params = params.override(**overrides).with_epochs(epochs)
-    if dataset is not None:
-        params.dataset(dataset)
-    return params
-
-
-dataset_option = click.option("--dataset", "--task", "dataset", required=True, metavar="NAME",
-                              help="A dataset declared in params (datasets:); --task is another name for it.")
-
-
-@click.group()
-@click.option("--params", "params_path", type=click.Path(dir_okay=False), default=None,
-              help="Params file (default: ./params.yaml if present, else built-in defaults).")
-@click.version_option(package_name="mcdropout")
-@click.pass_context
-def main(ctx: click.Context, params_path: str | None) -> None:
-    """Dropout from overfitting to underfitting, and what MC dropout knows about uncertainty."""
-    from mcdropout import tracking
-
-    tracking.reset()  # a store that failed in an earlier command (same process) is tried again
-    ctx.ensure_object(dict)
-    ctx.obj["params_path"] = params_path
+from mcdropout.cli.common import dataset_option, friendly, get_params, main
+from mcdropout.config import DROPOUT_KINDS, ConfigError
 
 
 @main.command()
@@ -302,71 +238,6 @@ def report(ctx: click.Context, datasets: tuple[str, ...], reports_dir: str, sect
 
 
 @main.command()
-@click.option("--port", type=int, default=5000, show_default=True)
-@click.option("--host", default="127.0.0.1", show_default=True, help="Bind address (localhost only by default).")
-@click.pass_context
-@friendly
-def ui(ctx: click.Context, port: int, host: str) -> None:
-    """Start the MLflow UI on the project's tracking store."""
-    from mcdropout.tracking import tracking_uri
-
-    params = get_params(ctx)
-    uri = tracking_uri(params.mlflow)
-    if uri.startswith(("http://", "https://")):
-        raise ConfigError(f"the tracking store is a server ({uri}); open it in a browser instead")
-    from mcdropout.servers import check_port, first_experiment_page, serve
-    from mcdropout.tracking import StoreUnavailable, probe_store
-
-    check_port(host, port)
-    try:
-        probe_store(uri)  # MLflow's server would retry an unusable store for about 100 s, then die
-    except StoreUnavailable as exc:
-        raise ConfigError(f"the tracking store cannot be used: {exc}") from None
-    artifacts = Path(params.mlflow.artifact_location).resolve().as_uri()
-    cmd = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri,
-           "--default-artifact-root", artifacts, "--host", host, "--port", str(port)]
-    address = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
-    click.echo(f"starting the MLflow UI on the store {uri} ...", err=True)
-
-    def ready() -> None:
-        page = first_experiment_page(address, params.mlflow.experiment_prefix)
-        click.echo(f"MLflow UI: {page} (all experiments: {address}/#/experiments); Ctrl-C stops it", err=True)
-
-    sys.exit(serve(cmd, f"{address}/health", ready))
-
-
-@main.command("serve")
-@dataset_option
-@click.option("--port", type=int, default=5001, show_default=True)
-@click.option("--host", default="127.0.0.1", show_default=True, help="Bind address (localhost only by default).")
-@click.pass_context
-@friendly
-def serve_model(ctx: click.Context, dataset: str, port: int, host: str) -> None:
-    """Serve the dataset's champion model (MC dropout predictions) with `mlflow models serve` on /invocations."""
-    import os
-
-    from mcdropout.servers import check_port, serve
-    from mcdropout.tracking import tracking_uri
-
-    params = get_params(ctx, dataset)
-    check_port(host, port)
-    model = f"models:/{params.mlflow.experiment_prefix}-{dataset}@champion"
-    uri = tracking_uri(params.mlflow)
-    cmd = [sys.executable, "-m", "mlflow", "models", "serve", "-m", model, "--env-manager", "local",
-           "-h", host, "-p", str(port)]
-    address = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
-    click.echo(f"serving {model} from {uri} ...", err=True)
-
-    def ready() -> None:
-        click.echo(f"POST rows to {address}/invocations (e.g. {{\"dataframe_split\": {{\"columns\": [...], "
-                   f"\"data\": [[...]]}}}}); Ctrl-C stops it", err=True)
-
-    # `mlflow models serve` starts `uvicorn` by name: the environment's bin folder must be on PATH.
-    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-    sys.exit(serve(cmd, f"{address}/ping", ready, env={**os.environ, "MLFLOW_TRACKING_URI": uri, "PATH": path}))
-
-
-@main.command()
 @dataset_option
 @click.option("--quiet", is_flag=True, help="No progress output.")
 @click.pass_context
@@ -384,85 +255,8 @@ def trust(ctx: click.Context, dataset: str, quiet: bool) -> None:
     out = Paths.of(params).trust_json(dataset)
     write_json(out, result)
     write_json(beside(out, "trust_summary.json"), summary(result))
-    from mcdropout.tracking import log_trust
+    from mcdropout.publish import log_trust
 
     log_trust(params, dataset, result)
     click.echo(trust_table(result))
     click.echo(f"wrote {out}")
-
-
-@main.group()
-def benchmark() -> None:
-    """Published benchmarks reproduced with the toolkit."""
-
-
-@benchmark.command("uci")
-@click.option("--data-dir", type=click.Path(file_okay=False), required=True,
-              help="Folder holding <dataset>/data.txt, index_*.txt, ... (the paper's layout).")
-@click.option("--dataset", required=True, help="e.g. bostonHousing, concrete, energy, yacht.")
-@click.option("--splits", default="all", show_default=True, help="all, A-B or A,B,...")
-@click.option("--epochs", type=int, default=None, help="Default: 100 x n_epochs.txt (the 2018 protocol).")
-@click.option("--samples", type=int, default=10_000, show_default=True, help="MC passes T at test time.")
-@click.option("--output-dir", type=click.Path(file_okay=False), default="reports/uci", show_default=True)
-@click.option("--merge", is_flag=True, help="Add these splits to an existing <output-dir>/<dataset>.json "
-                                            "(run the splits in batches).")
-@click.pass_context
-@friendly
-def benchmark_uci(ctx: click.Context, data_dir, dataset, splits, epochs, samples, output_dir, merge) -> None:
-    """Gal & Ghahramani's UCI regression protocol; writes <output-dir>/<dataset>.json and .md."""
-    import json
-
-    from mcdropout.io import check_output, write_json, write_text
-    from mcdropout.sources import load_uci
-    from mcdropout.uci import markdown_table, run_benchmark
-    from mcdropout.uci import merge as merge_results
-
-    if epochs is not None and epochs < 1:
-        raise ConfigError(f"--epochs must be an integer >= 1, got {epochs}")
-    if samples < 1:
-        raise ConfigError(f"--samples must be an integer >= 1, got {samples}")
-    ds = load_uci(data_dir, dataset)  # a path as --dataset, or a missing folder, before anything is written
-    out = Path(output_dir)
-    previous = out / f"{dataset}.json"
-    json_path, md_path = check_output(previous), check_output(out / f"{dataset}.md")
-    old = None
-    if merge:
-        if not previous.is_file():
-            raise ConfigError(f"--merge: {previous} does not exist")
-        try:
-            old = json.loads(previous.read_text(encoding="utf-8"))
-            protocol = (old["dataset"], old["epochs"], old["mc_samples"], list(old["splits"]))[:3]
-        except (ValueError, KeyError, TypeError):
-            raise ConfigError(f"--merge: {previous} is not a result of `mcdropout benchmark uci`") from None
-        if protocol != (dataset, epochs or ds.n_epochs * 100, samples):  # checked now, not after the first split
-            raise ConfigError(f"--merge: {previous} holds {protocol[0]} with {protocol[1]} epochs and T = "
-                              f"{protocol[2]}; this run has {epochs or ds.n_epochs * 100} epochs and T = {samples}")
-    saved: dict = {}
-
-    def save(result: dict) -> None:  # after every split: an interrupted run keeps the splits done
-        saved["result"] = merge_results(old, result) if old is not None else result
-        write_json(json_path, saved["result"])
-        write_text(md_path, markdown_table(saved["result"]))
-
-    run_benchmark(data_dir, dataset, splits, epochs, samples, get_params(ctx), on_split=save)
-    click.echo(markdown_table(saved["result"]))
-
-
-@benchmark.command("uci-table")
-@click.option("--dir", "results_dir", type=click.Path(file_okay=False, exists=True), default="reports/uci",
-              show_default=True, help="Folder of <dataset>.json files written by `benchmark uci`.")
-@friendly
-def benchmark_uci_table(results_dir: str) -> None:
-    """Print every dataset's result beside the published figures (Markdown)."""
-    import json
-
-    from mcdropout.uci import summary_table
-
-    paths = sorted(Path(results_dir).glob("*.json"))
-    if not paths:
-        raise ConfigError(f"{results_dir}: no <dataset>.json files; run `mcdropout benchmark uci` first")
-    click.echo(summary_table([json.loads(p.read_text()) for p in paths]), nl=False)
-
-
-if __name__ == "__main__":
-    main()

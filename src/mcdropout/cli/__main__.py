@@ -1,0 +1,3 @@
+from mcdropout.cli import main
+
+main()

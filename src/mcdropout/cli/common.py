@@ -1,0 +1,74 @@
+"""What every ``mcdropout`` command shares: the group, params loading, the one-line user errors.
+
+User mistakes (bad params, bad files) print one ``Error: ...`` line and exit with 2.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from mcdropout.config import ConfigError, Params, load_params
+
+
+def _user_errors() -> tuple[type[Exception], ...]:
+    from mcdropout.checkpoint import CheckpointError
+    from mcdropout.routine import DivergedError
+    from mcdropout.tables import DataError
+
+    return (ConfigError, DataError, CheckpointError, DivergedError)
+
+
+def friendly(fn):
+    """Turn user mistakes into one line on stderr and exit code 2 (never a traceback)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except _user_errors() as exc:
+            click.echo(f"Error: {printable(str(exc))}", err=True)
+            sys.exit(2)
+
+    return wrapper
+
+
+def printable(text: str) -> str:
+    """One visible line: line breaks, control and invisible characters (a byte-order mark, a zero-width space)
+    of the user's own names and values are shown escaped, e.g. ``\\n``, ``\\ufeff``."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def get_params(ctx: click.Context, dataset: str | None = None, epochs: int | None = None, **overrides: Any) -> Params:
+    """params.yaml (or --params) with the options' overrides; ``dataset`` must be declared there."""
+    path = ctx.obj["params_path"]
+    if path is None:
+        params = load_params("params.yaml") if Path("params.yaml").is_file() else Params()
+    else:
+        params = load_params(path)
+    params = params.override(**overrides).with_epochs(epochs)
+    if dataset is not None:
+        params.dataset(dataset)
+    return params
+
+
+dataset_option = click.option("--dataset", "--task", "dataset", required=True, metavar="NAME",
+                              help="A dataset declared in params (datasets:); --task is another name for it.")
+
+
+@click.group()
+@click.option("--params", "params_path", type=click.Path(dir_okay=False), default=None,
+              help="Params file (default: ./params.yaml if present, else built-in defaults).")
+@click.version_option(package_name="mcdropout")
+@click.pass_context
+def main(ctx: click.Context, params_path: str | None) -> None:
+    """Dropout from overfitting to underfitting, and what MC dropout knows about uncertainty."""
+    from mcdropout import tracking
+
+    tracking.reset()  # a store that failed in an earlier command (same process) is tried again
+    ctx.ensure_object(dict)
+    ctx.obj["params_path"] = params_path

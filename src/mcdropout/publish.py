@@ -1,0 +1,66 @@
+"""What the study publishes onto its MLflow runs once computed: the report and its figures, the comparison
+table, the trust table. Called after the outputs are written, never while building them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from mcdropout.config import Params
+from mcdropout.tracking import GroupRuns, _metric, client, end_runs, experiment_id, git_tags, log_batched, now_ms, warn
+
+
+def log_report(params: Params, parent_run_id: str | None, files: list[Path]) -> None:
+    """Attach the report and figures to the sweep's parent run."""
+    if not params.mlflow.enabled or parent_run_id is None:
+        return
+    try:
+        mlc = client(params.mlflow)
+        for f in files:
+            mlc.log_artifact(parent_run_id, str(f), artifact_path="report")
+    except Exception as exc:
+        warn("logging of the report", exc)
+
+
+def log_comparison(params: Params, parent_run_id: str | None, files: list[Path], rows: list[dict[str, Any]]) -> None:
+    """The comparison table on the ``compare`` parent run: as artifacts, and one metric per cell."""
+    if not params.mlflow.enabled or parent_run_id is None:
+        return
+    try:
+        mlc = client(params.mlflow)
+        for f in files:
+            mlc.log_artifact(parent_run_id, str(f), artifact_path="comparison")
+        now = now_ms()
+        metrics = []
+        for row in rows:
+            slug = "".join(c if c.isalnum() else "_" for c in row["method"].lower()).strip("_")
+            for key, value in row.items():
+                if isinstance(value, float) and value == value:
+                    metrics.append(_metric(f"comparison/{slug}/{key}", value, now))
+        log_batched(mlc, parent_run_id, metrics=metrics)
+    except Exception as exc:
+        warn("logging of the comparison table", exc)
+
+
+def log_trust(params: Params, dataset: str, trust: dict[str, Any]) -> None:
+    """The trust table as metrics (``trust/<method>/<cell>``) on a run of the dataset's experiment."""
+    if not params.mlflow.enabled:
+        return
+    try:
+        mlc = client(params.mlflow)
+        run = mlc.create_run(experiment_id(params.mlflow, dataset), run_name=f"trust-{dataset}",
+                             tags={**git_tags(), "kind": "trust"})
+        now, metrics = now_ms(), []
+        for m in trust["methods"]:
+            for part in ("in_distribution", "shifted", "ood_auroc", "selective", "recalibrated"):
+                for key, value in (m[part] or {}).items():
+                    if isinstance(value, float) and value == value and abs(value) != float("inf"):
+                        metrics.append(_metric(f"trust/{m['name']}/{part}/{key}", value, now))
+            metrics += [_metric(f"trust/{m['name']}/train_seconds", m["train_seconds"], now),
+                        _metric(f"trust/{m['name']}/predict_ms_per_1000", m["predict_ms_per_1000"], now)]
+        log_batched(mlc, run.info.run_id, metrics=metrics,
+                    params={"dataset": dataset, "best_p": trust["best_p"], "ensemble_size": trust["ensemble_size"],
+                            "shift_rule": trust["shift"]["rule"][:500]})
+        end_runs(params, GroupRuns(members={"trust": run.info.run_id}))
+    except Exception as exc:
+        warn("logging of the trust table", exc)

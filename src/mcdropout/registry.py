@@ -1,0 +1,71 @@
+"""MLflow models and the registry: each member as a model on its run, the best one as the dataset's champion.
+
+Kept apart from :mod:`mcdropout.tracking` (runs and metrics), which must not import
+torch: logging a model needs the network's code (:mod:`mcdropout.serving`).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+
+from mcdropout.config import Params
+from mcdropout.tracking import GroupRuns, client, experiment_id, tracking_uri, warn
+
+
+def log_models(params: Params, outcomes: list, runs: GroupRuns, example: np.ndarray) -> None:
+    """Each member as an MLflow model (a LoggedModel on its run) that predicts with MC dropout.
+
+    ``example``: a few rows of raw inputs, the models' input example.
+    """
+    if not runs.members:
+        return
+    import mlflow
+
+    from mcdropout.serving import log_member_model
+
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    try:
+        client(params.mlflow)  # the store's check, or skip it after an earlier failure
+        mlflow.set_tracking_uri(tracking_uri(params.mlflow))
+        for o in outcomes:
+            log_member_model(runs.members[o.member.name], o.checkpoint, o.meta, params.mc, example)
+    except Exception as exc:  # tracking must never lose the trained models
+        warn("logging of the models", exc)
+
+
+def register_champion(params: Params, dataset: str, metrics: dict[str, Any], metas: dict[str, Any]) -> str | None:
+    """Register the best p's member (seed ``train.seed``, or the first seed) as ``mcdropout-<dataset>`` with the
+    alias ``champion``; the version is tagged with p, seed and test metrics. Returns the version, or None."""
+    if not params.mlflow.enabled:
+        return None
+    seeds = sorted({r["seed"] for r in metrics["runs"]})
+    seed = params.train.seed if params.train.seed in seeds else seeds[0]
+    run = next(r for r in metrics["runs"] if r["p"] == metrics["best_p"] and r["seed"] == seed)
+    meta = metas.get(run["checkpoint"])
+    if meta is None or not meta.mlflow_run_id:
+        return None
+    try:
+        import mlflow
+
+        mlc = client(params.mlflow)
+        mlflow.set_tracking_uri(tracking_uri(params.mlflow))
+        exp = experiment_id(params.mlflow, dataset)
+        found = mlflow.search_logged_models(experiment_ids=[exp], output_format="list",
+                                            filter_string=f"source_run_id = '{meta.mlflow_run_id}'")
+        if not found:
+            return None
+        name = f"{params.mlflow.experiment_prefix}-{dataset}"
+        version = mlflow.register_model(f"models:/{found[0].model_id}", name).version
+        mlc.set_registered_model_alias(name, "champion", version)
+        tags = {"p": f"{metrics['best_p']:g}", "seed": str(seed), "dataset": dataset,
+                **{f"{mode}_test_{k}": f"{run[mode]['test'][k]:.5g}" for mode in ("standard", "mc")
+                   for k in ("rmse", "accuracy", "nll", "coverage_95", "ece") if k in run[mode]["test"]}}
+        for key, value in tags.items():
+            mlc.set_model_version_tag(name, version, key, value)
+        return str(version)
+    except Exception as exc:
+        warn("registration of the champion model", exc)
+        return None

@@ -1,0 +1,159 @@
+"""The tracking store, checked before MLflow touches it: one warning line, then tracking is skipped.
+
+The store comes from ``mlflow.tracking_uri`` in params.yaml (default: SQLite file
+``mlflow.db``), or from ``MLFLOW_TRACKING_URI`` when set. It is probed once per command
+(a SQLite file's folder must be writable, a database must answer the first time: no
+minutes of retries), and after the first failure tracking is skipped for the rest of the
+command, so one warning line is all the user sees.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from mcdropout.config import MLflowConfig
+
+# Fail fast on an unreachable server instead of retrying for minutes.
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+
+
+def tracking_uri(cfg: MLflowConfig) -> str:
+    return os.environ.get("MLFLOW_TRACKING_URI") or cfg.tracking_uri
+
+
+class StoreUnavailable(Exception):
+    """The tracking store cannot be used (found by :func:`probe_store`)."""
+
+
+class TrackingSkipped(Exception):
+    """The store already failed in this command and was reported once: tracking is skipped."""
+
+
+_failed: dict[str, str] = {}  # tracking URI -> its first failure in this command
+_probed: set[str] = set()
+_last_uri: list[str] = []  # the URI of the latest client(): the one a failure is charged to
+_DATABASES = ("sqlite", "postgresql", "mysql", "mssql")  # SQLAlchemy stores (with a "+driver" suffix or not)
+
+
+def reset() -> None:
+    """Forget stores that failed (each command of the CLI starts afresh)."""
+    _failed.clear()
+    _probed.clear()
+
+
+def _writable_folder(folder: Path, what: str) -> None:
+    """A file can be created in ``folder``, or in its nearest existing ancestor when it is missing."""
+    existing = folder.absolute()
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise StoreUnavailable(f"{what}: {existing} is a file, not a folder")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".mcdropout-probe.", dir=existing)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise StoreUnavailable(f"{what}: cannot create files in {existing} ({exc.strerror})") from None
+
+
+def _probe_sqlite(uri: str) -> bool:
+    """Checks of the file and its folder; True when the file exists (then worth one connection)."""
+    from sqlalchemy.engine import make_url
+
+    database = make_url(uri).database
+    if not database or database == ":memory:":
+        return False
+    path = Path(database)
+    if path.is_dir():
+        raise StoreUnavailable(f"{uri}: {path} is a folder, not a SQLite file")
+    if path.exists():
+        try:
+            with path.open("rb") as f:
+                head = f.read(16)
+        except OSError as exc:
+            raise StoreUnavailable(f"{uri}: cannot read {path} ({exc.strerror})") from None
+        if head and head != b"SQLite format 3\x00":
+            raise StoreUnavailable(f"{uri}: {path} is not a SQLite database")
+        if not os.access(path, os.R_OK | os.W_OK):
+            raise StoreUnavailable(f"{uri}: {path} is not writable")
+    _writable_folder(path.parent, uri)  # SQLite writes its journal beside the file (MLflow makes the folder)
+    return path.exists()
+
+
+def _probe_database(uri: str) -> None:
+    """One connection attempt (MLflow's own makes ten over about 100 s)."""
+    import logging
+
+    import sqlalchemy
+
+    quiet = [logging.getLogger(n) for n in ("sqlalchemy", "alembic")]
+    levels = [q.level for q in quiet]
+    for q in quiet:
+        q.setLevel(logging.ERROR)
+    try:
+        engine = sqlalchemy.create_engine(uri)
+        try:
+            sqlalchemy.inspect(engine)
+        finally:
+            engine.dispose()
+    except Exception as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise StoreUnavailable(f"{uri}: {reason}") from None
+    finally:
+        for q, level in zip(quiet, levels):
+            q.setLevel(level)
+
+
+def probe_store(uri: str) -> None:
+    """Raise :class:`StoreUnavailable` (one line) when the store at ``uri`` cannot work; cheap and without retries.
+
+    SQLite: the file, if there, is a writable SQLite database and its folder takes new files; any SQLAlchemy
+    database: one connection. A local folder (``file:`` or a plain path) must take new files. Servers (``http``,
+    ``https``, ``databricks``) are not probed: their first failure, within the request timeouts set above,
+    turns tracking off for the command.
+    """
+    scheme = uri.split(":", 1)[0].split("+", 1)[0].lower() if ":" in uri else ""
+    try:
+        if scheme in _DATABASES:
+            if scheme != "sqlite" or _probe_sqlite(uri):
+                _probe_database(uri)
+        elif scheme == "file" or not scheme or len(scheme) == 1:  # a path (a Windows drive letter counts)
+            from urllib.parse import urlparse
+
+            _writable_folder(Path(urlparse(uri).path if scheme == "file" else uri), uri)
+    except StoreUnavailable:
+        raise
+    except Exception as exc:  # e.g. a malformed URI
+        reason = (str(exc).strip().splitlines() or [""])[0][:200]
+        raise StoreUnavailable(f"{uri}: {type(exc).__name__}: {reason}") from None
+
+
+def client(cfg: MLflowConfig):
+    """An MLflow client on the store; :class:`TrackingSkipped` once the store failed in this command."""
+    uri = tracking_uri(cfg)
+    _last_uri[:] = [uri]
+    if uri in _failed:
+        raise TrackingSkipped(_failed[uri])
+    if uri not in _probed:
+        probe_store(uri)
+        if not uri.startswith(("http://", "https://", "databricks")):  # artifacts go to a local folder
+            _writable_folder(Path(cfg.artifact_location), f"mlflow.artifact_location {cfg.artifact_location}")
+        _probed.add(uri)
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri=uri)
+
+
+def warn(what: str, exc: BaseException) -> None:
+    """One warning line for the first failure of the store; tracking is then skipped for the rest of the command."""
+    if isinstance(exc, TrackingSkipped):
+        return  # already reported
+    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if _last_uri:
+        _failed[_last_uri[0]] = reason
+    print(f"Warning: MLflow {what} failed ({type(exc).__name__}: {reason[:300]}); "
+          f"outputs are saved, tracking is skipped for the rest of this command", file=sys.stderr)
