@@ -97,3 +97,54 @@ def test_noise_fit_standard_is_rmse_and_mc_is_mle():
         assert M.mixture_nll(yy, samples, other) > best
     pred = regression_prediction(samples, s)
     np.testing.assert_allclose(pred.std, np.sqrt(s**2 + samples.std(0) ** 2))
+
+
+# --- K classes -------------------------------------------------------------------------
+
+yk = np.array([0, 1, 2, 2])
+probs_k = np.array([[0.7, 0.2, 0.1],   # right, conf 0.7
+                    [0.1, 0.3, 0.6],   # wrong (predicts 2), conf 0.6
+                    [0.2, 0.2, 0.6],   # right, conf 0.6
+                    [0.5, 0.4, 0.1]])  # wrong (predicts 0), conf 0.5
+
+
+def test_k_class_accuracy_nll_brier():
+    assert M.accuracy_k(yk, probs_k) == 0.5
+    assert M.nll_k(yk, probs_k) == pytest.approx(-(math.log(0.7) + math.log(0.3) + math.log(0.6) + math.log(0.1)) / 4)
+    # sum_k (p_k - onehot)^2 per point: 0.09+0.04+0.01, 0.01+0.49+0.36, 0.04+0.04+0.16, 0.25+0.16+0.81
+    assert M.brier_k(yk, probs_k) == pytest.approx((0.14 + 0.86 + 0.24 + 1.22) / 4)
+    p = np.array([0.1, 0.8])  # two classes: twice the binary Brier score
+    assert M.brier_k(np.array([0, 1]), M.two_class(p)) == pytest.approx(2 * M.brier(np.array([0.0, 1.0]), p))
+
+
+def test_k_class_top_label_ece():
+    # 15 bins: conf 0.7 -> bin 10 (acc 1), 0.6 -> bin 9 (two points, acc 1/2), 0.5 -> bin 7 (acc 0)
+    expected = 0.25 * abs(1 - 0.7) + 0.5 * abs(0.5 - 0.6) + 0.25 * abs(0 - 0.5)
+    assert M.ece_k(yk, probs_k) == pytest.approx(expected)
+    p = np.array([0.9, 0.2, 0.65, 0.45])  # two classes: equals the binary ECE
+    yb = np.array([1, 0, 0, 1])
+    assert M.ece_k(yb, M.two_class(p)) == pytest.approx(M.ece(yb.astype(float), p))
+
+
+def test_k_class_entropy_and_mutual_information():
+    # two passes over three classes: one confident each way (disagree), then two identical uniform passes
+    samples = np.array([[[1.0, 0.0, 0.0], [1 / 3, 1 / 3, 1 / 3]],
+                        [[0.0, 1.0, 0.0], [1 / 3, 1 / 3, 1 / 3]]])
+    pred = classification_prediction(samples)
+    np.testing.assert_allclose(pred.probs, [[0.5, 0.5, 0.0], [1 / 3, 1 / 3, 1 / 3]])
+    np.testing.assert_allclose(pred.entropy, [math.log(2), math.log(3)], atol=1e-9)
+    np.testing.assert_allclose(pred.expected_entropy, [0.0, math.log(3)], atol=1e-9)
+    np.testing.assert_allclose(pred.mutual_info, [math.log(2), 0.0], atol=1e-9)
+    assert pred.label.tolist() == [0, 0]
+
+
+def test_k_class_auroc_of_uncertainty_for_wrong_predictions():
+    from mcdropout.uncertainty import classification_metrics
+
+    pred = classification_prediction(probs_k[None])
+    out = classification_metrics(pred, yk)
+    # wrong: points 1 and 2 (index 1, 3); entropies: point 3 (0.5, 0.4, 0.1) is the most uncertain, then 1 and 2
+    h = M.entropy(probs_k)
+    wrong = pred.label != yk
+    assert out["auroc_entropy"] == pytest.approx(M.auroc(h, wrong))
+    assert out["accuracy"] == 0.5 and out["brier"] == pytest.approx(M.brier_k(yk, probs_k))

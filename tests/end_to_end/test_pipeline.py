@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import requests
 import yaml
@@ -40,9 +41,17 @@ def repo(tmp_path_factory):
         "data.regression.n_test": 60, "data.classification.n_train": 40, "data.classification.n_val": 40,
         "data.classification.n_test": 60, "model.hidden": [16, 16], "mc.samples": 10,
         "sweep.p": [0.0, 0.5], "sweep.seeds": [0, 1], "compare.l2": [1e-4, 1e-2], "compare.patience": 5,
-        "datasets": {"regression": {"source": "synthetic"}, "classification": {"source": "synthetic"}},
-        "train.epochs": 20,
+        "datasets": {"regression": {"source": "synthetic"}, "classification": {"source": "synthetic"},
+                     "flowers": {"source": "csv", "path": "data_raw/flowers.csv", "target": "kind"}},
+        "train.epochs": 20, "trust.ensemble_size": 2, "trust.shift_points": 30,
     })
+    (repo / "data_raw").mkdir()
+    rng = np.random.default_rng(0)
+    lines = ["petal,kind,sepal"]  # a user's table: named columns, string labels, the target in the middle
+    for i in range(90):
+        kind = ("iris", "lily", "rose")[i % 3]
+        lines.append(f"{rng.normal(i % 3, 0.3):.3f},{kind},{rng.normal(-(i % 3), 0.3):.3f}")
+    (repo / "data_raw" / "flowers.csv").write_text("\n".join(lines) + "\n")
     (repo / "params.yaml").write_text(yaml.safe_dump(to_dict(params)))
     subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
     dvc(repo, "init", "-q")
@@ -67,12 +76,12 @@ def test_repro_outputs(repo):
     for needle in ("## Regression", "## Classification", "overfitting if e_train < 0.5 e_ref", "best p ="):
         assert needle in report
     figures = sorted(p.relative_to(repo / "reports" / "figures").as_posix()
-                     for p in (repo / "reports" / "figures").rglob("*.png"))
+                     for p in (repo / "reports" / "figures").rglob("*.png") if p.parent.name != "flowers")
     assert figures == ["classification/boundaries.png", "classification/curves.png",
                        "classification/learned_p.png", "classification/reliability.png",
-                       "classification/tradeoff.png", "regression/calibration.png", "regression/curves.png",
-                       "regression/fits.png", "regression/learned_p.png", "regression/regularisers.png",
-                       "regression/tradeoff.png"]
+                       "classification/tradeoff.png", "classification/trust.png", "regression/calibration.png",
+                       "regression/curves.png", "regression/fits.png", "regression/learned_p.png",
+                       "regression/regularisers.png", "regression/tradeoff.png", "regression/trust.png"]
     for task in ("regression", "classification"):
         compare = json.loads((repo / "reports" / task / "compare.json").read_text())
         assert compare["best_l2"] in (1e-4, 1e-2) and len(compare["learned_p"]["mean"]) == 2
@@ -86,6 +95,23 @@ def test_repro_outputs(repo):
     assert report.count("Learned against swept rate") == 2
     shown = dvc(repo, "metrics", "show", "--json")
     assert "standard_test_rmse" in shown and "mc_test_accuracy" in shown
+    # the user's CSV went through every stage: K = 3 classes with their labels, a report section, trust.json
+    flowers = json.loads((repo / "reports" / "flowers" / "metrics.json").read_text())
+    assert (flowers["task"], flowers["n_classes"]) == ("classification", 3)
+    assert flowers["classes"] == ["iris", "lily", "rose"]
+    assert flowers["features"] == ["petal", "sepal"] and "## Flowers" in report
+    trust = json.loads((repo / "reports" / "flowers" / "trust.json").read_text())
+    assert [m["name"] for m in trust["methods"]] == ["standard", "mc_dropout", "deep_ensemble", "concrete"]
+    (repo / "new.csv").write_text("sepal,petal,note\n-2.1,1.9,x\n0.1,0.0,y\n")
+    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}")
+    proc = subprocess.run([str(BIN / "mcdropout"), "predict", "--model", "models/flowers/sweep/p0.5_seed0.pt",
+                           "--input", "new.csv", "--output", "preds.csv"], cwd=repo, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "ignored column(s) the model does not use: note" in proc.stderr
+    rows = (repo / "preds.csv").read_text().splitlines()
+    assert rows[0] == "petal,sepal,prob_iris,prob_lily,prob_rose,label,entropy,mutual_info"
+    assert rows[1].split(",")[5] == "rose" and rows[2].split(",")[5] == "iris"
 
 
 def _free_port() -> int:
@@ -263,7 +289,8 @@ def test_mcdropout_ui_serves_the_project_store(repo):
 
 def test_zz_second_repro_noop_then_param_edit(repo):
     repo, _ = repo
-    assert "Running stage" not in dvc(repo, "repro")
+    again = dvc(repo, "repro")  # data@ stages always read their source; nothing after them reruns
+    assert "Running stage" not in again.replace("Running stage 'data@", "")
     params = yaml.safe_load((repo / "params.yaml").read_text())
     params["train"]["lr"] = 0.01
     (repo / "params.yaml").write_text(yaml.safe_dump(params))
