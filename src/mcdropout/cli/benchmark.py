@@ -63,7 +63,12 @@ def benchmark_uci(ctx: click.Context, data_dir, dataset, splits, epochs, samples
         write_json(json_path, saved["result"])
         write_text(md_path, markdown_table(saved["result"]))
 
-    run_benchmark(data_dir, dataset, splits, epochs, samples, get_params(ctx), on_split=save)
+    from mcdropout.publish import log_uci
+    from mcdropout.tracking import now_ms
+
+    params, started = get_params(ctx), now_ms()
+    result = run_benchmark(data_dir, dataset, splits, epochs, samples, params, on_split=save)
+    log_uci(params, result, started)  # this run's splits (the JSON may hold more, from --merge)
     click.echo(markdown_table(saved["result"]))
 
 
