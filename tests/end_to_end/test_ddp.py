@@ -36,9 +36,9 @@ def test_ddp_two_processes_matches_single_in_kind(workdir, tiny_params):
     assert sorted(ddp) == sorted(single) == ["p0.5_seed0.pt", "p0.5_seed1.pt", "p0_seed0.pt", "p0_seed1.pt"]
     for name, meta in ddp.items():
         history = meta.history.numpy()
-        assert history.shape == single[name]["history"].shape == (30, 4)
+        assert history.shape == single[name].history.shape == (30, 4)
         assert np.isfinite(history).all()
         assert meta.noise_std["mc"] > 0
     # p = 0 has no RNG: both ranks see the same full batch, so DDP's averaged gradient is the single-process one.
-    np.testing.assert_allclose(ddp["p0_seed0.pt"]["history"].numpy(), single["p0_seed0.pt"]["history"].numpy(),
+    np.testing.assert_allclose(ddp["p0_seed0.pt"].history.numpy(), single["p0_seed0.pt"].history.numpy(),
                                rtol=1e-4, atol=1e-6)
