@@ -114,7 +114,7 @@ def test_repro_outputs(repo):
     for row in rows[1:]:
         cells = row.split(",")
         assert cells[5] in {"iris", "lily", "rose"} and sum(map(float, cells[2:5])) == pytest.approx(1, abs=1e-5)
-    assert rows[1].split(",")[:2] == ["1.9", "-2.1"]  # the input's columns, reordered to the model's
+    assert [float(v) for v in rows[1].split(",")[:2]] == pytest.approx([1.9, -2.1])  # reordered to the model's
 
 
 def _free_port() -> int:
