@@ -295,11 +295,11 @@ def test_zz_second_repro_noop_then_param_edit(repo):
     again = dvc(repo, "repro")  # data@ stages always read their source; nothing after them reruns
     assert "Running stage" not in again.replace("Running stage 'data@", "")
     params = yaml.safe_load((repo / "params.yaml").read_text())
-    params["train"]["lr"] = 0.01
+    params["datasets"]["regression"]["lr"] = 0.01  # one dataset's own setting: only its stages rerun
     (repo / "params.yaml").write_text(yaml.safe_dump(params))
     edited = dvc(repo, "repro")
-    assert "Running stage 'sweep@regression'" in edited and "Running stage 'sweep@classification'" in edited
-    assert "Running stage 'evaluate@regression'" in edited  # data@ always reads its source (cheap)
+    assert "Running stage 'sweep@regression'" in edited and "Running stage 'evaluate@regression'" in edited
+    assert "Running stage 'sweep@classification'" not in edited and "Running stage 'sweep@flowers'" not in edited
     params["compare"]["patience"] = 3  # only the comparison (and the report) depend on it
     (repo / "params.yaml").write_text(yaml.safe_dump(params))
     edited = dvc(repo, "repro")
