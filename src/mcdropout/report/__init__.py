@@ -159,13 +159,16 @@ def build_section(params: Params, name: str, reports_dir: str | Path = "reports"
     tr = task_report(params, load_inputs(params, name, paths), paths.figures_dir(name))
     if tr.comparison:
         tr.comparison_files = write_comparison(tr, paths)
+    blocks = _task_blocks(tr)
+
     def rel(files: list[Path]) -> list[str]:
         return [p.relative_to(paths.reports).as_posix() for p in files]
 
+    # The section's figures are those its blocks show (the trust figure included), for MLflow.
     section = {"dataset": name, "sweep_run_id": tr.inputs.sweep_run_id, "compare_run_id": tr.inputs.compare_run_id,
-               "figures": rel([*tr.figures.values(), *tr.comparison_figures.values()]),
+               "figures": rel([b.path for b in blocks if isinstance(b, Figure)]),
                "comparison_files": rel(tr.comparison_files), "comparison": tr.comparison,
-               "blocks": blocks_to_json(_task_blocks(tr), paths.reports)}
+               "blocks": blocks_to_json(blocks, paths.reports)}
     write_json(paths.section_json(name), section)
     return section
 
