@@ -69,3 +69,10 @@ def test_champion_alias_moves_and_old_versions_stay(tracked):
     model = mlflow.pyfunc.load_model("models:/mcdropout-regression@champion")
     out = model.predict(pd.DataFrame({"x1": [-7.0, 0.0]}))
     assert list(out.columns) == ["mean", "std", "lower", "upper", "epistemic_std", "mean_standard"]
+    # The champion's logged model shows its final metrics (linked to the model), not epoch-0 history points.
+    (logged,) = mlflow.search_logged_models(output_format="list", filter_string=f"source_run_id = '{champion.run_id}'",
+                                            experiment_ids=[mlflow.get_experiment_by_name("mcdropout-regression")
+                                                            .experiment_id])
+    keys = {m.key: m.value for m in logged.metrics}
+    assert keys["mc/test/rmse"] == pytest.approx(best["mc"]["test"]["rmse"], rel=1e-6)
+    assert "train/loss" not in keys

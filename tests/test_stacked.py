@@ -94,3 +94,25 @@ def test_train_mode_p0_deterministic_p05_random():
     assert torch.equal(a[0], b[0])  # p = 0: no mask at all
     assert not torch.allclose(a[1], b[1])  # p = 0.5: a new mask per call
     assert torch.equal(a, c)  # the global seed decides the masks
+
+
+def test_leading_concrete_members_give_the_same_values_and_gradients():
+    """The relaxed mask computed for the leading Concrete members alone equals the one computed for all."""
+    mlps = [MLP(2, 1, hidden=(8, 8), p=0.1, dropout="concrete", temperature=0.1),
+            MLP(2, 1, hidden=(8, 8), p=0.3), MLP(2, 1, hidden=(8, 8), p=0.5)]
+    x = torch.randn(16, 2)
+    results = []
+    for leading in (1, None):
+        stacked = StackedMLP(mlps).train()
+        assert stacked.leading_concrete == 1
+        stacked.leading_concrete = leading
+        torch.manual_seed(0)
+        out = stacked(x)
+        out.sum().backward()
+        results.append((out.detach(), stacked.p_logit.grad.clone(), stacked.weights[0].grad.clone()))
+    (out_a, *grads_a), (out_b, *grads_b) = results
+    assert torch.equal(out_a, out_b)  # the same masks and values
+    for a, b in zip(grads_a, grads_b):  # the same gradients up to the order of a sum's terms
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-7)
+    assert results[0][1][:, 0].abs().sum() > 0  # the Concrete member's rates get a gradient
+    assert StackedMLP([mlps[1], mlps[0]]).leading_concrete is None  # not leading: the general path

@@ -18,16 +18,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from mcdropout.config import Params
-from mcdropout.experiment import MemberOutcome, train_group
 from mcdropout.members import SELECTION, Member, best_by_seed_mean
 from mcdropout.paths import Paths
 from mcdropout.tasks import Task, get_task
-from mcdropout.train import FitResult
+
+if TYPE_CHECKING:  # training (Lightning) is imported only by the functions that train
+    from mcdropout.experiment import MemberOutcome
+    from mcdropout.train import FitResult
 
 
 @dataclass
@@ -52,6 +54,8 @@ def compare_members(params: Params) -> list[Member]:
 def run_compare(params: Params, dataset: str, progress: bool = True) -> CompareResult | None:
     """Train, save and evaluate the comparison members; ``None`` on non-zero DDP ranks."""
     folder = Paths.of(params).compare_dir(dataset)
+    from mcdropout.experiment import train_group
+
     done = train_group(params, dataset, compare_members(params), folder, "compare", evaluate=True,
                        progress=progress)
     if done is None:

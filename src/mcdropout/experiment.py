@@ -120,7 +120,11 @@ def train_group(params: Params, dataset: str, members: list[Member], folder: Pat
 
 def _log(params: Params, data: Dataset, outcomes: list[MemberOutcome], runs: tracking.GroupRuns,
          seconds: float) -> None:
-    """Metrics and checkpoints, then each member's MLflow model (input example: a few raw val rows); end the runs."""
-    tracking.log_members(params, data.task, outcomes, runs, seconds)
-    log_models(params, outcomes, runs, data.splits["val"].x[:5])
+    """Each member's MLflow model (input example: a few raw val rows), then metrics and checkpoints; end the runs.
+
+    Models first: MLflow copies a run's step-0 metric history onto each model it logs, which is slow once
+    per-epoch histories are on the run.
+    """
+    model_ids = log_models(params, outcomes, runs, data.splits["val"].x[:5])
+    tracking.log_members(params, data.task, outcomes, runs, seconds, model_ids)
     tracking.end_runs(params, runs)

@@ -15,13 +15,15 @@ from mcdropout.config import Params
 from mcdropout.tracking import GroupRuns, client, experiment_id, tracking_uri, warn
 
 
-def log_models(params: Params, outcomes: list, runs: GroupRuns, example: np.ndarray) -> None:
+def log_models(params: Params, outcomes: list, runs: GroupRuns, example: np.ndarray) -> dict[str, str]:
     """Each member as an MLflow model (a LoggedModel on its run) that predicts with MC dropout.
 
-    ``example``: a few rows of raw inputs, the models' input example.
+    ``example``: a few rows of raw inputs, the models' input example. Returns member name -> model id
+    (those logged before a failure; empty without tracking).
     """
+    model_ids: dict[str, str] = {}
     if not runs.members:
-        return
+        return model_ids
     import mlflow
 
     from mcdropout.serving import log_member_model
@@ -31,9 +33,11 @@ def log_models(params: Params, outcomes: list, runs: GroupRuns, example: np.ndar
         client(params.mlflow)  # the store's check, or skip it after an earlier failure
         mlflow.set_tracking_uri(tracking_uri(params.mlflow))
         for o in outcomes:
-            log_member_model(runs.members[o.member.name], o.checkpoint, o.meta, params.mc, example)
+            model_ids[o.member.name] = log_member_model(runs.members[o.member.name], o.checkpoint, o.meta,
+                                                        params.mc, example)
     except Exception as exc:  # tracking must never lose the trained models
         warn("logging of the models", exc)
+    return model_ids
 
 
 def register_champion(params: Params, dataset: str, metrics: dict[str, Any], metas: dict[str, Any]) -> str | None:

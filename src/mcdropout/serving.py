@@ -12,6 +12,7 @@ all in it, so ``mlflow models serve --env-manager local`` needs nothing else.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +69,7 @@ def signature(meta: CheckpointMeta, mc: MCConfig):
     return ModelSignature(Schema([ColSpec("double", f) for f in meta.features]), Schema(outputs), params)
 
 
+@functools.cache
 def requirements() -> list[str]:
     """What a fresh environment needs to load the model (``mlflow models serve`` without ``--env-manager local``)."""
     from importlib.metadata import version
@@ -77,7 +79,11 @@ def requirements() -> list[str]:
 
 def log_member_model(run_id: str, checkpoint: Path, meta: CheckpointMeta, mc: MCConfig,
                      example: np.ndarray) -> str:
-    """Log the member's pyfunc model on its run (an MLflow 3 LoggedModel); returns the model's URI."""
+    """Log the member's pyfunc model on its run (an MLflow 3 LoggedModel); returns the model's id.
+
+    Log the model before the run's metrics: MLflow copies each metric's history at step 0 onto a
+    new model, which costs a history read per metric.
+    """
     import logging
 
     example_frame = pd.DataFrame(example, columns=meta.features)
@@ -92,4 +98,4 @@ def log_member_model(run_id: str, checkpoint: Path, meta: CheckpointMeta, mc: MC
             )
     finally:
         quiet.level = level
-    return info.model_uri
+    return info.model_id

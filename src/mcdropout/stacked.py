@@ -44,6 +44,9 @@ class StackedMLP(nn.Module):
         concrete = [m.config.get("dropout") == "concrete" for m in mlps]
         self.register_buffer("concrete", torch.tensor(concrete, dtype=torch.bool))
         self.has_concrete = any(concrete)
+        # Concrete members listed first (as `compare` does): the relaxed mask is computed for them alone.
+        k = sum(concrete)
+        self.leading_concrete = k if concrete == [True] * k + [False] * (len(concrete) - k) else None
         n_hidden = n_layers - 1
         logits = torch.zeros(n_hidden, len(mlps))
         for i, m in enumerate(mlps):
@@ -78,9 +81,13 @@ class StackedMLP(nn.Module):
             return h
         p = self.layer_p(j)[:, None, None]
         u = torch.rand(h.shape, device=h.device, dtype=h.dtype)
-        drop = (u < p).to(h.dtype)  # exact Bernoulli(p) drop indicator
-        if torch.is_grad_enabled():  # Concrete members: the relaxed indicator, differentiable in p
-            drop = torch.where(self.concrete[:, None, None], relaxed_drop(p, u, self.temperature), drop)
+        if not torch.is_grad_enabled():
+            drop = (u < p).to(h.dtype)  # exact Bernoulli(p) drop indicator
+        elif (k := self.leading_concrete) is not None:  # the same values, the relaxed part on k members only
+            drop = torch.cat([relaxed_drop(p[:k], u[:k], self.temperature), (u[k:] < p[k:]).to(h.dtype)])
+        else:  # Concrete members: the relaxed indicator, differentiable in p
+            drop = torch.where(self.concrete[:, None, None], relaxed_drop(p, u, self.temperature),
+                               (u < p).to(h.dtype))
         return h * (1 - drop) / (1 - p)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

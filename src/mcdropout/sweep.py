@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -19,12 +19,14 @@ from mcdropout.checkpoint import load_checkpoint
 from mcdropout.config import Params
 from mcdropout.data import DataError, load_dataset
 from mcdropout.evaluation import MODES, evaluate_model
-from mcdropout.experiment import MemberOutcome, train_group
 from mcdropout.members import SELECTION, Member, best_by_seed_mean
 from mcdropout.paths import Paths
 from mcdropout.registry import register_champion
 from mcdropout.tasks import get_task
-from mcdropout.train import FitResult
+
+if TYPE_CHECKING:  # training (Lightning) is imported only by the functions that train
+    from mcdropout.experiment import MemberOutcome
+    from mcdropout.train import FitResult
 
 SWEEP_METHODS = ("none", "dropout")  # what a member of a dropout sweep stands for (p = 0: none)
 
@@ -46,6 +48,8 @@ def run_sweep(params: Params, dataset: str, progress: bool = True) -> SweepResul
     ``None`` on the non-zero ranks of a DDP run (rank 0 saves).
     """
     folder = Paths.of(params).sweep_dir(dataset)
+    from mcdropout.experiment import train_group
+
     done = train_group(params, dataset, sweep_members(params), folder, "sweep", evaluate=False, progress=progress)
     return None if done is None else SweepResult(*done, folder)
 

@@ -9,16 +9,20 @@ Classification has K classes: with two classes the network has one logit (sigmoi
 binary cross-entropy), as the seed study does; with K > 2 it has K logits (softmax,
 cross-entropy). Either way predictions are class probabilities ``[N, K]``, and the
 labels are the user's (``classes``, e.g. strings), mapped to indices 0..K-1.
+
+torch is imported inside the methods that compute with it: ``mcdropout data`` (which
+infers the task of a table) then starts without loading it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
-from torch.nn import functional as F
+
+if TYPE_CHECKING:
+    import torch
 
 from mcdropout import metrics as M
 from mcdropout.uncertainty import (
@@ -98,6 +102,8 @@ class Regression(Task):
     plain_has_uncertainty: bool = False
 
     def member_losses(self, out, y):
+        from torch.nn import functional as F
+
         return F.mse_loss(out[..., 0], y.expand_as(out[..., 0]), reduction="none").mean(dim=1)
 
     def member_metric(self, out, y, losses):
@@ -162,6 +168,8 @@ class Classification(Task):
         return 1 if self.binary else self.n_classes
 
     def member_losses(self, out, y):
+        from torch.nn import functional as F
+
         if self.binary:
             logits = out[..., 0]
             return F.binary_cross_entropy_with_logits(logits, y.expand_as(logits), reduction="none").mean(dim=1)
@@ -174,6 +182,8 @@ class Classification(Task):
 
     def link(self, out):
         """``[T, N, K]`` class probabilities (two classes: ``[1 - p, p]`` from the one logit)."""
+        import torch
+
         if self.binary:
             return M.two_class(torch.sigmoid(out[..., 0]).float().cpu().numpy().astype(np.float64))
         return torch.softmax(out.float(), dim=-1).cpu().numpy().astype(np.float64)

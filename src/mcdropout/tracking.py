@@ -128,14 +128,15 @@ def _member_extras(meta, timestamp: int, max_points: int):
         yield Metric("early_stopping/best_epoch", float(meta.best_epoch), timestamp, 0)
 
 
-def _final_metrics(evaluation: dict[str, Any], timestamp: int):
+def _final_metrics(evaluation: dict[str, Any], timestamp: int, model_id: str | None = None):
+    """Standard and MC metrics of every split at step 0; with ``model_id``, also shown on that LoggedModel."""
     from mlflow.entities import Metric
 
     for mode in ("standard", "mc"):
         for split, values in evaluation.get(mode, {}).items():
             for key, value in values.items():
                 if value == value:  # skip NaN (e.g. AUROC with no wrong predictions)
-                    yield Metric(f"{mode}/{split}/{key}", float(value), timestamp, 0)
+                    yield Metric(f"{mode}/{split}/{key}", float(value), timestamp, 0, model_id=model_id)
 
 
 def log_batched(mlc, run_id: str, metrics: Iterable = (), params: dict[str, Any] | None = None,
@@ -220,9 +221,11 @@ def end_runs(params: Params, runs: GroupRuns, failed: bool = False) -> None:
         warn("closing of the runs", exc)
 
 
-def log_members(params: Params, task: Task, outcomes: list, runs: GroupRuns, seconds: float) -> None:
-    """Per-epoch histories, final metrics and checkpoints of trained members on their runs (the caller ends
-    the runs, after :func:`mcdropout.registry.log_models`)."""
+def log_members(params: Params, task: Task, outcomes: list, runs: GroupRuns, seconds: float,
+                model_ids: dict[str, str] | None = None) -> None:
+    """Per-epoch histories, final metrics and checkpoints of trained members on their runs (the caller logs
+    the models first, :func:`mcdropout.registry.log_models`, and ends the runs). ``model_ids``: member name ->
+    its LoggedModel, which shows the final metrics too."""
     if not (runs.parent or runs.members):
         return
     try:
@@ -235,10 +238,26 @@ def log_members(params: Params, task: Task, outcomes: list, runs: GroupRuns, sec
             run_id = runs.members[o.member.name]
             log_batched(mlc, run_id, metrics=[*_history_metrics(o.meta.history.numpy(), task.metric, now, max_points),
                                               *_member_extras(o.meta, now, max_points),
-                                              *_final_metrics(o.evaluation, now)])
+                                              *_final_metrics(o.evaluation, now, (model_ids or {}).get(o.member.name))])
             mlc.log_artifact(run_id, str(o.checkpoint), artifact_path="model")
     except Exception as exc:
         warn("logging", exc)
+
+
+def _model_ids(mlc, run_ids: set[str]) -> dict[str, str]:
+    """Run id -> the id of the model logged on it, for the given runs (one query per experiment)."""
+    if not run_ids:
+        return {}
+    experiment = mlc.get_run(next(iter(run_ids))).info.experiment_id
+    quoted = ", ".join(f"'{r}'" for r in sorted(run_ids))
+    found, token = [], None
+    while True:
+        page = mlc.search_logged_models([experiment], filter_string=f"source_run_id IN ({quoted})",
+                                        max_results=100, page_token=token)
+        found += page
+        token = page.token
+        if not token:
+            return {m.source_run_id: m.model_id for m in found}
 
 
 def _metric(key: str, value: float, timestamp: int):
@@ -264,10 +283,12 @@ def log_evaluation(params: Params, metrics: dict[str, Any], metas: dict[str, Any
         mlc = client(params.mlflow)
         now = now_ms()
         parents = set()
+        model_ids = _model_ids(mlc, {m.mlflow_run_id for m in metas.values() if m.mlflow_run_id})
         for run in metrics["runs"]:
             meta = metas.get(run["checkpoint"])
             if meta is not None and meta.mlflow_run_id:
-                log_batched(mlc, meta.mlflow_run_id, metrics=_final_metrics(run, now))
+                log_batched(mlc, meta.mlflow_run_id,
+                            metrics=_final_metrics(run, now, model_ids.get(meta.mlflow_run_id)))
                 parents.add(meta.mlflow_parent_run_id)
         columns = [f"standard_test_{key}", f"mc_test_{key}", "standard_test_nll", "mc_test_nll",
                    f"standard_train_{key}"]

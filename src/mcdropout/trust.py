@@ -37,7 +37,6 @@ from mcdropout.checkpoint import load_checkpoint
 from mcdropout.config import Params
 from mcdropout.data import DataError, Dataset, Split, load_dataset
 from mcdropout.evaluation import predict, raw_samples
-from mcdropout.experiment import train_group
 from mcdropout.members import Member
 from mcdropout.metrics import coverage
 from mcdropout.paths import Paths
@@ -184,6 +183,8 @@ def run_trust(params: Params, dataset: str, progress: bool = True) -> dict[str, 
     task = data.task
     model, meta = _load(paths.sweep_dir(dataset) / f"{Member(best_p, seed).name}.pt", f"sweep --dataset {dataset}")
     members = [Member(0.0, s) for s in range(params.trust.ensemble_size)]
+    from mcdropout.experiment import train_group  # Lightning: only when the ensemble trains
+
     done = train_group(params, dataset, members, paths.ensemble_dir(dataset), "ensemble", evaluate=False,
                        progress=progress)
     fit, ensemble = done
