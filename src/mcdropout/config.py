@@ -251,7 +251,7 @@ class DatasetSpec(_Section):
 DEFAULT_DATASETS = {
     "regression": DatasetSpec(source="synthetic", epochs=3000),  # 30 points: many full-batch steps to overfit
     "classification": DatasetSpec(source="synthetic", epochs=1000),
-    "diabetes": DatasetSpec(source="sklearn", name="diabetes", epochs=1000),
+    "diabetes": DatasetSpec(source="sklearn", name="diabetes", epochs=200),
     "wine": DatasetSpec(source="sklearn", name="wine", epochs=500),
 }
 DatasetName = Annotated[str, Field(strict=True, min_length=1, pattern=r"^[A-Za-z0-9_.-]+$"),
