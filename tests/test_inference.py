@@ -266,3 +266,21 @@ def test_bad_arguments():
         predict_mc(_model(0.1), torch.randn(3, 2), chunk=0)
     with pytest.raises(ValueError, match="method must be one of"):
         predict_mc(_model(0.1), torch.randn(3, 2), method="fastest")
+
+
+GPU = pytest.mark.gpu
+
+
+@GPU
+@pytest.mark.parametrize("make", [lambda: _model(0.4), _input_dropout_model, Residual],
+                         ids=["mlp", "input-dropout", "residual"])
+def test_on_the_gpu_fast_path_matches_loop_and_stays_there(make):
+    torch.manual_seed(0)
+    model = make().cuda()
+    x = torch.randn(40, 3 if isinstance(model, MLP) and model.config["in_dim"] == 3 else 2, device="cuda")
+    out = predict_mc(model, x, samples=16, seed=5)
+    assert out.device.type == "cuda" and out.shape[:2] == (16, 40)
+    assert torch.equal(out, predict_mc(model, x, samples=16, seed=5))  # seeded on the GPU too
+    _same_distribution(model, x)
+    cpu = predict_standard(model.cpu(), x.cpu())
+    torch.testing.assert_close(predict_standard(model.cuda(), x).cpu(), cpu, rtol=1e-4, atol=1e-5)

@@ -116,3 +116,18 @@ def test_leading_concrete_members_give_the_same_values_and_gradients():
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-7)
     assert results[0][1][:, 0].abs().sum() > 0  # the Concrete member's rates get a gradient
     assert StackedMLP([mlps[1], mlps[0]]).leading_concrete is None  # not leading: the general path
+
+
+@pytest.mark.gpu
+def test_stacked_training_step_on_the_gpu_matches_the_cpu_without_dropout():
+    """p = 0: no randomness, so one forward and backward on the GPU equals the CPU's (to float tolerance)."""
+    mlps = _mlps(ps=(0.0, 0.0))
+    x = torch.randn(32, 3)
+    grads = []
+    for device in ("cpu", "cuda"):
+        stacked = StackedMLP(mlps).to(device).train()
+        out = stacked(x.to(device))
+        out.pow(2).sum().backward()
+        grads.append((out.detach().cpu(), stacked.weights[0].grad.cpu()))
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
