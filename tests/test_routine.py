@@ -8,10 +8,10 @@ from mcdropout.config import Params
 from mcdropout.data import Split
 from mcdropout.members import Member
 from mcdropout.model import seeded_mlp
-from mcdropout.routine import DropoutRoutine, TensorBatches, early_stopping
+from mcdropout.routine import DropoutRoutine, TensorBatches, early_stopping, member_orders
 from mcdropout.stacked import StackedMLP
 from mcdropout.tasks import get_task
-from mcdropout.train import fit_members
+from mcdropout.train import fit_members, fit_members_on
 
 
 @pytest.mark.parametrize("losses, patience, expected", [
@@ -103,3 +103,79 @@ def test_history_array_before_training_is_empty():
     routine = _routine(0)
     assert routine.history_array().shape == (0, 4, 2)
     assert routine.p_history_array() is None
+
+
+# --- per-member data --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("rows, n", [([7, 7, 7], 7), ([5, 7, 3], 7), ([1, 4], 4)])
+def test_member_orders_shuffle_each_members_own_rows(rows, n):
+    torch.manual_seed(0)
+    order = member_orders(torch.tensor(rows), n)
+    assert order.shape == (len(rows), n)
+    for m, r in enumerate(rows):
+        got = order[m].tolist()
+        assert all(0 <= i < r for i in got)  # only the member's own rows
+        for start in range(0, n, r):  # one shuffle after another: every row once per shuffle
+            chunk = got[start:start + r]
+            assert len(set(chunk)) == len(chunk)
+        assert set(got) == set(range(r))  # every row in an epoch
+    if len(set(rows)) == 1:
+        assert not all(order[0].tolist() == order[m].tolist() for m in range(1, len(rows)))  # own shuffles
+
+
+def _per_member_routine(batch_size: int, rows=(10, 10, 6), data_of=(0, 1, 1, 2)) -> DropoutRoutine:
+    """Data set ``g``'s row ``r`` is ``x = [g, r]``; padded rows are ``-1``."""
+    n = max(rows)
+    x = torch.full((len(rows), n, 2), -1.0)
+    y = torch.full((len(rows), n), -1.0)
+    for g, r in enumerate(rows):
+        x[g, :r, 0], x[g, :r, 1], y[g, :r] = g, torch.arange(r), 100 * g + torch.arange(r)
+    net = StackedMLP([seeded_mlp(s, in_dim=2, out_dim=1, hidden=(3,), p=0.1) for s in range(len(data_of))])
+    return DropoutRoutine(net, get_task("regression"), (x, y), (x[:, :3], y[:, :3]), batch_size=batch_size,
+                          data_of=torch.tensor(data_of), train_rows=torch.tensor(rows),
+                          val_rows=torch.tensor([min(3, r) for r in rows]))
+
+
+@pytest.mark.parametrize("batch_size, sizes", [(4, [4, 4, 2]), (0, [10]), (32, [10])])
+def test_per_member_batches_hold_only_each_members_rows(batch_size, sizes):
+    routine = _per_member_routine(batch_size)
+    batches = TensorBatches(routine, batch_size)
+    torch.manual_seed(0)
+    got = list(batches)
+    assert len(batches) == len(sizes) and [b[1].shape for b in got] == [(4, s) for s in sizes]
+    x = torch.cat([b[0] for b in got], dim=1)  # [M, 10, 2]: each member's epoch
+    y = torch.cat([b[1] for b in got], dim=1)
+    for m, (g, r) in enumerate(zip([0, 1, 1, 2], [10, 10, 10, 6])):
+        assert (x[m, :, 0] == g).all()  # its own data set, never a padded row
+        assert set(x[m, :, 1].long().tolist()) == set(range(r))  # all its rows
+        torch.testing.assert_close(y[m], 100 * g + x[m, :, 1])  # targets travel with their rows
+    assert not torch.equal(x[1], x[2])  # two members of one data set: their own shuffles
+
+
+def test_per_member_validation_uses_each_members_val_rows():
+    routine = _per_member_routine(0, rows=(10, 2), data_of=(0, 1, 0))
+    routine.net.eval()
+    with torch.no_grad():
+        loss, _ = routine.validate()
+    for m, (g, r) in enumerate([(0, 3), (1, 2), (0, 3)]):
+        with torch.no_grad():
+            out = routine.net.member(m).eval()(routine.val_x[g, :r])[:, 0].detach()
+        assert float(loss[m]) == pytest.approx(float(((out - routine.val_y[g, :r]) ** 2).mean()), rel=1e-5)
+
+
+def test_fit_members_on_equals_separate_fits():
+    """Without dropout and with full batches training is deterministic: each member of a per-member fit ends
+    where the same member ends trained alone on its data (to float rounding: only the row order differs)."""
+    a, b = _splits("regression", n=12), _splits("regression", n=12)
+    b = {k: Split(v.x * 2 + 1, v.y - 1) for k, v in b.items() if k != "val"} | {"val": a["test"]}
+    members = [Member(0.0, 0), Member(0.0, 1, l2=1e-3)]
+    params = _params(**{"train.batch_size": 0, "train.epochs": 20})
+    together = fit_members_on("regression", [a, b], [1, 0], members, params, progress=False)
+    for i, data in enumerate([b, a]):
+        alone = fit_members("regression", data, [members[i]], params, progress=False)
+        np.testing.assert_allclose(together.history[:, :, i], alone.history[:, :, 0], rtol=1e-4, atol=1e-6)
+        for p, q in zip(together.models[i].parameters(), alone.models[0].parameters()):
+            torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-6)
+    with pytest.raises(ValueError, match="data_of"):
+        fit_members_on("regression", [a], [1, 0], members, params, progress=False)

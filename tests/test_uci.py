@@ -10,7 +10,7 @@ from mcdropout.cli import main
 from mcdropout.config import Params
 from mcdropout.data import DataError
 from mcdropout.model import seeded_mlp
-from mcdropout.uci import load_uci, mc_scores, parse_splits, run_benchmark
+from mcdropout.uci import load_uci, mc_scores, parse_splits, run_benchmark, run_splits
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "uci"
 
@@ -84,15 +84,26 @@ def test_log_likelihood_formula_by_hand():
     assert scores["rmse"] == pytest.approx(scores["rmse_standard"], rel=1e-6)
 
 
-def test_benchmark_on_tiny_folder(tmp_path):
+def test_benchmark_on_tiny_folder(tmp_path, capsys):
     make_dataset(tmp_path)
     params = Params().override(**{"mlflow.enabled": False})
-    result = run_benchmark(tmp_path, "tiny", "all", epochs=3, samples=20, params=params, progress=False)
+    saved = []
+    result = run_benchmark(tmp_path, "tiny", "all", epochs=3, samples=20, params=params, on_split=saved.append)
     assert [s["split"] for s in result["splits"]] == [0, 1]
     for s in result["splits"]:
         assert s["p"] in (0.01, 0.1) and s["tau"] in (1.0, 10.0)
         assert np.isfinite([s["rmse"], s["ll"], s["rmse_standard"]]).all()
     assert set(result["mean"]) == set(result["stderr"]) == {"rmse", "ll", "rmse_standard"}
+    assert [len(r["splits"]) for r in saved] == [2]  # both splits in one model: saved once
+    out, err = capsys.readouterr()
+    assert "tiny: training the grids of 2 split(s) (2 x 4 members, 3 epochs)" in err
+    assert "tiny grids (2 x 4 members): epoch 3/3" in err and "tiny retrain (2): epoch 3/3" in err
+    assert "tiny split 1: rmse" in out and "peak memory" in out.splitlines()[-1]
+
+    one_by_one = run_benchmark(tmp_path, "tiny", "all", epochs=3, samples=20, params=params, progress=False,
+                               on_split=saved.append, per_model=1)
+    assert [len(r["splits"]) for r in saved[1:]] == [1, 2]  # saved after each split
+    assert [s["split"] for s in one_by_one["splits"]] == [0, 1]
 
 
 def test_cli_errors(tmp_path):
@@ -102,6 +113,9 @@ def test_cli_errors(tmp_path):
     result = CliRunner().invoke(main, ["benchmark", "uci", "--data-dir", str(tmp_path), "--dataset", "tiny",
                                        "--splits", "7"])
     assert result.exit_code == 2 and "outside 0-1" in result.output
+    result = CliRunner().invoke(main, ["benchmark", "uci", "--data-dir", str(tmp_path), "--dataset", "tiny",
+                                       "--splits-per-model", "0"])
+    assert result.exit_code == 2 and "--splits-per-model must be an integer >= 1" in result.output
 
 
 @pytest.mark.skipif(not (SHARED / "yacht").is_dir(), reason="../shared/data/uci not present")
@@ -131,3 +145,42 @@ def test_merge_and_summary_table():
     assert row.endswith("| 3 min |")
     with pytest.raises(DataError, match="cannot merge"):
         merge(run([0], [0.5], [-1.2]), {**run([1], [0.5], [-1.2]), "epochs": 11})
+
+
+def test_batched_splits_choose_as_split_by_split(tmp_path, monkeypatch):
+    """All splits as one batched model choose what each split alone chooses. Without dropout (p = 0) and with
+    full batches (fewer than 128 rows) training is deterministic up to float rounding, so the validation
+    log-likelihoods, the choices and the test scores must agree."""
+    import mcdropout.uci
+
+    folder = make_dataset(tmp_path, n=40)
+    (folder / "n_splits.txt").write_text("3\n")
+    (folder / "dropout_rates.txt").write_text("0.0\n")
+    (folder / "tau_values.txt").write_text("0.05 1.0 20.0\n")  # far apart: a robust choice
+    rng = np.random.default_rng(1)
+    for i in range(3):
+        order = rng.permutation(40)
+        np.savetxt(folder / f"index_train_{i}.txt", order[:32], fmt="%d")
+        np.savetxt(folder / f"index_test_{i}.txt", order[32:], fmt="%d")
+    ds = load_uci(tmp_path, "tiny")
+    params = Params().override(**{"mlflow.enabled": False})
+    scored: dict[int, list[float]] = {}
+
+    def record(model, x, y, norm, tau, samples, seed):  # every score a run computes, by split (= seed)
+        scores = mc_scores(model, x, y, norm, tau, samples, seed)
+        scored.setdefault(seed, []).append(scores["ll"])
+        return scores
+
+    monkeypatch.setattr(mcdropout.uci, "mc_scores", record)
+    together = run_splits(ds, [0, 1, 2], epochs=40, samples=20, params=params)
+    batched, scored = scored, {}
+    alone = [run_splits(ds, [i], epochs=40, samples=20, params=params)[0] for i in range(3)]
+    assert [r["split"] for r in together] == [0, 1, 2]
+    for i in range(3):
+        assert len(batched[i]) == 4  # the three grid members' validation LLs, then the test LL
+        np.testing.assert_allclose(batched[i], scored[i], rtol=1e-4)
+        top, second = sorted(batched[i][:3])[::-1][:2]
+        assert top - second > 1e-2  # the choice does not hang on rounding
+        assert (together[i]["p"], together[i]["tau"]) == (alone[i]["p"], alone[i]["tau"])
+        for key in ("rmse", "ll", "rmse_standard"):
+            assert together[i][key] == pytest.approx(alone[i][key], rel=1e-4)

@@ -1,10 +1,18 @@
 """The Lightning routine: trains a :class:`StackedMLP` (one member for a single run).
 
 Kept cheap for tiny models: the data live on the device as tensors and are served by
-a plain iterable (no DataLoader workers or collation); validation runs in-process at
+a plain iterable (no DataLoader workers or collation); one Lightning step is a whole
+epoch of mini-batches, each with its own optimiser step (manual optimisation: Lightning's
+per-step hooks cost more than a tiny model's step); validation runs in-process at
 the end of each training epoch on the whole val split with dropout off, instead of
 Lightning's validation loop; per-member histories accumulate on the device and are
 read once at the end, so logging never forces a device sync per step.
+
+Members may train on data of their own (``data_of``): the train and val tensors then
+hold one stacked data set per index, ``[G, N, in]`` (padded to the largest, with the
+true row counts in ``train_rows`` / ``val_rows``), and member ``m`` sees only data set
+``data_of[m]``, in mini-batches of its own shuffle (see :class:`TensorBatches`). The
+UCI benchmark trains the grids of all its splits this way, as one model.
 
 Two per-member extras, both vectorised over the stack:
 
@@ -19,7 +27,8 @@ Two per-member extras, both vectorised over the stack:
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
 
 import pytorch_lightning as pl
 import torch
@@ -58,24 +67,65 @@ CHECK_EVERY = 50  # epochs between checks for a non-finite loss (each check wait
 
 
 class TensorBatches:
-    """An iterable of ``(x, y)`` batches over device tensors; reshuffled every epoch."""
+    """An iterable of ``(x, y)`` batches over device tensors; reshuffled every epoch.
+
+    Shared data: ``x [b, in]``, ``y [b]``, one shuffle for all members. Per-member data
+    (``routine.data_of`` set): ``x [M, b, in]``, ``y [M, b]``, each member's rows of its own
+    data set in its own shuffle. An epoch has ``ceil(N / batch_size)`` steps for the
+    largest data set (``N`` rows) and every member's batch has the same size at each
+    step (the last one partial, as with shared data); a member with ``n < N`` rows draws
+    its ``N`` positions from fresh shuffles of its rows one after another, so it sees
+    every row in an epoch and some of them twice.
+    """
 
     def __init__(self, routine: DropoutRoutine, batch_size: int) -> None:
         self.routine = routine
         self.batch_size = batch_size
 
     def __len__(self) -> int:
-        n = len(self.routine.train_y)
+        n = self.routine.train_y.shape[-1]
         return 1 if self.batch_size <= 0 else -(-n // self.batch_size)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         x, y = self.routine.train_x, self.routine.train_y
-        if self.batch_size <= 0 or self.batch_size >= len(y):
+        n = y.shape[-1]
+        if self.routine.data_of is not None:
+            order, data = member_orders(self.routine.member_rows("train"), n), self.routine.data_of[:, None]
+            for idx in order.split(self.batch_size if self.batch_size > 0 else n, dim=1):
+                yield x[data, idx], y[data, idx]
+            return
+        if self.batch_size <= 0 or self.batch_size >= n:
             yield x, y
             return
-        order = torch.randperm(len(y), device=y.device)
+        order = torch.randperm(n, device=y.device)
         for idx in order.split(self.batch_size):
             yield x[idx], y[idx]
+
+
+class _Epochs:
+    """Lightning's data: one item per epoch, the epoch's mini-batches (drawn lazily, in the training step)."""
+
+    def __init__(self, batches: TensorBatches) -> None:
+        self.batches = batches
+
+    def __len__(self) -> int:
+        return 1
+
+    def __iter__(self) -> Iterator[Iterator[tuple[torch.Tensor, torch.Tensor]]]:
+        yield iter(self.batches)
+
+
+def member_orders(rows: torch.Tensor, n: int) -> torch.Tensor:
+    """``[M, n]`` row indices: member ``m``'s shuffles of ``range(rows[m])``, one after another, cut at ``n``."""
+    m, low = len(rows), int(rows.min())
+    reps = -(-n // low)
+    position = torch.arange(n, device=rows.device)
+    keys = torch.rand(m, reps, n, device=rows.device) + (position >= rows[:, None])[:, None, :]  # pads sort last
+    order = keys.argsort(dim=-1).reshape(m, reps * n)
+    if reps == 1:
+        return order
+    rows = rows[:, None]
+    return order.gather(1, position // rows * n + position % rows)  # the k-th valid entry of each member
 
 
 class DropoutRoutine(pl.LightningModule):
@@ -92,7 +142,13 @@ class DropoutRoutine(pl.LightningModule):
         early_stop: torch.Tensor | None = None,
         patience: int = 0,
         length_scale: float = 0.01,
+        data_of: torch.Tensor | None = None,
+        train_rows: torch.Tensor | None = None,
+        val_rows: torch.Tensor | None = None,
     ) -> None:
+        """``data_of`` ``[M]`` (long): each member's data set, for per-member data; then ``train_xy`` and
+        ``val_xy`` are ``([G, N, in], [G, N])`` stacks and ``train_rows`` / ``val_rows`` ``[G]`` their true row
+        counts (default: all ``N``)."""
         super().__init__()
         self.net = net
         self.task = task
@@ -103,6 +159,15 @@ class DropoutRoutine(pl.LightningModule):
         self.register_buffer("train_y", train_xy[1], persistent=False)
         self.register_buffer("val_x", val_xy[0], persistent=False)
         self.register_buffer("val_y", val_xy[1], persistent=False)
+        self.register_buffer("data_of", data_of, persistent=False)
+        if data_of is not None:
+            rows = [torch.full((len(d[1]),), d[1].shape[-1]) if r is None else r.long()
+                    for d, r in ((train_xy, train_rows), (val_xy, val_rows))]
+            if any(int(r.min()) < 1 or int(r.max()) > d[1].shape[-1] for d, r in zip((train_xy, val_xy), rows)):
+                raise ValueError("per-member data: every data set needs 1 to N rows")
+            self.register_buffer("train_rows", rows[0], persistent=False)
+            self.register_buffer("val_rows", rows[1], persistent=False)
+            self.val_counts = sorted(set(rows[1][data_of.cpu()].tolist()))  # one val pass per distinct count
         # Per-member L2 on weight matrices, added to each member's loss (Keras-style
         # kernel regulariser, as in the UCI protocol); None: no such term.
         self.register_buffer("l2", l2, persistent=False)
@@ -120,13 +185,23 @@ class DropoutRoutine(pl.LightningModule):
             self.register_buffer("best_epoch", torch.zeros(m, dtype=torch.long), persistent=False)
             self.register_buffer("stop_epoch", torch.full((m,), -1, dtype=torch.long), persistent=False)
         self.best_state: list[torch.Tensor] = []
+        self.automatic_optimization = False  # see training_step
 
     def on_train_start(self) -> None:
         if self.early_stop is not None:  # on the training device by now
             self.best_state = [t.detach().clone() for t in self._member_tensors()]
 
-    def train_dataloader(self) -> TensorBatches:
-        return TensorBatches(self, self.batch_size)
+    def train_dataloader(self) -> Iterable[Iterator[tuple[torch.Tensor, torch.Tensor]]]:
+        return _Epochs(TensorBatches(self, self.batch_size))
+
+    def member_rows(self, split: str) -> torch.Tensor:
+        """``[M]`` (long): the number of ``split`` rows each member trains or validates on (per-member data)."""
+        return getattr(self, f"{split}_rows")[self.data_of]
+
+    @property
+    def n_train(self) -> torch.Tensor | int:
+        """Training rows: one count, or ``[M]`` per member (the Concrete regulariser's N)."""
+        return len(self.train_y) if self.data_of is None else self.member_rows("train").float()
 
     def _member_tensors(self) -> list[torch.Tensor]:
         return [*self.net.weights, *self.net.biases]
@@ -143,7 +218,7 @@ class DropoutRoutine(pl.LightningModule):
 
     def concrete_objective(self, losses: torch.Tensor) -> torch.Tensor:
         """``[M]``: 2 x NLL + the Concrete regulariser of every layer (meaningful for Concrete members)."""
-        net, n = self.net, len(self.train_y)
+        net, n = self.net, self.n_train
         if self.log_noise_var is not None:
             data = losses * torch.exp(-self.log_noise_var) + self.log_noise_var
         else:
@@ -153,12 +228,25 @@ class DropoutRoutine(pl.LightningModule):
             reg = reg + concrete_regulariser(net.layer_p(j), w, w.shape[1], n, self.length_scale)
         return data + reg
 
-    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+    def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
+        return batch  # the epoch's lazy batches, drawn from tensors already on the device
+
+    def training_step(self, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], batch_idx: int) -> None:
+        """One epoch: an optimiser step per mini-batch."""
+        opt = self.optimizers()
+        for batch in batches:
+            loss = self.batch_loss(batch)
+            opt.zero_grad()
+            self.manual_backward(loss)
+            opt.step()
+
+    def batch_loss(self, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        """The sum over members of their objectives on one mini-batch (and its losses added to the epoch's)."""
         x, y = batch
         out = self.net(x)
         losses = self.task.member_losses(out, y)
         metric = self.task.member_metric(out, y, losses)
-        n = torch.tensor(float(len(y)), device=y.device)
+        n = torch.tensor(float(y.shape[-1]), device=y.device)
         self._epoch_sums.append(torch.stack([losses.detach() * n, metric.detach() * n, n.expand_as(losses)]))
         if self.l2 is not None:
             losses = losses + self.l2 * sum(w.pow(2).sum(dim=(1, 2)) for w in self.net.weights)
@@ -174,9 +262,7 @@ class DropoutRoutine(pl.LightningModule):
         was_training = self.net.training
         self.net.eval()
         with torch.no_grad():
-            out = self.net(self.val_x)
-            val_loss = self.task.member_losses(out, self.val_y)
-            val_metric = self.task.member_metric(out, self.val_y, val_loss)
+            val_loss, val_metric = self.validate()
         self.net.train(was_training)
         row = torch.stack([train_loss, val_loss, train_metric, val_metric])
         self.history.append(row)
@@ -190,6 +276,22 @@ class DropoutRoutine(pl.LightningModule):
             self._early_stopping_step(val_loss, len(self.history) - 1)
         # No self.log: Lightning's result collection cost a third of an epoch of a tiny model; the
         # progress callback reads the history (``mean_losses``) instead.
+
+    def validate(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``[M]`` val losses and metrics of the current weights (in the net's current mode)."""
+        if self.data_of is None:
+            out = self.net(self.val_x)
+            loss = self.task.member_losses(out, self.val_y)
+            return loss, self.task.member_metric(out, self.val_y, loss)
+        rows = self.member_rows("val")
+        loss = metric = torch.zeros(len(rows), device=rows.device)
+        for n in self.val_counts:
+            x, y = self.val_x[self.data_of, :n], self.val_y[self.data_of, :n]
+            out = self.net(x)
+            these = self.task.member_losses(out, y)
+            loss = torch.where(rows == n, these, loss)
+            metric = torch.where(rows == n, self.task.member_metric(out, y, these), metric)
+        return loss, metric
 
     def mean_losses(self) -> tuple[float, float]:
         """Train and val loss of the last epoch, mean over members (progress output; waits for the device)."""

@@ -11,6 +11,7 @@ import os
 import sys
 import time
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,37 +47,59 @@ class FitResult:
     best_epoch: np.ndarray | None = None  # [M] epoch whose weights an early-stopping member kept
 
 
-class EpochProgress(pl.Callback):
-    """Progress over epochs (not steps): a tqdm bar on a terminal, else a line every 10%."""
+def duration(seconds: float) -> str:
+    """``42s``, ``3m05s``, ``2h07m``."""
+    s = int(round(seconds))
+    return f"{s}s" if s < 60 else f"{s // 60}m{s % 60:02d}s" if s < 3600 else f"{s // 3600}h{s % 3600 // 60:02d}m"
 
-    def __init__(self, label: str) -> None:
+
+class EpochProgress(pl.Callback):
+    """Progress over epochs (not steps): a tqdm bar on a terminal, else a line every 10% of the epochs (and at
+    least every ``every`` seconds) with the elapsed and the estimated remaining time.
+
+    Lightning runs callbacks' ``on_train_epoch_end`` before the module's, which appends the epoch's losses to
+    its history: an epoch is reported when the next one starts, or when training ends."""
+
+    def __init__(self, label: str, every: float = 30.0) -> None:
         self.label = label
         self.bar = None
-        self.start = 0.0
+        self.start = self.last = 0.0
+        self.every = every
+        self.reported = 0
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self.start = time.perf_counter()
+        self.start = self.last = time.perf_counter()
         if trainer.is_global_zero and sys.stderr.isatty():
             from tqdm import tqdm
 
             self.bar = tqdm(total=trainer.max_epochs, desc=self.label, unit="epoch", mininterval=0.5, leave=False)
 
-    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if not trainer.is_global_zero:
-            return
-        epoch, total = trainer.current_epoch + 1, trainer.max_epochs
-        if self.bar is not None:
-            self.bar.update(1)
-            if epoch % 50 == 0:
-                self.bar.set_postfix(loss=f"{pl_module.mean_losses()[0]:.4f}")
-        elif epoch == total or epoch % max(1, total // 10) == 0:
-            loss = pl_module.mean_losses()[1]
-            took = time.perf_counter() - self.start
-            print(f"{self.label}: epoch {epoch}/{total}, mean val loss {loss:.4f} ({took:.1f}s)", file=sys.stderr)
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._report(trainer, pl_module, final=False)
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._report(trainer, pl_module, final=True)
         if self.bar is not None:
             self.bar.close()
+
+    def _report(self, trainer: pl.Trainer, pl_module: pl.LightningModule, final: bool) -> None:
+        epoch, total = len(pl_module.history), trainer.max_epochs  # epochs done (their losses are in)
+        if not trainer.is_global_zero or epoch <= self.reported:
+            return
+        done, self.reported = epoch - self.reported, epoch
+        if self.bar is not None:
+            self.bar.update(done)
+            if epoch % 50 == 0:
+                self.bar.set_postfix(loss=f"{pl_module.mean_losses()[0]:.4f}")
+            return
+        now = time.perf_counter()
+        if final or epoch % max(1, total // 10) == 0 or now - self.last >= self.every:
+            self.last = now
+            loss = pl_module.mean_losses()[1]
+            took = now - self.start
+            left = took / epoch * max(total - epoch, 0)
+            print(f"{self.label}: epoch {epoch}/{total}, mean val loss {loss:.4f} ({duration(took)} elapsed, "
+                  f"about {duration(left)} left)", file=sys.stderr, flush=True)
 
 
 def make_trainer(cfg: TrainConfig, epochs: int, label: str, progress: bool = True) -> pl.Trainer:
@@ -182,6 +205,51 @@ def fit_members(
     kwargs = {**model_kwargs(params.model, splits["train"].x.shape[1], task.out_dim), **stats}
     batch = min(params.train.batch_size or len(splits["train"].x), len(splits["train"].x))
     _check_memory(kwargs, len(members), max(batch, len(splits["val"].x)))
+    return _fit(task, kwargs, members, params, progress, label, global_seed,
+                _tensors(splits["train"], stats), _tensors(splits["val"], stats))
+
+
+def fit_members_on(
+    task: Task | str,
+    data: Sequence[dict[str, Split]],
+    data_of: Sequence[int],
+    members: list[Member],
+    params: Params,
+    progress: bool = True,
+    label: str | None = None,
+    global_seed: int | None = None,
+) -> FitResult | None:
+    """:func:`fit_members` with data of each member's own: member ``i`` trains on ``data[data_of[i]]["train"]``
+    (mini-batches of its own shuffle of those rows) and validates on ``data[data_of[i]]["val"]``; the data sets
+    may differ in rows (see :class:`~mcdropout.routine.TensorBatches`) but not in columns. No standardisation:
+    the data come as the members should see them."""
+    task = get_task(task)
+    if len(data_of) != len(members) or not all(0 <= d < len(data) for d in data_of):
+        raise ValueError(f"data_of: one index into the {len(data)} data sets per member ({len(members)})")
+    if len({d[k].x.shape[1] for d in data for k in ("train", "val")}) != 1:
+        raise ValueError("per-member data sets must have the same columns")
+    kwargs = model_kwargs(params.model, data[0]["train"].x.shape[1], task.out_dim)
+    longest = {k: max(len(d[k].y) for d in data) for k in ("train", "val")}
+    batch = min(params.train.batch_size or longest["train"], longest["train"])
+    _check_memory(kwargs, len(members), max(batch, longest["val"]))
+
+    def stack(key: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        n = longest[key]
+        x = torch.zeros(len(data), n, kwargs["in_dim"])
+        y = torch.zeros(len(data), n)
+        for i, d in enumerate(data):
+            xi, yi = _tensors(d[key], {})
+            x[i, :len(yi)], y[i, :len(yi)] = xi, yi
+        return x, y, torch.tensor([len(d[key].y) for d in data])
+
+    (tx, ty, tn), (vx, vy, vn) = stack("train"), stack("val")
+    return _fit(task, kwargs, members, params, progress, label, global_seed, (tx, ty), (vx, vy),
+                data_of=torch.tensor(list(data_of)), train_rows=tn, val_rows=vn)
+
+
+def _fit(task: Task, kwargs: dict, members: list[Member], params: Params, progress: bool, label: str | None,
+         global_seed: int | None, train: tuple[torch.Tensor, torch.Tensor], val: tuple[torch.Tensor, torch.Tensor],
+         **data: torch.Tensor) -> FitResult | None:
     initial = []
     for m in members:
         extra = {"dropout": "concrete", "temperature": params.model.concrete.temperature} \
@@ -193,9 +261,8 @@ def fit_members(
     l2 = torch.tensor([m.l2 for m in members]) if any(m.l2 for m in members) else None
     early = torch.tensor([m.early_stopping for m in members]) if any(m.early_stopping for m in members) else None
     routine = DropoutRoutine(
-        net, task, _tensors(splits["train"], stats), _tensors(splits["val"], stats),
-        lr=cfg.lr, weight_decay=cfg.weight_decay, batch_size=cfg.batch_size, l2=l2,
-        early_stop=early, patience=params.compare.patience, length_scale=params.model.concrete.length_scale,
+        net, task, train, val, lr=cfg.lr, weight_decay=cfg.weight_decay, batch_size=cfg.batch_size, l2=l2,
+        early_stop=early, patience=params.compare.patience, length_scale=params.model.concrete.length_scale, **data,
     )
     pl.seed_everything(members[0].seed if global_seed is None else global_seed, verbose=False)
     label = label or f"{task.name} ({len(members)} member{'s' if len(members) != 1 else ''})"

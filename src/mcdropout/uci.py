@@ -3,9 +3,14 @@
 Per split: standardise inputs and target with the training split's statistics (std 0
 becomes 1); one hidden layer of ``n_hidden`` ReLU units with dropout on the input and
 the hidden layer; squared error plus ``l^2 (1 - p) / (2 N tau)`` times the squared
-weights (l = 1e-2), Adam. The grid ``dropout_rates x tau_values`` trains as one batched
-model on the first 80% of the training indices; the member with the best validation
-log-likelihood (last 20%) is retrained on the whole training split. Test: T MC passes,
+weights (l = 1e-2), Adam, mini-batches of 128. The grid ``dropout_rates x tau_values``
+trains on the first 80% of the training indices; the member with the best validation
+log-likelihood (last 20%, T = 1000 MC passes) is retrained on the whole training split.
+
+All requested splits train together: their grids as one batched model (each member on
+its own split's rows, see :func:`~mcdropout.train.fit_members_on`), then the chosen
+members of all splits as a second one. The selection is per split, as is the
+standardisation, so a split's result follows the protocol above. Test: T MC passes,
 RMSE of the MC mean and the log-likelihood
 
     logsumexp_t(-tau/2 (y - yhat_t)^2) - log T - 1/2 log 2 pi + 1/2 log tau
@@ -16,6 +21,7 @@ in original units (averaged over points), plus the dropout-off RMSE.
 from __future__ import annotations
 
 import math
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -32,7 +38,7 @@ from mcdropout.members import Member
 from mcdropout.sources import UCIDataset, load_uci
 from mcdropout.tables import DataError
 from mcdropout.tasks import Regression
-from mcdropout.train import fit_members
+from mcdropout.train import duration, fit_members_on
 
 LENGTH_SCALE = 1e-2
 PUBLISHED = {  # 2018 grid-search table: (rmse, rmse stderr, ll, ll stderr)
@@ -55,14 +61,18 @@ def _members(ds: UCIDataset, n_train: int, seed: int) -> list[tuple[Member, floa
     return out
 
 
-def _fit(ds: UCIDataset, x: np.ndarray, y: np.ndarray, members: list[Member], params: Params):
+Norm = tuple[np.ndarray, np.ndarray, float, float]
+
+
+def _norm(x: np.ndarray, y: np.ndarray) -> Norm:
+    """Training statistics of the inputs and the target (a std of 0 becomes 1)."""
     xm, xs = _standardiser(x)
-    ym, ys = float(y.mean()), float(y.std() or 1.0)
-    xn, yn = ((x - xm) / xs).astype(np.float32), ((y - ym) / ys).astype(np.float32)
-    split = Split(xn, yn)
-    fit = fit_members(Regression(), {"train": split, "val": split}, members, params, progress=False,
-                      global_seed=members[0].seed)
-    return fit, (xm, xs, ym, ys)
+    return xm, xs, float(y.mean()), float(y.std() or 1.0)
+
+
+def _standardised(x: np.ndarray, y: np.ndarray, norm: Norm) -> Split:
+    xm, xs, ym, ys = norm
+    return Split(((x - xm) / xs).astype(np.float32), ((y - ym) / ys).astype(np.float32))
 
 
 def mc_scores(model, x, y, norm, tau: float, samples: int, seed: int) -> dict[str, float]:
@@ -76,23 +86,72 @@ def mc_scores(model, x, y, norm, tau: float, samples: int, seed: int) -> dict[st
             "rmse_standard": float(np.sqrt(np.mean((y - standard) ** 2)))}
 
 
-def run_split(ds: UCIDataset, i: int, epochs: int, samples: int, params: Params, val_samples: int = 1000) -> dict:
+def run_splits(ds: UCIDataset, chosen: list[int], epochs: int, samples: int, params: Params,
+               val_samples: int = 1000, progress: bool = False) -> list[dict]:
+    """The protocol on the splits ``chosen``, all at once; a split's ``seconds`` is its share of the time."""
     start = time.perf_counter()
-    train_idx, test_idx = ds.split(i)
-    x, y = ds.x[train_idx], ds.y[train_idx].astype(np.float64)
-    cut = int(round(0.8 * len(train_idx)))
     params = params.override(**{"model.hidden": [ds.n_hidden], "train.epochs": epochs, "train.batch_size": 128,
                                 "train.lr": 1e-3, "train.weight_decay": 0.0})
-    grid = _members(ds, cut, seed=i)
-    fit, norm = _fit(ds, x[:cut], y[:cut], [m for m, _ in grid], params)
-    val = [mc_scores(model, x[cut:], y[cut:], norm, tau, val_samples, seed=i)["ll"]
-           for model, (_, tau) in zip(fit.models, grid)]
-    best = int(np.argmax(val))
-    (member, tau) = _members(ds, len(train_idx), seed=i)[best]
-    final, norm = _fit(ds, x, y, [member], params)
-    scores = mc_scores(final.models[0], ds.x[test_idx], ds.y[test_idx].astype(np.float64), norm, tau, samples,
-                       seed=i)
-    return {"split": i, **scores, "p": member.p, "tau": tau, "seconds": time.perf_counter() - start}
+    rows = []  # per split: train rows x, y (float64), cut, test indices
+    for i in chosen:
+        train_idx, test_idx = ds.split(i)
+        rows.append((ds.x[train_idx], ds.y[train_idx].astype(np.float64), int(round(0.8 * len(train_idx))),
+                     test_idx))
+    grids = [_members(ds, cut, seed=i) for i, (_, _, cut, _) in zip(chosen, rows)]
+    norms = [_norm(x[:cut], y[:cut]) for x, y, cut, _ in rows]
+    data = [{"train": _standardised(x[:cut], y[:cut], n), "val": _standardised(x[cut:], y[cut:], n)}
+            for (x, y, cut, _), n in zip(rows, norms)]
+    say = _say(progress, ds.name, start)
+    size = len(grids[0])
+    say(f"training the grids of {len(chosen)} split(s) ({len(chosen)} x {size} members, {epochs} epochs)")
+    fit = fit_members_on(Regression(), data, [s for s, g in enumerate(grids) for _ in g],
+                         [m for g in grids for m, _ in g], params, progress=progress, global_seed=chosen[0],
+                         label=f"{ds.name} grids ({len(chosen)} x {size} members)")
+    say(f"choosing each split's member by validation log-likelihood (T = {val_samples})")
+    best, last = [], time.perf_counter()
+    for s, (i, (x, y, cut, _)) in enumerate(zip(chosen, rows)):
+        val = [mc_scores(fit.models[s * size + j], x[cut:], y[cut:], norms[s], tau, val_samples, seed=i)["ll"]
+               for j, (_, tau) in enumerate(grids[s])]
+        best.append(_members(ds, len(x), seed=i)[int(np.argmax(val))])
+        if time.perf_counter() - last > 30 and s + 1 < len(chosen):
+            last = time.perf_counter()
+            say(f"chosen for {s + 1} of {len(chosen)} splits")
+    norms = [_norm(x, y) for x, y, _, _ in rows]
+    data = [{"train": _standardised(x, y, n), "val": _standardised(x[cut:], y[cut:], n)}  # val: a fit measure
+            for (x, y, cut, _), n in zip(rows, norms)]
+    say(f"retraining the {len(chosen)} chosen member(s) on their whole training splits")
+    final = fit_members_on(Regression(), data, list(range(len(chosen))), [m for m, _ in best], params,
+                           progress=progress, global_seed=chosen[0], label=f"{ds.name} retrain ({len(chosen)})")
+    say(f"testing (T = {samples})")
+    out = []
+    for s, (i, (member, tau), (_, _, _, test_idx)) in enumerate(zip(chosen, best, rows)):
+        scores = mc_scores(final.models[s], ds.x[test_idx], ds.y[test_idx].astype(np.float64), norms[s], tau,
+                           samples, seed=i)
+        out.append({"split": i, **scores, "p": member.p, "tau": tau})
+    seconds = time.perf_counter() - start
+    return [{**r, "seconds": seconds / len(out)} for r in out]
+
+
+def run_split(ds: UCIDataset, i: int, epochs: int, samples: int, params: Params, val_samples: int = 1000) -> dict:
+    """One split alone (:func:`run_splits` of one)."""
+    return run_splits(ds, [i], epochs, samples, params, val_samples)[0]
+
+
+def _say(progress: bool, name: str, start: float) -> Callable[[str], None]:
+    def say(text: str) -> None:
+        if progress:
+            print(f"{name}: {text} ({duration(time.perf_counter() - start)} elapsed)", file=sys.stderr, flush=True)
+    return say
+
+
+def peak_memory_mb() -> float:
+    """This process's peak resident memory (``ru_maxrss``: kB on Linux, bytes on macOS); NaN where unknown."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return float("nan")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
 
 
 def parse_splits(text: str, n_splits: int) -> list[int]:
@@ -114,23 +173,31 @@ def parse_splits(text: str, n_splits: int) -> list[int]:
 
 def run_benchmark(data_dir: str | Path, name: str, splits: str, epochs: int | None, samples: int,
                   params: Params, progress: bool = True,
-                  on_split: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
-    """Every requested split's files and indices are checked before any training; ``on_split`` gets the
-    result so far (summarised) after each split, to save it: a failure at split 19 keeps splits 0-18."""
+                  on_split: Callable[[dict[str, Any]], None] | None = None,
+                  per_model: int | None = None) -> dict[str, Any]:
+    """Every requested split's files and indices are checked before any training. The splits train
+    ``per_model`` at a time (default: all at once, the fastest); ``on_split`` gets the result so far
+    (summarised) after each such batch, to save it: a failure in the last batch keeps the others."""
     ds = load_uci(data_dir, name)
     chosen = parse_splits(splits, ds.n_splits)
     for i in chosen:
         ds.split(i)  # a missing file or a bad index is named now, not an hour into the run
     epochs = epochs or ds.n_epochs * 100
+    per_model = per_model or len(chosen)
     results: list[dict[str, Any]] = []
-    for i in chosen:
-        results.append(run_split(ds, i, epochs, samples, params))
+    start = time.perf_counter()
+    for first in range(0, len(chosen), per_model):
+        batch = chosen[first:first + per_model]
+        results.extend(run_splits(ds, batch, epochs, samples, params, progress=progress))
         if progress:
-            r = results[-1]
-            print(f"{name} split {i}: rmse {r['rmse']:.3f} ll {r['ll']:.3f} (p={r['p']:g}, tau={r['tau']:g}, "
-                  f"{r['seconds']:.0f}s)", flush=True)
+            for r in results[-len(batch):]:
+                print(f"{name} split {r['split']}: rmse {r['rmse']:.3f} ll {r['ll']:.3f} (p={r['p']:g}, "
+                      f"tau={r['tau']:g})", flush=True)
         if on_split is not None:
             on_split(summarise({"dataset": name, "epochs": epochs, "mc_samples": samples, "splits": list(results)}))
+    if progress:
+        print(f"{name}: {len(results)} split(s) in {duration(time.perf_counter() - start)}, "
+              f"peak memory {peak_memory_mb():.0f} MB", flush=True)
     return summarise({"dataset": name, "epochs": epochs, "mc_samples": samples, "splits": results})
 
 

@@ -511,7 +511,7 @@ def test_uci_every_split_checked_before_any_training(workdir, monkeypatch, damag
 
     folder = _uci(workdir) / "tiny"
     damage(folder)
-    monkeypatch.setattr(mcdropout.uci, "run_split", lambda *a, **k: pytest.fail("trained before checking"))
+    monkeypatch.setattr(mcdropout.uci, "run_splits", lambda *a, **k: pytest.fail("trained before checking"))
     one_error(_uci_run("--splits", "all"), needle)
     assert not (workdir / "out").exists()
 
@@ -545,9 +545,12 @@ def test_uci_saves_each_split_as_it_finishes(workdir, monkeypatch):
             raise RuntimeError("the machine went down")
         return {"split": i, "rmse": 1.0 + i, "ll": -1.0, "rmse_standard": 1.5, "p": 0.01, "tau": 1.0, "seconds": 0.1}
 
-    monkeypatch.setattr(mcdropout.uci, "run_split", fake_split)
-    with pytest.raises(RuntimeError, match="went down"):
-        _uci_run("--splits", "all")
+    def fake_splits(ds, chosen, *args, **kwargs):
+        return [fake_split(ds, i, *args[:3]) for i in chosen]
+
+    monkeypatch.setattr(mcdropout.uci, "run_splits", fake_splits)
+    with pytest.raises(RuntimeError, match="went down"):  # one split per model: splits 0 and 1 are saved
+        _uci_run("--splits", "all", "--splits-per-model", "1")
     saved = json.loads((workdir / "out/tiny.json").read_text())
     assert [s["split"] for s in saved["splits"]] == [0, 1]
     assert saved["mean"]["rmse"] == pytest.approx(1.5)
@@ -555,11 +558,12 @@ def test_uci_saves_each_split_as_it_finishes(workdir, monkeypatch):
     assert sorted(p.name for p in (workdir / "out").iterdir()) == ["tiny.json", "tiny.md"]  # no staging left
 
     # --merge adds split 2 to what was kept; a different protocol is refused before any training
-    monkeypatch.setattr(mcdropout.uci, "run_split", lambda ds, i, *a, **k: {**fake_split(ds, 0, *a), "split": i})
+    monkeypatch.setattr(mcdropout.uci, "run_splits",
+                        lambda ds, chosen, *a, **k: [{**fake_split(ds, 0, *a[:3]), "split": i} for i in chosen])
     assert _uci_run("--splits", "2", "--merge").exit_code == 0
     assert [s["split"] for s in json.loads((workdir / "out/tiny.json").read_text())["splits"]] == [0, 1, 2]
     before = snapshot(workdir)
-    monkeypatch.setattr(mcdropout.uci, "run_split", lambda *a, **k: pytest.fail("trained before checking"))
+    monkeypatch.setattr(mcdropout.uci, "run_splits", lambda *a, **k: pytest.fail("trained before checking"))
     one_error(run("benchmark", "uci", "--data-dir", "uci", "--dataset", "tiny", "--epochs", "3", "--samples", "10",
                   "--output-dir", "out", "--splits", "0", "--merge"), "--merge", "epochs")
     assert snapshot(workdir) == before

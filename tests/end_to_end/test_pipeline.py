@@ -286,10 +286,13 @@ def test_mcdropout_ui_serves_the_project_store(repo):
             time.sleep(0.5)
         except requests.ConnectionError:
             break
+        except requests.Timeout:  # still there, slow to answer while it shuts down (a busy machine)
+            continue
     else:
         pytest.fail("the MLflow server outlived `mcdropout ui`")
 
 
+@pytest.mark.slow  # three more repros (about 5 minutes on 2 cores): `make test-all`
 def test_zz_second_repro_noop_then_param_edit(repo):
     repo, _ = repo
     again = dvc(repo, "repro")  # data@ stages always read their source; nothing after them reruns

@@ -23,12 +23,19 @@ def benchmark() -> None:
 @click.option("--epochs", type=int, default=None, help="Default: 100 x n_epochs.txt (the 2018 protocol).")
 @click.option("--samples", type=int, default=10_000, show_default=True, help="MC passes T at test time.")
 @click.option("--output-dir", type=click.Path(file_okay=False), default="reports/uci", show_default=True)
+@click.option("--splits-per-model", type=int, default=None,
+              help="Train this many splits together (their grids as one batched model, then their retrains); "
+                   "results are saved after each such batch. Default: all requested splits at once (fastest).")
 @click.option("--merge", is_flag=True, help="Add these splits to an existing <output-dir>/<dataset>.json "
                                             "(run the splits in batches).")
 @click.pass_context
 @friendly
-def benchmark_uci(ctx: click.Context, data_dir, dataset, splits, epochs, samples, output_dir, merge) -> None:
-    """Gal & Ghahramani's UCI regression protocol; writes <output-dir>/<dataset>.json and .md."""
+def benchmark_uci(ctx: click.Context, data_dir, dataset, splits, epochs, samples, output_dir, splits_per_model,
+                  merge) -> None:
+    """Gal & Ghahramani's UCI regression protocol; writes <output-dir>/<dataset>.json and .md.
+
+    Progress (stage, epoch, elapsed and remaining time) goes to stderr; each split's result, the run's time and
+    its peak memory to stdout."""
     import json
 
     from mcdropout.io import check_output, write_json, write_text
@@ -40,6 +47,8 @@ def benchmark_uci(ctx: click.Context, data_dir, dataset, splits, epochs, samples
         raise ConfigError(f"--epochs must be an integer >= 1, got {epochs}")
     if samples < 1:
         raise ConfigError(f"--samples must be an integer >= 1, got {samples}")
+    if splits_per_model is not None and splits_per_model < 1:
+        raise ConfigError(f"--splits-per-model must be an integer >= 1, got {splits_per_model}")
     ds = load_uci(data_dir, dataset)  # a path as --dataset, or a missing folder, before anything is written
     out = Path(output_dir)
     previous = out / f"{dataset}.json"
@@ -67,7 +76,8 @@ def benchmark_uci(ctx: click.Context, data_dir, dataset, splits, epochs, samples
     from mcdropout.tracking import now_ms
 
     params, started = get_params(ctx), now_ms()
-    result = run_benchmark(data_dir, dataset, splits, epochs, samples, params, on_split=save)
+    result = run_benchmark(data_dir, dataset, splits, epochs, samples, params, on_split=save,
+                           per_model=splits_per_model)  # prints progress, the time and the peak memory
     log_uci(params, result, started)  # this run's splits (the JSON may hold more, from --merge)
     click.echo(markdown_table(saved["result"]))
 
