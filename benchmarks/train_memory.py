@@ -17,12 +17,13 @@ import subprocess
 import sys
 
 CHILD = r"""
-import json, os, resource, sys, time
+import json, os, sys, time
 import numpy as np
 from mcdropout.config import Params
 from mcdropout.data import Split
 from mcdropout.members import Member
 from mcdropout.routine import DropoutRoutine
+from mcdropout.uci import peak_memory_mb
 from mcdropout.train import fit_members
 
 epochs, rows, members = (int(v) for v in sys.argv[1:4])
@@ -48,7 +49,7 @@ start = time.perf_counter()
 fit_members("regression", {"train": Split(x, y), "val": Split(x[:500], y[:500])}, grid[:members], params,
             progress=False)
 print(json.dumps({"epochs": epochs, "steps": epochs * -(-rows // 128), "seconds": time.perf_counter() - start,
-                  "rss_mb": rss, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "rss_mb": rss, "peak_mb": peak_memory_mb()}))
 """
 
 
