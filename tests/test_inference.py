@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mcdropout.inference import keep_mask, predict_mc, predict_standard
+from mcdropout.inference import predict_mc, predict_standard
 from mcdropout.mc_plan import Plan, build_plan
 from mcdropout.model import MLP, seeded_mlp
 
@@ -170,26 +170,6 @@ def test_chunk_does_not_change_the_distribution():
     b = predict_mc(model, x, samples=1000, seed=1)[..., 0]
     assert ((a.mean(0) - b.mean(0)).abs() <= 5 * b.std(0) * math.sqrt(2 / 1000) + 1e-6).all()
     assert ((a.std(0) / b.std(0) - 1).abs() < 0.15).all()
-
-
-@pytest.mark.parametrize("p", [0.0, 0.1, 0.3, 0.5, 0.9, 3 / 2**16, 1.0])
-def test_keep_mask_rate(p):
-    n = 1 << 22 if p < 1e-3 else 400_000
-    keep = keep_mask((n,), p, torch.device("cpu"))
-    assert keep.dtype == torch.bool and keep.shape == (n,)
-    rate = 1 - keep.float().mean().item()
-    if p in (0.0, 1.0):
-        assert rate == p  # exactly none / all dropped
-    else:
-        assert abs(rate - p) < 5 * math.sqrt(p * (1 - p) / n)
-
-
-def test_keep_mask_is_seeded_and_shaped():
-    torch.manual_seed(0)
-    a = keep_mask((64, 3, 5), 0.5, torch.device("cpu"))
-    torch.manual_seed(0)
-    assert a.shape == (64, 3, 5) and torch.equal(a, keep_mask((64, 3, 5), 0.5, torch.device("cpu")))
-    assert not torch.equal(a, keep_mask((64, 3, 5), 0.5, torch.device("cpu")))
 
 
 def _same_distribution(model: nn.Module, x: torch.Tensor, t: int = 2000) -> None:

@@ -64,24 +64,25 @@ DATASETS = list(load_params(ROOT / "params.yaml").datasets)
 @pytest.mark.parametrize("task", DATASETS)
 def test_dvc_yaml_uses_the_folders_of_paths(dvc, task):
     paths = Paths.of(load_params(ROOT / "params.yaml"))
-    for name in ("data", "sweep", "compare", "evaluate", "section"):
+    for name in ("data", "sweep", "compare", "trust", "section"):
         assert dvc[name]["foreach"] == "${datasets}", name  # one stage per declared dataset
-    data, sweep, compare, evaluate, section = (dvc[n]["do"] for n in ("data", "sweep", "compare", "evaluate",
-                                                                       "section"))
+    data, sweep, compare, trust, section = (dvc[n]["do"] for n in ("data", "sweep", "compare", "trust", "section"))
     assert str(paths.data_dir(task)) in _outs(data, task)
     assert str(paths.sweep_dir(task)) in _outs(sweep, task)
     assert str(paths.compare_dir(task)) in _outs(compare, task)
     assert str(paths.compare_json(task)) in _outs(compare, task)
-    metrics = paths.metrics_json(task)
-    assert str(metrics) in _outs(evaluate, task)
-    assert str(beside(metrics, "summary.json")) in _outs(evaluate, task)
-    assert str(beside(metrics, "by_p.json")) in _outs(evaluate, task)
-    cmd = evaluate["cmd"].replace("${key}", task)
-    assert f"--model {paths.sweep_dir(task)}" in cmd and f"--output {metrics}" in cmd
+    assert str(paths.ensemble_dir(task)) in _outs(compare, task)  # the deep ensemble trains with the comparison
+    metrics = paths.metrics_json(task)  # the sweep stage evaluates what it trained
+    assert str(metrics) in _outs(sweep, task)
+    assert str(beside(metrics, "summary.json")) in _outs(sweep, task)
+    assert str(beside(metrics, "by_p.json")) in _outs(sweep, task)
+    assert sweep["cmd"].replace("${key}", task) == f"mcdropout sweep --dataset {task}"
     # the stages that read a dataset's data and models depend on the same folders
-    for stage in (sweep, compare):
+    for stage in (sweep, compare, trust):
         assert str(paths.data_dir(task)) in [d.replace("${key}", task) for d in stage["deps"]]
-    assert str(paths.sweep_dir(task)) in [d.replace("${key}", task) for d in evaluate["deps"]]
+    trust_deps = [d.replace("${key}", task) for d in trust["deps"]]
+    for path in (metrics, paths.sweep_dir(task), paths.compare_dir(task), paths.ensemble_dir(task)):
+        assert str(path) in trust_deps
     assert str(paths.section_json(task)) in _outs(section, task)
     assert str(paths.figures_dir(task)) in _outs(section, task)
     section_deps = [d.replace("${key}", task) for d in section["deps"]]

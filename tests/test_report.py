@@ -341,7 +341,7 @@ def test_log_runs_attach_to_the_parent_runs(study, monkeypatch):
 
 def test_missing_inputs_say_which_command_to_run(study, tmp_path):
     params, paths, _ = study
-    with pytest.raises(DataError, match=r"metrics.json: missing; run `mcdropout evaluate --dataset regression"):
+    with pytest.raises(DataError, match=r"metrics.json: missing; run `mcdropout sweep --dataset regression"):
         build_report(params, ["regression"], tmp_path / "reports")
     empty = params.override(**{"train.models_dir": str(tmp_path / "models")})
     with pytest.raises(DataError, match=r"no checkpoints; run `mcdropout sweep --dataset regression` first"):

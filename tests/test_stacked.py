@@ -1,5 +1,7 @@
 """mcdropout.stacked: many MLPs as one batched network."""
 
+import math
+
 import pytest
 import torch
 
@@ -96,26 +98,36 @@ def test_train_mode_p0_deterministic_p05_random():
     assert torch.equal(a, c)  # the global seed decides the masks
 
 
-def test_leading_concrete_members_give_the_same_values_and_gradients():
-    """The relaxed mask computed for the leading Concrete members alone equals the one computed for all."""
+def test_leading_concrete_members_train_as_if_stacked_apart():
+    """Leading Concrete members (relaxed masks from torch.rand) and the fixed-rate members after them (SFC64
+    masks) draw from separate streams: each part's values and gradients equal those of a stack of it alone."""
     mlps = [MLP(2, 1, hidden=(8, 8), p=0.1, dropout="concrete", temperature=0.1),
             MLP(2, 1, hidden=(8, 8), p=0.3), MLP(2, 1, hidden=(8, 8), p=0.5)]
     x = torch.randn(16, 2)
     results = []
-    for leading in (1, None):
-        stacked = StackedMLP(mlps).train()
-        assert stacked.leading_concrete == 1
-        stacked.leading_concrete = leading
+    for part in (mlps, mlps[:1], mlps[1:]):
+        stacked = StackedMLP(part).train()
         torch.manual_seed(0)
         out = stacked(x)
         out.sum().backward()
-        results.append((out.detach(), stacked.p_logit.grad.clone(), stacked.weights[0].grad.clone()))
-    (out_a, *grads_a), (out_b, *grads_b) = results
-    assert torch.equal(out_a, out_b)  # the same masks and values
-    for a, b in zip(grads_a, grads_b):  # the same gradients up to the order of a sum's terms
-        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-7)
-    assert results[0][1][:, 0].abs().sum() > 0  # the Concrete member's rates get a gradient
+        results.append((out.detach(), stacked.weights[0].grad.clone(), stacked.p_logit.grad))
+    (out, w_grad, p_grad), (c_out, c_w_grad, c_p_grad), (f_out, f_w_grad, _) = results
+    assert StackedMLP(mlps).leading_concrete == 1
+    assert torch.equal(out[:1], c_out) and torch.equal(out[1:], f_out)
+    torch.testing.assert_close(w_grad, torch.cat([c_w_grad, f_w_grad]))
+    torch.testing.assert_close(p_grad[:, :1], c_p_grad)
+    assert p_grad[:, 0].abs().sum() > 0 and (p_grad[:, 1:] == 0).all()  # only the Concrete member's rates learn
     assert StackedMLP([mlps[1], mlps[0]]).leading_concrete is None  # not leading: the general path
+
+
+def test_fixed_rate_training_masks_drop_at_each_members_rate():
+    stacked = StackedMLP(_mlps(ps=(0.0, 0.25, 0.75), hidden=(400, 400))).train()
+    torch.manual_seed(0)
+    h = stacked._dropout(torch.ones(3, 200, 400), "p", None)
+    for m, p in enumerate((0.0, 0.25, 0.75)):
+        dropped = (h[m] == 0).float().mean().item()
+        assert abs(dropped - p) < 5 * math.sqrt(p * (1 - p) / h[m].numel()) + 1e-9
+        assert torch.allclose(h[m][h[m] > 0], torch.tensor(1 / (1 - p)))
 
 
 @pytest.mark.gpu

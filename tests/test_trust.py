@@ -5,9 +5,10 @@ import json
 import pytest
 
 from mcdropout.checkpoint import load_checkpoint
-from mcdropout.compare import run_compare
+from mcdropout.compare import compare_members, ensemble_members, run_compare
 from mcdropout.console import trust_table
 from mcdropout.data import write_dataset
+from mcdropout.experiment import train_group
 from mcdropout.io import write_json
 from mcdropout.paths import Paths
 from mcdropout.report.trust import trust_findings
@@ -25,8 +26,11 @@ def _prepare(params, dataset: str, compare: bool = False) -> None:
     write_dataset(dataset, params)
     result = run_sweep(params, dataset, progress=False)
     write_json(Paths.of(params).metrics_json(dataset), evaluate_sweep(params, dataset, result.folder, progress=False))
-    if compare:
+    if compare:  # the comparison, and the deep ensemble in the same fit
         run_compare(params, dataset, progress=False)
+    else:  # the deep ensemble alone
+        train_group(params, dataset, ensemble_members(params), Paths.of(params).ensemble_dir(dataset), "ensemble",
+                    evaluate=False, progress=False)
 
 
 def test_regression_methods_shift_and_recalibration(study):
@@ -45,11 +49,13 @@ def test_regression_methods_shift_and_recalibration(study):
         assert set(m["in_distribution"]) == {"error", "nll", "coverage_95"}
         assert 0 <= m["recalibrated"]["coverage_95"] <= 1 and m["recalibrated"]["conformal_q"] > 0
         assert m["predict_ms_per_1000"] > 0 and m["train_seconds"] > 0
-    # the ensemble: trust.ensemble_size networks without dropout, trained as one batched model
+    # the ensemble: trust.ensemble_size networks without dropout, trained in the comparison's batched model
     folder = Paths.of(study).ensemble_dir("regression")
     metas = [load_checkpoint(p)[1] for p in sorted(folder.glob("*.pt"))]
     assert [(m.p, m.seed) for m in metas] == [(0.0, 0), (0.0, 1), (0.0, 2)]
-    assert {m.fit_members for m in metas} == {3} and len({m.fit_seconds for m in metas}) == 1
+    compared = len(compare_members(study))
+    assert {m.fit_members for m in metas} == {compared + 3} and len({m.fit_seconds for m in metas}) == 1
+    assert by["deep_ensemble"]["train_seconds"] == pytest.approx(3 * metas[0].fit_seconds / (compared + 3))
     json.dumps(trust)  # plain data
     assert set(summary(trust)) == set(names)
     assert "deep_ensemble" in trust_table(trust)

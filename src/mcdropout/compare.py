@@ -6,9 +6,12 @@ the same data, seeds, epochs and optimiser:
 * a Concrete dropout member per seed (each hidden dropout layer learns its p);
 * the MLP without dropout under each L2 weight decay of ``compare.l2``, per seed;
 * the MLP without dropout with early stopping on the validation loss, per seed;
-* dropout at ``compare.dropout_l2_p`` plus each weight decay of the grid, per seed.
+* dropout at ``compare.dropout_l2_p`` plus each weight decay of the grid, per seed;
+* and, saved apart in ``models/<task>/ensemble/``, the deep ensemble that ``mcdropout trust``
+  sets beside MC dropout (``trust.ensemble_size`` networks without dropout): one fit for both
+  saves a process and a training per data set.
 
-Every member is evaluated both ways (dropout off, MC) and saved under
+Every comparison member is evaluated both ways (dropout off, MC) and saved under
 ``models/<task>/compare/``; ``reports/<task>/compare.json`` holds the results. The best
 weight decay is the one with the lowest seed-mean validation loss, the rule that picks
 the sweep's ``best_p``. The report sets the best of each against the best dropout rate.
@@ -38,6 +41,8 @@ class CompareResult:
     outcomes: list[MemberOutcome]
     folder: Path
     metrics: dict[str, Any]
+    ensemble: FitResult  # the deep ensemble, trained in the same fit
+    ensemble_folder: Path
 
 
 def compare_members(params: Params) -> list[Member]:
@@ -51,18 +56,27 @@ def compare_members(params: Params) -> list[Member]:
     return members
 
 
-def run_compare(params: Params, dataset: str, progress: bool = True) -> CompareResult | None:
-    """Train, save and evaluate the comparison members; ``None`` on non-zero DDP ranks."""
-    folder = Paths.of(params).compare_dir(dataset)
-    from mcdropout.experiment import train_group
+def ensemble_members(params: Params) -> list[Member]:
+    """The deep ensemble of ``mcdropout trust``: ``trust.ensemble_size`` networks without dropout, seeds 0..M-1."""
+    return [Member(0.0, s) for s in range(params.trust.ensemble_size)]
 
-    done = train_group(params, dataset, compare_members(params), folder, "compare", evaluate=True,
-                       progress=progress)
+
+def run_compare(params: Params, dataset: str, progress: bool = True) -> CompareResult | None:
+    """Train, save and evaluate the comparison members, and train the deep ensemble in the same batched model
+    (saved apart, in ``models/<dataset>/ensemble/``, for ``mcdropout trust``); ``None`` on non-zero DDP ranks."""
+    paths = Paths.of(params)
+    from mcdropout.experiment import Group, train_groups
+
+    done = train_groups(params, dataset, [
+        Group("compare", compare_members(params), paths.compare_dir(dataset), evaluate=True),
+        Group("ensemble", ensemble_members(params), paths.ensemble_dir(dataset), evaluate=False),
+    ], progress=progress)
     if done is None:
         return None
-    fit, outcomes = done
+    (fit, outcomes), (ensemble_fit, _) = done
     task = outcomes[0].meta.make_task()
-    return CompareResult(fit, outcomes, folder, compare_metrics(task, outcomes, params, dataset))
+    return CompareResult(fit, outcomes, paths.compare_dir(dataset), compare_metrics(task, outcomes, params, dataset),
+                         ensemble_fit, paths.ensemble_dir(dataset))
 
 
 def best_l2(task: Task, runs: list[dict[str, Any]], kind: str) -> float | None:

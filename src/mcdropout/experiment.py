@@ -49,7 +49,7 @@ def finish_members(data: Dataset, fit: FitResult, params: Params, out_dir: Path,
             target=schema.target, classes=None if schema.classes is None else list(schema.classes),
             method=member.method, l2=member.l2, noise_std=noise,
             mc_samples=mc.samples, train=to_dict(params.train), accelerator=fit.accelerator,
-            fit_seconds=fit.seconds, fit_members=len(fit.members),
+            fit_seconds=fit.seconds, fit_members=fit.stack_size or len(fit.members),
             history=torch.from_numpy(fit.history[:, :, i].copy()), p=member.p,
             mlflow_run_id=runs.members.get(member.name), mlflow_parent_run_id=runs.parent,
         )
@@ -64,17 +64,17 @@ def finish_members(data: Dataset, fit: FitResult, params: Params, out_dir: Path,
     return outcomes
 
 
-def _fit(params: Params, dataset: str, members: list[Member], label: str, progress: bool,
-         group: str | None) -> tuple[Dataset, FitResult, tracking.GroupRuns] | None:
-    """``params`` already resolved for the dataset (:meth:`~mcdropout.config.Params.for_dataset`)."""
+def _fit(params: Params, dataset: str, members: list[Member], label: str,
+         progress: bool) -> tuple[Dataset, FitResult, int] | None:
+    """``params`` already resolved for the dataset (:meth:`~mcdropout.config.Params.for_dataset`); also returns
+    the training's start (for the MLflow runs, created once the members are trained)."""
     data = load_dataset(dataset, params.data.dir)
     started = tracking.now_ms()
     fit = fit_members(data.task, data.splits, members, params, progress, label=label,
                       global_seed=params.train.seed, standardize=data.schema.standardize)
     if fit is None:
         return None  # a non-zero DDP rank: rank 0 saves and logs
-    runs = tracking.create_runs(params, dataset, members, group, started, fit.accelerator)
-    return data, fit, runs
+    return data, fit, started
 
 
 def run_single(params: Params, dataset: str, progress: bool = True) -> MemberOutcome | None:
@@ -85,37 +85,62 @@ def run_single(params: Params, dataset: str, progress: bool = True) -> MemberOut
     else:
         member = Member(params.train.p, params.train.seed)
     check_output(Paths.of(params).single_dir(dataset) / f"{member.name}.pt")  # before training, not after
-    done = _fit(params, dataset, [member], f"{dataset} {member.name}", progress, group=None)
+    done = _fit(params, dataset, [member], f"{dataset} {member.name}", progress)
     if done is None:
         return None
-    data, fit, runs = done
+    data, fit, started = done
+    runs = tracking.create_runs(params, dataset, [member], None, started, fit.accelerator)
     outcomes = finish_members(data, fit, params, Paths.of(params).single_dir(dataset), runs)
     _log(params, data, outcomes, runs, fit.seconds)
     return outcomes[0]
 
 
-def train_group(params: Params, dataset: str, members: list[Member], folder: Path, group: str,
-                evaluate: bool, progress: bool = True) -> tuple[FitResult, list[MemberOutcome]] | None:
-    """Train ``members`` as one stacked model, save them in ``folder``, log them as MLflow group ``group``.
+@dataclass
+class Group:
+    """Members trained in one stack with others, but saved in a folder of their own and logged as MLflow group
+    ``name`` (``"sweep"``, ``"compare"``, ``"ensemble"``); ``evaluate``: evaluate each member both ways."""
+    name: str
+    members: list[Member]
+    folder: Path
+    evaluate: bool
 
-    ``None`` on the non-zero ranks of a DDP run (rank 0 saves).
-    """
+
+def train_groups(params: Params, dataset: str, groups: list[Group],
+                 progress: bool = True) -> list[tuple[FitResult, list[MemberOutcome]]] | None:
+    """Train the members of all ``groups`` as one stacked model (one fit, however many folders); save each
+    group in its folder and log it. ``None`` on the non-zero ranks of a DDP run (rank 0 saves)."""
     params = params.for_dataset(dataset)
-    check_output(folder, folder=True)  # before training, not after
-    done = _fit(params, dataset, members, f"{group} {dataset} ({len(members)} members)", progress, group)
+    for group in groups:
+        check_output(group.folder, folder=True)  # before training, not after
+    members = [m for g in groups for m in g.members]
+    label = " + ".join(g.name for g in groups) + f" {dataset} ({len(members)} members)"
+    done = _fit(params, dataset, members, label, progress)
     if done is None:
         return None
-    data, fit, runs = done
-    try:
-        with staged_dir(folder) as staging:
-            outcomes = finish_members(data, fit, params, staging, runs, evaluate=evaluate)
-    except BaseException:
-        tracking.end_runs(params, runs, failed=True)
-        raise
-    for o in outcomes:
-        o.checkpoint = folder / o.checkpoint.name
-    _log(params, data, outcomes, runs, fit.seconds)
-    return fit, outcomes
+    data, fit, started = done
+    results, first = [], 0
+    for group in groups:
+        part = fit.part(slice(first, first + len(group.members)))
+        first += len(group.members)
+        runs = tracking.create_runs(params, dataset, group.members, group.name, started, fit.accelerator)
+        try:
+            with staged_dir(group.folder) as staging:
+                outcomes = finish_members(data, part, params, staging, runs, evaluate=group.evaluate)
+        except BaseException:
+            tracking.end_runs(params, runs, failed=True)
+            raise
+        for o in outcomes:
+            o.checkpoint = group.folder / o.checkpoint.name
+        _log(params, data, outcomes, runs, fit.seconds)
+        results.append((part, outcomes))
+    return results
+
+
+def train_group(params: Params, dataset: str, members: list[Member], folder: Path, group: str,
+                evaluate: bool, progress: bool = True) -> tuple[FitResult, list[MemberOutcome]] | None:
+    """:func:`train_groups` of one group."""
+    done = train_groups(params, dataset, [Group(group, members, folder, evaluate)], progress)
+    return None if done is None else done[0]
 
 
 def _log(params: Params, data: Dataset, outcomes: list[MemberOutcome], runs: tracking.GroupRuns,

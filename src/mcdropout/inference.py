@@ -13,12 +13,10 @@ T full passes:
 * the rest runs on blocks of t samples x n points (``[t * n, ...]`` rows): on the CPU
   blocks whose widest activation is ``BLOCK_BYTES`` (they stay in cache), on a GPU blocks
   of ``chunk`` rows (fewer launches);
-* on the CPU, masks are 16-bit uniform integers, four to a 64-bit word of numpy's SFC64
-  generator (seeded from torch's CPU generator, so ``torch.manual_seed`` and ``seed``
-  govern it), compared with ``round(p * 2^16)``: element-wise Bernoulli masks whose drop
-  rate is exactly ``round(p * 2^16) / 2^16``, within 2^-17 of p (resolution 2^-16).
-  ``F.dropout`` draws a float per element from torch's mt19937 (32 bits); SFC64 gives
-  64-bit words about twice as fast, so a mask costs about a quarter of the random bits' time;
+* on the CPU, masks are 16-bit uniform integers from numpy's SFC64 generator
+  (:mod:`mcdropout.masks`: seeded from torch's CPU generator, so ``torch.manual_seed`` and
+  ``seed`` govern them; drop rate within 2^-17 of p), about a quarter of the time of
+  ``F.dropout``'s 32-bit mt19937 float per element;
 * the compare writes a 0/1 float mask that multiplies the activations in place where they
   are a temporary, and the 1 / (1 - p) scale is folded into the weight of the ``nn.Linear``
   that reads the dropout's output (elsewhere it is one more multiply).
@@ -41,11 +39,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mcdropout.masks import Bits, keep_mask, threshold
 from mcdropout.mc_plan import DROPOUT_TYPES, Dropout, Plan, build_plan, is_dropout
 
 __all__ = ["DEFAULT_CHUNK", "DROPOUT_TYPES", "has_dropout", "is_dropout", "keep_mask", "model_device", "predict_mc",
@@ -103,40 +101,12 @@ def predict_standard(model: nn.Module, x: torch.Tensor, chunk: int = DEFAULT_CHU
         return torch.cat([model(xb.to(device)) for xb in x.split(chunk)])
 
 
-class _Bits:
-    """Uniform 16-bit integers, four to a 64-bit word of numpy's SFC64, seeded from torch's CPU generator."""
-
-    def __init__(self) -> None:
-        entropy = torch.randint(0, 2**62, (2,), dtype=torch.int64).tolist()
-        self._generator = np.random.SFC64(np.random.SeedSequence(entropy))
-
-    def keep(self, out: torch.Tensor, p: float) -> torch.Tensor:
-        """Fill ``out`` (new, contiguous) with a 0/1 keep mask, Bernoulli(1 - p) to within 2^-17, in its dtype."""
-        words = self._generator.random_raw(-(-out.numel() // 4))
-        bits = torch.from_numpy(words.view(np.int16)[: out.numel()]).view(out.shape)
-        return torch.ge(bits, _threshold(p), out=out)
-
-
-def _threshold(p: float) -> int:
-    """Signed 16-bit uniforms ``u`` satisfy ``P(u >= threshold) = 1 - round(p 2^16) / 2^16`` (32768: drop all)."""
-    return int(round(min(max(p, 0.0), 1.0) * 2**16)) - 2**15
-
-
-def keep_mask(shape: tuple[int, ...], p: float, device: torch.device) -> torch.Tensor:
-    """Boolean mask, each entry True (kept) with probability ``1 - p`` (on the CPU: to within 2^-17)."""
-    if device.type != "cpu":
-        return torch.rand(shape, device=device) >= p
-    if _threshold(p) >= 2**15:
-        return torch.zeros(shape, dtype=torch.bool)
-    return _Bits().keep(torch.empty(shape, dtype=torch.bool), p)
-
-
-def _cpu_dropout(bits: _Bits) -> Dropout:
+def _cpu_dropout(bits: Bits) -> Dropout:
     """The fast path's dropout on the CPU (see :data:`mcdropout.mc_plan.Dropout`)."""
 
     def dropout(x: torch.Tensor, p: float, scale: float, owned: bool, t: int) -> torch.Tensor:
         shape = (t * x.shape[0], *x.shape[1:])
-        if _threshold(p) >= 2**15:
+        if threshold(p) >= 2**15:
             return x.new_zeros(shape)
         mask = bits.keep(torch.empty(shape, dtype=x.dtype), p)
         if t > 1:  # x: n rows shared by the t samples
@@ -215,7 +185,7 @@ def _predict_fast(plan: Plan, x: torch.Tensor, samples: int, chunk: int, device:
     n = x.shape[0]
     if plan.check(det, n) is not None:
         return None
-    dropout, weights = (_cpu_dropout(_Bits()), plan.weights()) if device.type == "cpu" else (_torch_dropout, None)
+    dropout, weights = (_cpu_dropout(Bits()), plan.weights()) if device.type == "cpu" else (_torch_dropout, None)
     result = None
     for s, t, start, stop in _blocks(samples, n, block_rows(plan, det, x, chunk)):
         out = plan.run_block(plan.rows(det, start, stop), t, dropout, weights)

@@ -24,17 +24,14 @@ def log_models(params: Params, outcomes: list, runs: GroupRuns, example: np.ndar
     model_ids: dict[str, str] = {}
     if not runs.members:
         return model_ids
-    import mlflow
-
-    from mcdropout.serving import log_member_model
+    from mcdropout.serving import log_member_models
 
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     try:
-        client(params.mlflow)  # the store's check, or skip it after an earlier failure
-        mlflow.set_tracking_uri(tracking_uri(params.mlflow))
-        for o in outcomes:
-            model_ids[o.member.name] = log_member_model(runs.members[o.member.name], o.checkpoint, o.meta,
-                                                        params.mc, example)
+        mlc = client(params.mlflow)  # the store's check, or skip it after an earlier failure
+        members = [(runs.members[o.member.name], o.checkpoint, o.meta) for o in outcomes]
+        for o, model_id in zip(outcomes, log_member_models(mlc, members, params.mc, example)):
+            model_ids[o.member.name] = model_id
     except Exception as exc:  # tracking must never lose the trained models
         warn("logging of the models", exc)
     return model_ids

@@ -13,6 +13,7 @@ all in it, so ``mlflow models serve --env-manager local`` needs nothing else.
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -77,25 +78,86 @@ def requirements() -> list[str]:
     return [f"{name}=={version(name)}" for name in ("torch", "numpy", "pandas", "scipy", "mlflow")]
 
 
-def log_member_model(run_id: str, checkpoint: Path, meta: CheckpointMeta, mc: MCConfig,
-                     example: np.ndarray) -> str:
-    """Log the member's pyfunc model on its run (an MLflow 3 LoggedModel); returns the model's id.
+def log_member_models(mlc: Any, members: list[tuple[str, Path, CheckpointMeta]], mc: MCConfig,
+                      example: np.ndarray) -> Iterator[str]:
+    """Log each member's pyfunc model on its run (an MLflow 3 LoggedModel); yields the models' ids in order.
 
-    Log the model before the run's metrics: MLflow copies each metric's history at step 0 onto a
-    new model, which costs a history read per metric.
+    ``members``: ``(run_id, checkpoint, meta)`` of one data set (same features and classes). What
+    ``mlflow.pyfunc.log_model`` does per member, with the parts all members share done once: the model
+    folder (code, environment, signature, input example) is saved and checked once, and each member
+    then gets a LoggedModel on its run, that folder, its own checkpoint and an ``MLmodel`` naming them
+    (``log_model`` per member took about 0.5 s each, 14 s of a 27-member sweep). Log the models before
+    the runs' metrics: MLflow copies each run metric's history at step 0 onto a new model.
     """
-    import logging
+    import shutil
+    import tempfile
 
-    example_frame = pd.DataFrame(example, columns=meta.features)
+    from mlflow.entities import LoggedModelOutput, LoggedModelStatus
+    from mlflow.tracking.context.registry import resolve_tags
+
+    if not members:
+        return
+    _, first, meta = members[0]
+    if any((m.features, m.classes) != (meta.features, meta.classes) for _, _, m in members):
+        raise ValueError("members logged together must share features and classes")
+    with tempfile.TemporaryDirectory(prefix="mcdropout-model-") as tmp:
+        shared = Path(tmp, "shared")
+        template = _shared_folder(shared, first, meta, mc, example)
+        size = sum(f.stat().st_size for f in shared.rglob("*") if f.is_file())
+        tags = resolve_tags()
+        for run_id, checkpoint, _ in members:
+            run = mlc.get_run(run_id)
+            model = mlc.create_logged_model(run.info.experiment_id, name=MODEL_NAME, source_run_id=run_id,
+                                            params=run.data.params, tags=tags)
+            mlc.log_outputs(run_id, [LoggedModelOutput(model.model_id, step=0)])
+            own = Path(tmp, model.model_id)
+            (own / "artifacts").mkdir(parents=True)
+            shutil.copyfile(checkpoint, own / "artifacts" / checkpoint.name)
+            _mlmodel(template, checkpoint, artifact_path=model.artifact_location, model_uuid=model.model_id,
+                     model_id=model.model_id, run_id=run_id,
+                     model_size_bytes=size + checkpoint.stat().st_size).save(str(own / "MLmodel"))
+            mlc.log_model_artifacts(model.model_id, str(shared))
+            mlc.log_model_artifacts(model.model_id, str(own))
+            mlc.finalize_logged_model(model.model_id, LoggedModelStatus.READY)
+            shutil.rmtree(own)
+            yield model.model_id
+
+
+def _mlmodel(template: dict[str, Any], checkpoint: Path, **fields: Any):
+    """The ``MLmodel`` of one member: the shared template, its checkpoint artifact and its ids."""
+    from mlflow.models import Model
+
+    model = Model.from_dict({**template, **fields})
+    model.flavors["python_function"]["artifacts"] = {
+        ARTIFACT: {"path": f"artifacts/{checkpoint.name}", "uri": str(checkpoint)}}
+    return model
+
+
+def _shared_folder(shared: Path, checkpoint: Path, meta: CheckpointMeta, mc: MCConfig,
+                   example: np.ndarray) -> dict[str, Any]:
+    """Save the model folder all members share into ``shared`` (without ``MLmodel`` and the checkpoint), after
+    the check ``log_model`` makes: the saved model loads and predicts its input example. Returns the
+    ``MLmodel`` template."""
+    import logging
+    import shutil
+
+    from mlflow.models import Model
+
+    frame = pd.DataFrame(example, columns=meta.features)
     quiet = logging.getLogger("mlflow")
-    level, quiet.level = quiet.level, logging.ERROR  # its INFO lines about validating the example, per member
+    level, quiet.level = quiet.level, logging.ERROR  # its INFO lines about validating the example
     try:
-        with mlflow.start_run(run_id=run_id):
-            info = mlflow.pyfunc.log_model(
-                name=MODEL_NAME, python_model=str(CODE), model_config=defaults(mc),
-                artifacts={ARTIFACT: str(checkpoint)}, signature=signature(meta, mc), input_example=example_frame,
-                pip_requirements=requirements(), code_paths=[str(Path(__file__).parent)],
-            )
+        mlflow.pyfunc.save_model(
+            path=shared, python_model=str(CODE), model_config=defaults(mc), artifacts={ARTIFACT: str(checkpoint)},
+            signature=signature(meta, mc), input_example=frame, pip_requirements=requirements(),
+            code_paths=[str(Path(__file__).parent)],
+        )
+        mlflow.pyfunc.load_model(str(shared)).predict(frame)
     finally:
         quiet.level = level
-    return info.model_id
+    for cache in list(shared.rglob("__pycache__")):
+        shutil.rmtree(cache, ignore_errors=True)
+    template = Model.load(str(shared / "MLmodel")).to_dict()
+    (shared / "MLmodel").unlink()
+    shutil.rmtree(shared / "artifacts")
+    return template

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from mcdropout.concrete import ConcreteDropout, relaxed_drop
+from mcdropout.masks import Bits, member_levels, member_mask
 from mcdropout.model import ACTIVATIONS, MLP
 
 
@@ -42,6 +43,13 @@ class StackedMLP(nn.Module):
         self.register_buffer("p", torch.tensor([m.config["p"] for m in mlps], dtype=torch.float32))
         self.register_buffer("input_p", torch.tensor([m.config["input_p"] for m in mlps], dtype=torch.float32))
         concrete = [m.config.get("dropout") == "concrete" for m in mlps]
+        # what the masks of the fixed rates need, computed once (see masks.member_mask)
+        self.dropping = {}  # rates -> whether any member drops at those rates (no device sync per pass)
+        for name in ("p", "input_p"):
+            rate = getattr(self, name)
+            self.dropping[name] = bool((rate > 0).any())
+            self.register_buffer(f"{name}_levels", member_levels(rate), persistent=False)
+            self.register_buffer(f"{name}_scale", 1.0 / (1.0 - rate), persistent=False)
         self.register_buffer("concrete", torch.tensor(concrete, dtype=torch.bool))
         self.has_concrete = any(concrete)
         # Concrete members listed first (as `compare` does): the relaxed mask is computed for them alone.
@@ -63,28 +71,32 @@ class StackedMLP(nn.Module):
     def n_members(self) -> int:
         return len(self.p)
 
-    def _dropout(self, h: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
-        if not self.training or not bool((p > 0).any()):
+    def _dropout(self, h: torch.Tensor, rates: str, bits: Bits, members: slice = slice(None)) -> torch.Tensor:
+        """Inverted dropout of ``members`` at their fixed rates ``rates`` (``"p"``, ``"input_p"``)."""
+        if not self.training or not self.dropping[rates]:
             return h
-        p = p[:, None, None]
-        keep = torch.rand(h.shape, device=h.device, dtype=h.dtype) >= p
-        return h * keep / (1 - p)
+        p = getattr(self, rates)[members]
+        levels, scale = getattr(self, f"{rates}_levels")[members], getattr(self, f"{rates}_scale")[members]
+        return h * member_mask(tuple(h.shape), p, levels, scale.to(h.dtype), bits)
 
     def layer_p(self, j: int) -> torch.Tensor:
         """``[M]``: each member's rate at hidden dropout layer ``j`` (learned or fixed)."""
         return torch.where(self.concrete, torch.sigmoid(self.p_logit[j]), self.p)
 
-    def _hidden_dropout(self, h: torch.Tensor, j: int) -> torch.Tensor:
+    def _hidden_dropout(self, h: torch.Tensor, j: int, bits: Bits) -> torch.Tensor:
         if not self.has_concrete:
-            return self._dropout(h, self.p)
+            return self._dropout(h, "p", bits)
         if not self.training:
             return h
         p = self.layer_p(j)[:, None, None]
+        if (k := self.leading_concrete) is not None and torch.is_grad_enabled():
+            # the relaxed mask on the k Concrete members alone; the others' fixed-rate masks as without them
+            u = torch.rand((k, *h.shape[1:]), device=h.device, dtype=h.dtype)
+            head = h[:k] * (1 - relaxed_drop(p[:k], u, self.temperature)) / (1 - p[:k])
+            return torch.cat([head, self._dropout(h[k:], "p", bits, slice(k, None))])
         u = torch.rand(h.shape, device=h.device, dtype=h.dtype)
         if not torch.is_grad_enabled():
             drop = (u < p).to(h.dtype)  # exact Bernoulli(p) drop indicator
-        elif (k := self.leading_concrete) is not None:  # the same values, the relaxed part on k members only
-            drop = torch.cat([relaxed_drop(p[:k], u[:k], self.temperature), (u[k:] < p[k:]).to(h.dtype)])
         else:  # Concrete members: the relaxed indicator, differentiable in p
             drop = torch.where(self.concrete[:, None, None], relaxed_drop(p, u, self.temperature),
                                (u < p).to(h.dtype))
@@ -94,12 +106,13 @@ class StackedMLP(nn.Module):
         """``x``: ``[N, in]`` shared by all members, or ``[M, N, in]``. Returns ``[M, N, out]``."""
         if x.dim() == 2:
             x = x.expand(self.n_members, *x.shape)
-        h = self._dropout(x, self.input_p)
+        bits = Bits() if self.training and x.device.type == "cpu" else None  # this pass's masks (CPU)
+        h = self._dropout(x, "input_p", bits)
         last = len(self.weights) - 1
         for i, (w, b) in enumerate(zip(self.weights, self.biases)):
             h = torch.baddbmm(b, h, w)
             if i < last:
-                h = self._hidden_dropout(self.act(h), i)
+                h = self._hidden_dropout(self.act(h), i, bits)
         return h
 
     def member(self, i: int) -> MLP:

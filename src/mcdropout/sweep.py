@@ -19,8 +19,9 @@ from mcdropout.checkpoint import load_checkpoint
 from mcdropout.config import Params
 from mcdropout.data import DataError, load_dataset
 from mcdropout.evaluation import MODES, evaluate_model
+from mcdropout.io import write_json
 from mcdropout.members import SELECTION, Member, best_by_seed_mean
-from mcdropout.paths import Paths
+from mcdropout.paths import Paths, beside
 from mcdropout.registry import register_champion
 from mcdropout.tasks import get_task
 
@@ -86,6 +87,23 @@ def evaluate_sweep(params: Params, dataset: str, folder: str | Path, progress: b
     tracking.log_evaluation(params, metrics, metas, summary_by_p(metrics), task.metric)
     register_champion(params, dataset, metrics, metas)
     return metrics
+
+
+def sweep_outputs(metrics_json: str | Path) -> list[Path]:
+    """What :func:`write_sweep_evaluation` writes: ``metrics.json``, and beside it ``summary.json`` (``dvc metrics``)
+    and ``by_p.json`` (``dvc plots``)."""
+    return [Path(metrics_json), beside(metrics_json, "summary.json"), beside(metrics_json, "by_p.json")]
+
+
+def write_sweep_evaluation(params: Params, dataset: str, folder: str | Path, metrics_json: str | Path,
+                           progress: bool = True) -> tuple[dict[str, Any], list[dict[str, float]]]:
+    """:func:`evaluate_sweep` of ``folder``, written to :func:`sweep_outputs`; returns the metrics and the
+    per-p rows. The caller checks the outputs up front (:func:`mcdropout.io.check_output`)."""
+    metrics = evaluate_sweep(params, dataset, folder, progress=progress)
+    rows = summary_by_p(metrics)
+    for path, obj in zip(sweep_outputs(metrics_json), (metrics, dvc_metrics(metrics), rows)):
+        write_json(path, obj)
+    return metrics, rows
 
 
 def dataset_keys(data) -> dict[str, Any]:

@@ -11,7 +11,8 @@ import os
 import sys
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,6 +46,16 @@ class FitResult:
     p_history: np.ndarray | None = None  # [epochs, layers, M] rates per epoch, when any member is Concrete
     stop_epoch: np.ndarray | None = None  # [M] (0-based; -1: no early stopping), when any member stops early
     best_epoch: np.ndarray | None = None  # [M] epoch whose weights an early-stopping member kept
+    stack_size: int = 0  # members in the batched fit (more than ``members`` for a part of it); 0: ``len(members)``
+
+    def part(self, members: slice) -> FitResult:
+        """The result of some members of the fit (e.g. those saved in one folder)."""
+        def cut(a: np.ndarray | None, axis: int) -> np.ndarray | None:
+            return None if a is None else a[(slice(None),) * axis + (members,)]
+
+        return FitResult(self.members[members], self.models[members], cut(self.history, 2), self.accelerator,
+                         self.seconds, cut(self.p_history, 2), cut(self.stop_epoch, 0), cut(self.best_epoch, 0),
+                         stack_size=self.stack_size or len(self.members))
 
 
 def duration(seconds: float) -> str:
@@ -247,6 +258,21 @@ def fit_members_on(
                 data_of=torch.tensor(list(data_of)), train_rows=tn, val_rows=vn)
 
 
+@contextmanager
+def _uninitialised_memory_left_alone() -> Iterator[None]:
+    """Deterministic algorithms (``Trainer(deterministic=True)``) without torch's debugging aid of filling every
+    new tensor with NaN: that fill was a fifth of a small model's step, and no op here reads memory it did not
+    write, so the results are the same."""
+    import torch.utils.deterministic
+
+    before = torch.utils.deterministic.fill_uninitialized_memory
+    torch.utils.deterministic.fill_uninitialized_memory = False
+    try:
+        yield
+    finally:
+        torch.utils.deterministic.fill_uninitialized_memory = before
+
+
 def _fit(task: Task, kwargs: dict, members: list[Member], params: Params, progress: bool, label: str | None,
          global_seed: int | None, train: tuple[torch.Tensor, torch.Tensor], val: tuple[torch.Tensor, torch.Tensor],
          **data: torch.Tensor) -> FitResult | None:
@@ -269,7 +295,8 @@ def _fit(task: Task, kwargs: dict, members: list[Member], params: Params, progre
     trainer = make_trainer(cfg, cfg.epochs, label, progress)
     start = time.perf_counter()
     try:
-        trainer.fit(routine)
+        with _uninitialised_memory_left_alone():
+            trainer.fit(routine)
     except DivergedError as exc:
         name = members[exc.member].name
         raise DivergedError(str(exc).replace(f"member {exc.member} of {len(members)}", f"member {name}"),

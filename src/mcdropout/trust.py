@@ -1,6 +1,6 @@
 """Which uncertainty to trust: MC dropout beside a deep ensemble, standard inference and Concrete dropout.
 
-``mcdropout trust --dataset NAME`` (after the sweep, evaluate and compare stages) sets
+``mcdropout trust --dataset NAME`` (after the sweep and compare stages) sets
 four ways of predicting side by side, on the same data and architecture:
 
 * ``standard``: the sweep's best-p member (seed ``train.seed``), dropout off; its
@@ -8,7 +8,7 @@ four ways of predicting side by side, on the same data and architecture:
   the softmax/sigmoid (classification);
 * ``mc_dropout``: the same member with T MC passes;
 * ``deep_ensemble``: ``trust.ensemble_size`` networks without dropout (seeds 0..M-1),
-  trained here as one batched model; their outputs are treated like MC samples (a
+  trained by ``mcdropout compare`` in its batched model; their outputs are treated like MC samples (a
   mixture with noise fitted on val for regression, mean probabilities for classification);
 * ``concrete``: the comparison's Concrete dropout member of the same seed, MC.
 
@@ -34,6 +34,7 @@ from mcdropout import recalibration as R
 from mcdropout import selective as S
 from mcdropout import shift
 from mcdropout.checkpoint import load_checkpoint
+from mcdropout.compare import ensemble_members
 from mcdropout.config import Params
 from mcdropout.data import DataError, Dataset, Split, load_dataset
 from mcdropout.evaluation import predict, raw_samples
@@ -170,25 +171,22 @@ def _load(path: Path, what: str):
 
 
 def run_trust(params: Params, dataset: str, progress: bool = True) -> dict[str, Any]:
-    """The ``trust.json`` object of one dataset (trains the deep ensemble; reads the rest)."""
+    """The ``trust.json`` object of one dataset, from the models of the sweep and the comparison (which trains
+    the deep ensemble)."""
     params = params.for_dataset(dataset)
     paths, mc = Paths.of(params), params.mc
     metrics_path = paths.metrics_json(dataset)
     if not metrics_path.is_file():
-        raise DataError(f"{metrics_path}: missing; run `mcdropout evaluate --dataset {dataset}` first")
+        raise DataError(f"{metrics_path}: missing; run `mcdropout sweep --dataset {dataset}` first")
     metrics = json.loads(metrics_path.read_text())
     best_p, seeds = metrics["best_p"], sorted({r["seed"] for r in metrics["runs"]})
     seed = params.train.seed if params.train.seed in seeds else seeds[0]
     data = load_dataset(dataset, params.data.dir)
     task = data.task
     model, meta = _load(paths.sweep_dir(dataset) / f"{Member(best_p, seed).name}.pt", f"sweep --dataset {dataset}")
-    members = [Member(0.0, s) for s in range(params.trust.ensemble_size)]
-    from mcdropout.experiment import train_group  # Lightning: only when the ensemble trains
-
-    done = train_group(params, dataset, members, paths.ensemble_dir(dataset), "ensemble", evaluate=False,
-                       progress=progress)
-    fit, ensemble = done
-    ens_models = [o.model for o in ensemble]
+    ensemble = [_load(paths.ensemble_dir(dataset) / f"{m.name}.pt", f"compare --dataset {dataset}")
+                for m in ensemble_members(params)]
+    ens_models = [m for m, _ in ensemble]
     val_samples = np.concatenate([raw_samples(m, data.splits["val"].x, task, "standard", 1, 0) for m in ens_models])
     ens_noise = task.fit_noise(val_samples, data.splits["val"].y.astype(np.float64)) if task.fits_noise else None
 
@@ -201,7 +199,7 @@ def run_trust(params: Params, dataset: str, progress: bool = True) -> dict[str, 
                _member_seconds(meta), has_uncertainty=not task.fits_noise),
         Method("mc_dropout", lambda x: predict(model, x, task, "mc", mc.samples, mc.seed, meta.noise_std),
                _member_seconds(meta), has_uncertainty=True),
-        Method("deep_ensemble", ensemble_predict, fit.seconds, has_uncertainty=True),
+        Method("deep_ensemble", ensemble_predict, sum(_member_seconds(m) for _, m in ensemble), has_uncertainty=True),
     ]
     concrete_path = paths.compare_dir(dataset) / f"{Member(0.0, seed, dropout='concrete').name}.pt"
     if concrete_path.is_file():
@@ -215,7 +213,7 @@ def run_trust(params: Params, dataset: str, progress: bool = True) -> dict[str, 
         test = Split(test.x[inside], test.y[inside])
     results = [evaluate_method(task, m, data, test, shifted) for m in methods]
     return {"dataset": dataset, "task": task.name, "best_p": best_p, "seed": seed, "mc_samples": mc.samples,
-            "ensemble_size": len(members),
+            "ensemble_size": len(ensemble),
             "shift": {"rule": shifted[2], "n": int(len(shifted[0])), "labeled": shifted[1] is not None,
                       "n_in_distribution": len(test)},
             "methods": results}

@@ -138,7 +138,7 @@ def test_report_without_sweep_says_what_to_do(workdir, tiny_params):
     _tiny_params_file(workdir, tiny_params)
     result = run("report")
     assert result.exit_code == 2
-    assert "/metrics.json: missing; run `mcdropout evaluate --dataset " in result.output
+    assert "/metrics.json: missing; run `mcdropout sweep --dataset " in result.output
 
 
 def test_concrete_train_and_compare_folder_guard(workdir, tiny_params):

@@ -301,13 +301,13 @@ def test_zz_second_repro_noop_then_param_edit(repo):
     params["datasets"]["regression"]["lr"] = 0.01  # one dataset's own setting: only its stages rerun
     (repo / "params.yaml").write_text(yaml.safe_dump(params))
     edited = dvc(repo, "repro")
-    assert "Running stage 'sweep@regression'" in edited and "Running stage 'evaluate@regression'" in edited
+    assert "Running stage 'sweep@regression'" in edited and "Running stage 'trust@regression'" in edited
     assert "Running stage 'sweep@classification'" not in edited and "Running stage 'sweep@flowers'" not in edited
     params["compare"]["patience"] = 3  # only the comparison (and the report) depend on it
     (repo / "params.yaml").write_text(yaml.safe_dump(params))
     edited = dvc(repo, "repro")
     assert "Running stage 'compare@regression'" in edited and "Running stage 'report'" in edited
-    assert "Running stage 'sweep@" not in edited and "Running stage 'evaluate@" not in edited
+    assert "Running stage 'sweep@" not in edited
     # Report code and tracking settings never retrain a model.
     report_init = repo / "src" / "mcdropout" / "report" / "__init__.py"
     report_init.write_text(report_init.read_text() + "\n# edited\n")
@@ -315,4 +315,4 @@ def test_zz_second_repro_noop_then_param_edit(repo):
     (repo / "params.yaml").write_text(yaml.safe_dump(params))
     status = dvc(repo, "status")
     assert "report:" in status or "report" in status.split()
-    assert "sweep@" not in status and "compare@" not in status and "evaluate@" not in status
+    assert "sweep@" not in status and "compare@" not in status and "trust@" not in status

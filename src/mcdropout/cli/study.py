@@ -75,20 +75,42 @@ def train(ctx: click.Context, dataset: str, p, dropout, seed, epochs, lr, batch_
 @main.command()
 @dataset_option
 @click.option("--epochs", type=int, default=None, help="Overrides the dataset's epochs.")
+@click.option("--evaluate/--no-evaluate", default=True, show_default=True,
+              help="Then evaluate the members (what `mcdropout evaluate --model models/<dataset>/sweep` does).")
 @click.option("--quiet", is_flag=True, help="No progress output.")
 @click.pass_context
 @friendly
-def sweep(ctx: click.Context, dataset: str, epochs: int | None, quiet: bool) -> None:
-    """Train every (p, seed) of sweep.p x sweep.seeds as one batched model; save models/<dataset>/sweep/."""
-    from mcdropout.sweep import run_sweep
+def sweep(ctx: click.Context, dataset: str, epochs: int | None, evaluate: bool, quiet: bool) -> None:
+    """Train every (p, seed) of sweep.p x sweep.seeds as one batched model; save models/<dataset>/sweep/.
+
+    Then evaluate them with dropout off and with MC dropout: reports/<dataset>/metrics.json, summary.json
+    (dvc metrics) and by_p.json (dvc plots); register the best p's member as the dataset's champion model.
+    """
+    from mcdropout.io import check_output
+    from mcdropout.paths import Paths
+    from mcdropout.sweep import run_sweep, sweep_outputs
 
     params = get_params(ctx, dataset, epochs)
+    outputs = [check_output(path) for path in sweep_outputs(Paths.of(params).metrics_json(dataset))] \
+        if evaluate else []  # before the training, not after
     result = run_sweep(params, dataset, progress=not quiet)
     if result is None:
         return  # a non-zero DDP rank: rank 0 reports
     fit = result.fit
     click.echo(f"trained {len(fit.members)} members on {fit.accelerator} in {fit.seconds:.1f}s; "
                f"saved {result.folder}/")
+    if evaluate:
+        _evaluate_sweep(params, dataset, result.folder, outputs[0], quiet=True)  # quick: no line per member
+
+
+def _evaluate_sweep(params, dataset: str, folder: str | Path, out: Path, quiet: bool) -> None:
+    from mcdropout.console import sweep_table
+    from mcdropout.sweep import sweep_outputs, write_sweep_evaluation
+    from mcdropout.tasks import get_task
+
+    metrics, rows = write_sweep_evaluation(params, dataset, folder, out, progress=not quiet)
+    click.echo(sweep_table(rows, get_task(metrics["task"]), metrics["best_p"]))
+    click.echo("wrote " + ", ".join(map(str, sweep_outputs(out))))
 
 
 @main.command()
@@ -103,7 +125,8 @@ def compare(ctx: click.Context, dataset: str, epochs: int | None, output: str | 
     """Concrete dropout (learned p), L2 weight decay and early stopping, trained as one batched model.
 
     Same data, seeds and epochs as the sweep; saves models/<dataset>/compare/ and writes
-    reports/<dataset>/compare.json.
+    reports/<dataset>/compare.json. The deep ensemble of `mcdropout trust` (trust.ensemble_size networks
+    without dropout) trains in the same model and is saved in models/<dataset>/ensemble/.
     """
     from mcdropout.compare import run_compare
     from mcdropout.console import compare_table
@@ -117,8 +140,9 @@ def compare(ctx: click.Context, dataset: str, epochs: int | None, output: str | 
         return  # a non-zero DDP rank: rank 0 reports
     write_json(out, result.metrics)
     click.echo(compare_table(result.metrics))
-    click.echo(f"trained {len(result.fit.members)} members on {result.fit.accelerator} in "
-               f"{result.fit.seconds:.1f}s; saved {result.folder}/ and {out}")
+    click.echo(f"trained {len(result.fit.members)} members and a deep ensemble of {len(result.ensemble.members)} "
+               f"on {result.fit.accelerator} in {result.fit.seconds:.1f}s; saved {result.folder}/, "
+               f"{result.ensemble_folder}/ and {out}")
 
 
 @main.command()
@@ -138,26 +162,19 @@ def evaluate(ctx: click.Context, dataset: str, model_path: str, samples: int | N
 
     For a sweep folder, also writes summary.json (dvc metrics) and by_p.json (dvc plots) beside the output.
     """
-    from mcdropout.console import evaluation_table, sweep_table
+    from mcdropout.console import evaluation_table
     from mcdropout.io import check_output, write_json
-    from mcdropout.paths import Paths, beside
-    from mcdropout.tasks import get_task
+    from mcdropout.paths import Paths
 
     params = get_params(ctx, dataset, **{"mc.samples": samples})
     paths = Paths.of(params)
     if Path(model_path).is_dir():
-        from mcdropout.sweep import dvc_metrics, evaluate_sweep, summary_by_p
+        from mcdropout.sweep import sweep_outputs
 
-        out = check_output(output or paths.metrics_json(dataset))
-        for name in ("summary.json", "by_p.json"):
-            check_output(beside(out, name))
-        metrics = evaluate_sweep(params, dataset, model_path, progress=not quiet)
-        rows = summary_by_p(metrics)
-        write_json(out, metrics)
-        write_json(beside(out, "summary.json"), dvc_metrics(metrics))
-        write_json(beside(out, "by_p.json"), rows)
-        click.echo(sweep_table(rows, get_task(metrics["task"]), metrics["best_p"]))
-        click.echo(f"wrote {out}, {beside(out, 'summary.json')}, {beside(out, 'by_p.json')}")
+        out = check_output(output or paths.metrics_json(dataset))  # as given: "newdir/" names no file
+        for path in sweep_outputs(out)[1:]:
+            check_output(path)
+        _evaluate_sweep(params, dataset, model_path, out, quiet)
         return
 
     from mcdropout.checkpoint import load_checkpoint

@@ -64,8 +64,8 @@ def _parent_run(checkpoints: list[Checkpoint]) -> str | None:
 def check_inputs(name: str, paths: Paths) -> None:
     """The files a section needs are there (cheap: nothing is read); a :class:`DataError` naming the command."""
     if not paths.metrics_json(name).is_file():
-        raise DataError(f"{paths.metrics_json(name)}: missing; run `mcdropout evaluate --dataset {name} --model "
-                        f"{paths.sweep_dir(name)}` first")
+        raise DataError(f"{paths.metrics_json(name)}: missing; run `mcdropout sweep --dataset {name}` first "
+                        f"(it trains and evaluates the sweep)")
     if not any(paths.sweep_dir(name).glob("*.pt")):
         raise DataError(f"{paths.sweep_dir(name)}: no checkpoints; run `mcdropout sweep --dataset {name}` first")
     load_schema(name, paths.data)
@@ -74,7 +74,7 @@ def check_inputs(name: str, paths: Paths) -> None:
 def load_inputs(params: Params, name: str, paths: Paths) -> TaskInputs:
     """Everything one dataset's section needs; a :class:`DataError` saying which command to run otherwise."""
     check_inputs(name, paths)
-    metrics = _read_json(paths.metrics_json(name), "run `mcdropout evaluate` first")
+    metrics = _read_json(paths.metrics_json(name), "run `mcdropout sweep` first")
     sweep = _checkpoints(paths.sweep_dir(name))
     data = load_dataset(name, paths.data)
     task, splits = data.task, data.splits
