@@ -179,3 +179,30 @@ def test_fit_members_on_equals_separate_fits():
             torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-6)
     with pytest.raises(ValueError, match="data_of"):
         fit_members_on("regression", [a], [1, 0], members, params, progress=False)
+
+
+def test_l2_gradient_in_closed_form_equals_autograds():
+    """The L2 term's gradient added after the backward pass equals autograd's gradient of loss + l2 ||W||^2."""
+    mlps = [seeded_mlp(s, in_dim=2, out_dim=1, hidden=(8, 8), p=0.0) for s in range(3)]
+    x, y = torch.randn(12, 2), torch.randn(12)
+    l2 = torch.tensor([0.0, 1e-3, 0.5])
+    routine = DropoutRoutine(StackedMLP(mlps), get_task("regression"), (x, y), (x, y), l2=l2)
+    routine.batch_loss((x, y)).backward()
+    routine._add_l2_gradient()
+    closed = [w.grad.clone() for w in routine.net.weights]
+    net = StackedMLP(mlps)
+    losses = get_task("regression").member_losses(net(x), y)
+    (losses + l2 * sum(w.pow(2).sum(dim=(1, 2)) for w in net.weights)).sum().backward()
+    for a, w in zip(closed, net.weights):
+        torch.testing.assert_close(a, w.grad, rtol=1e-6, atol=1e-8)
+    assert not torch.equal(closed[0][2], torch.zeros_like(closed[0][2]))
+
+
+def test_concrete_members_take_no_l2():
+    from mcdropout.model import MLP
+
+    mlps = [MLP(2, 1, hidden=(4, 4), p=0.1, dropout="concrete"), seeded_mlp(0, in_dim=2, out_dim=1, hidden=(4, 4))]
+    x, y = torch.randn(5, 2), torch.randn(5)
+    with pytest.raises(ValueError, match="Concrete dropout members take no L2"):
+        DropoutRoutine(StackedMLP(mlps), get_task("regression"), (x, y), (x, y), l2=torch.tensor([1e-3, 0.0]))
+    DropoutRoutine(StackedMLP(mlps), get_task("regression"), (x, y), (x, y), l2=torch.tensor([0.0, 1e-3]))  # fine

@@ -67,4 +67,4 @@ def member_mask(shape: tuple[int, ...], p: torch.Tensor, levels: torch.Tensor, s
     if p.device.type != "cpu":
         return torch.where(torch.rand(shape, device=p.device, dtype=scale.dtype) >= p.view(view), scale.view(view),
                            0.0)
-    return torch.where((bits or Bits()).int16(shape) >= levels.view(view), scale.view(view), 0.0)
+    return torch.where((bits or Bits()).int16(shape) >= levels.to(torch.int16).view(view), scale.view(view), 0.0)

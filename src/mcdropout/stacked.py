@@ -5,6 +5,11 @@ batched matrix product ``[M, N, in] @ [M, in, out]``. Summing the members' losse
 their gradients independent (Adam is element-wise, so the optimiser state is too).
 This is how a whole dropout sweep uses one GPU, or both CPU cores, at once.
 
+Dropout at fixed rates multiplies the activations by a mask (per layer and pass) whose entries are 0 or
+``1 / (1 - p_m)`` (:func:`mcdropout.masks.member_mask`: on the CPU 16-bit SFC64 uniforms, drop rate
+within 2^-17 of p; a pass's masks come from one generator seeded from torch's, so the global seed
+governs them).
+
 Members built with Concrete dropout (``MLP(dropout="concrete")``) learn one rate per
 hidden layer, held in ``p_logit`` ``[layers, M]`` (unused entries for fixed members get
 no gradient): they train with the relaxed mask next to the fixed-rate members.
@@ -48,7 +53,8 @@ class StackedMLP(nn.Module):
         for name in ("p", "input_p"):
             rate = getattr(self, name)
             self.dropping[name] = bool((rate > 0).any())
-            self.register_buffer(f"{name}_levels", member_levels(rate), persistent=False)
+            # int32 here (DDP's buffer broadcast has no int16), int16 where compared
+            self.register_buffer(f"{name}_levels", member_levels(rate).int(), persistent=False)
             self.register_buffer(f"{name}_scale", 1.0 / (1.0 - rate), persistent=False)
         self.register_buffer("concrete", torch.tensor(concrete, dtype=torch.bool))
         self.has_concrete = any(concrete)

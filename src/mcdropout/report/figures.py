@@ -71,12 +71,16 @@ def fits(inp: TaskInputs, mc: MCConfig, fig_dir: Path) -> Figures:
     return {caption: save(fig, fig_dir / "fits.png")}
 
 
+GRID = 80  # points per side of the 2-D maps
+
+
 def boundaries(inp: TaskInputs, mc: MCConfig, fig_dir: Path) -> Figures:
     """2-D inputs: the dropout-off decision boundaries of each p over its MC mutual information."""
     train = inp.splits["train"]
     x, pad = train.x, 0.5
-    xx, yy = np.meshgrid(np.linspace(x[:, 0].min() - pad, x[:, 0].max() + pad, 120),
-                         np.linspace(x[:, 1].min() - pad, x[:, 1].max() + pad, 120))
+    # 80 x 80 points: a smooth map in a panel of this size, at less than half of 120 x 120's T MC passes each
+    xx, yy = np.meshgrid(np.linspace(x[:, 0].min() - pad, x[:, 0].max() + pad, GRID),
+                         np.linspace(x[:, 1].min() - pad, x[:, 1].max() + pad, GRID))
     pts = np.column_stack([xx.ravel(), yy.ravel()]).astype(np.float32)
     maps = {p: (_predict(m, pts, inp, "standard", mc).probs.reshape(*xx.shape, -1),
                 _predict(m, pts, inp, "mc", mc).mutual_info.reshape(xx.shape)) for p, m in inp.members.items()}
