@@ -28,7 +28,7 @@ from mcdropout.train import fit_members
 
 epochs, rows, members = (int(v) for v in sys.argv[1:4])
 marks, rss = {max(1, epochs // 3), epochs}, {}
-end = DropoutRoutine.on_train_epoch_end
+end = DropoutRoutine.end_epoch
 
 
 def record(self):
@@ -38,7 +38,7 @@ def record(self):
             rss[len(self.history)] = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-DropoutRoutine.on_train_epoch_end = record
+DropoutRoutine.end_epoch = record
 rng = np.random.default_rng(0)
 x = rng.standard_normal((rows, 8)).astype(np.float32)
 y = (x @ rng.standard_normal(8) + 0.1 * rng.standard_normal(rows)).astype(np.float32)

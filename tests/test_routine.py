@@ -206,3 +206,27 @@ def test_concrete_members_take_no_l2():
     with pytest.raises(ValueError, match="Concrete dropout members take no L2"):
         DropoutRoutine(StackedMLP(mlps), get_task("regression"), (x, y), (x, y), l2=torch.tensor([1e-3, 0.0]))
     DropoutRoutine(StackedMLP(mlps), get_task("regression"), (x, y), (x, y), l2=torch.tensor([0.0, 1e-3]))  # fine
+
+
+def test_blocks_of_epochs_train_exactly_as_epoch_by_epoch(monkeypatch, capsys):
+    """A Lightning step trains a block of epochs: the same numbers as one epoch a step, for a total that is not
+    a multiple of the block (23 = 10 + 10 + 3), with mini-batches, dropout, early stopping and a Concrete member."""
+    from mcdropout import routine
+
+    splits = _splits("regression", n=20)
+    params = _params(**{"train.epochs": 23, "train.batch_size": 6, "compare.patience": 4})
+    members = [Member(0.1, 0, dropout="concrete"), *MEMBERS, Member(0.0, 2, early_stopping=True)]
+    fits = []
+    for per_step in (1, 10):
+        monkeypatch.setattr(routine, "EPOCHS_PER_STEP", per_step)
+        fits.append(fit_members("regression", splits, members, params, progress=per_step == 10))
+    one, block = fits
+    assert block.history.shape == (23, 4, 5)
+    np.testing.assert_array_equal(block.history, one.history)
+    np.testing.assert_array_equal(block.p_history, one.p_history)
+    np.testing.assert_array_equal(block.stop_epoch, one.stop_epoch)
+    for a, b in zip(one.models, block.models):
+        for pa, pb in zip(a.parameters(), b.parameters()):
+            assert torch.equal(pa, pb)
+    progress = capsys.readouterr().err  # progress counts epochs, not blocks
+    assert "epoch 23/23" in progress and "epoch 10/23" in progress

@@ -95,7 +95,7 @@ from mcdropout.train import fit_members, fit_members_on
 
 torch.set_num_threads(1)
 k, rss = int(sys.argv[1]), {}
-end = DropoutRoutine.on_train_epoch_end
+end = DropoutRoutine.end_epoch
 
 
 def record(self):
@@ -105,7 +105,7 @@ def record(self):
             rss[len(self.history)] = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-DropoutRoutine.on_train_epoch_end = record
+DropoutRoutine.end_epoch = record
 rng = np.random.default_rng(0)
 x = rng.standard_normal((384, 8)).astype(np.float32)
 split = Split(x, x.sum(1).astype(np.float32))
@@ -140,10 +140,10 @@ def test_progress_lines_show_elapsed_and_remaining_time(capsys):
     from mcdropout.data import Split
 
     split = Split(x, x[:, 0].copy())
-    params = Params().override(**{"model.hidden": [4], "train.epochs": 10, "mlflow.enabled": False,
+    params = Params().override(**{"model.hidden": [4], "train.epochs": 200, "mlflow.enabled": False,
                                   "train.accelerator": "cpu", "train.devices": 1})
     fit_members("regression", {"train": split, "val": split}, [Member(0.1, 0)], params, label="tiny")
     lines = capsys.readouterr().err.splitlines()  # not a terminal: a line every 10% of the epochs
-    assert [line.split(",")[0] for line in lines] == [f"tiny: epoch {e}/10" for e in range(1, 11)]
+    assert [line.split(",")[0] for line in lines] == [f"tiny: epoch {e}/200" for e in range(20, 201, 20)]
     assert all("elapsed, about" in line and line.endswith("left)") for line in lines)
     assert lines[-1].endswith("about 0s left)")

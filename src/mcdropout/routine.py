@@ -1,12 +1,13 @@
 """The Lightning routine: trains a :class:`StackedMLP` (one member for a single run).
 
 Kept cheap for tiny models: the data live on the device as tensors and are served by
-a plain iterable (no DataLoader workers or collation); one Lightning step is a whole
-epoch of mini-batches, each with its own optimiser step (manual optimisation: Lightning's
-per-step hooks cost more than a tiny model's step); validation runs in-process at
-the end of each training epoch on the whole val split with dropout off, instead of
-Lightning's validation loop; per-member histories accumulate on the device and are
-read once at the end, so logging never forces a device sync per step.
+a plain iterable (no DataLoader workers or collation); one Lightning step is a block of
+up to ``EPOCHS_PER_STEP`` epochs of mini-batches, each with its own optimiser step (manual
+optimisation: Lightning's per-step hooks and per-epoch loop cost more than a tiny model's
+step; a Lightning "epoch" is such a block); validation runs in-process at the end of each
+of our epochs on the whole val split with dropout off, instead of Lightning's validation loop;
+per-member histories accumulate on the device and are read once at the end, so logging
+never forces a device sync per step.
 
 Members may train on data of their own (``data_of``): the train and val tensors then
 hold one stacked data set per index, ``[G, N, in]`` (padded to the largest, with the
@@ -103,17 +104,22 @@ class TensorBatches:
             yield x[idx], y[idx]
 
 
-class _Epochs:
-    """Lightning's data: one item per epoch, the epoch's mini-batches (drawn lazily, in the training step)."""
+EPOCHS_PER_STEP = 10  # epochs in one Lightning step: Lightning's own loop costs ~2 ms a step
 
-    def __init__(self, batches: TensorBatches) -> None:
-        self.batches = batches
+
+class _Blocks:
+    """Lightning's data: one item per Lightning epoch, the number of our epochs its step trains (a block of up to
+    :data:`EPOCHS_PER_STEP`; the last block takes what is left)."""
+
+    def __init__(self, routine: DropoutRoutine) -> None:
+        self.routine = routine
 
     def __len__(self) -> int:
         return 1
 
-    def __iter__(self) -> Iterator[Iterator[tuple[torch.Tensor, torch.Tensor]]]:
-        yield iter(self.batches)
+    def __iter__(self) -> Iterator[int]:
+        r = self.routine
+        yield min(r.epochs_per_step, r.epochs - len(r.history))
 
 
 def member_orders(rows: torch.Tensor, n: int) -> torch.Tensor:
@@ -149,6 +155,8 @@ class DropoutRoutine(pl.LightningModule):
         data_of: torch.Tensor | None = None,
         train_rows: torch.Tensor | None = None,
         val_rows: torch.Tensor | None = None,
+        epochs: int = 1,
+        epochs_per_step: int | None = None,
     ) -> None:
         """``data_of`` ``[M]`` (long): each member's data set, for per-member data; then ``train_xy`` and
         ``val_xy`` are ``([G, N, in], [G, N])`` stacks and ``train_rows`` / ``val_rows`` ``[G]`` their true row
@@ -159,6 +167,7 @@ class DropoutRoutine(pl.LightningModule):
         self.lr = lr
         self.weight_decay = weight_decay
         self.batch_size = batch_size
+        self.epochs, self.epochs_per_step = epochs, max(1, epochs_per_step or EPOCHS_PER_STEP)
         self.register_buffer("train_x", train_xy[0], persistent=False)
         self.register_buffer("train_y", train_xy[1], persistent=False)
         self.register_buffer("val_x", val_xy[0], persistent=False)
@@ -207,8 +216,13 @@ class DropoutRoutine(pl.LightningModule):
         if self.early_stop is not None:  # on the training device by now
             self.best_state = [t.detach().clone() for t in self._member_tensors()]
 
-    def train_dataloader(self) -> Iterable[Iterator[tuple[torch.Tensor, torch.Tensor]]]:
-        return _Epochs(TensorBatches(self, self.batch_size))
+    def train_dataloader(self) -> Iterable[int]:
+        return _Blocks(self)
+
+    @property
+    def lightning_epochs(self) -> int:
+        """``Trainer(max_epochs=...)``: blocks of :data:`EPOCHS_PER_STEP` epochs (see :meth:`training_step`)."""
+        return -(-self.epochs // self.epochs_per_step)
 
     def member_rows(self, split: str) -> torch.Tensor:
         """``[M]`` (long): the number of ``split`` rows each member trains or validates on (per-member data)."""
@@ -251,22 +265,25 @@ class DropoutRoutine(pl.LightningModule):
         return data + reg
 
     def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
-        return batch  # the epoch's lazy batches, drawn from tensors already on the device
+        return batch  # a number of epochs; their batches are drawn from tensors already on the device
 
-    def training_step(self, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], batch_idx: int) -> None:
-        """One epoch: an optimiser step per mini-batch."""
+    def training_step(self, epochs: int, batch_idx: int) -> None:
+        """``epochs`` epochs (one Lightning step, a block: Lightning's loop runs once per block, not per epoch):
+        an optimiser step per mini-batch, then the epoch's validation and bookkeeping (:meth:`end_epoch`)."""
         plain = self.plain_steps
         opt = self.optimizers(use_pl_optimizer=not plain)
-        for batch in batches:
-            loss = self.batch_loss(batch)
-            opt.zero_grad()
-            if plain:
-                loss.backward()
-            else:
-                self.manual_backward(loss)
-            if self.l2 is not None:
-                self._add_l2_gradient()
-            opt.step()
+        for _ in range(epochs):
+            for batch in TensorBatches(self, self.batch_size):
+                loss = self.batch_loss(batch)
+                opt.zero_grad()
+                if plain:
+                    loss.backward()
+                else:
+                    self.manual_backward(loss)
+                if self.l2 is not None:
+                    self._add_l2_gradient()
+                opt.step()
+            self.end_epoch()
 
     @torch.no_grad()
     def _add_l2_gradient(self) -> None:
@@ -291,7 +308,9 @@ class DropoutRoutine(pl.LightningModule):
                 losses = torch.where(self.net.concrete, self.concrete_objective(losses), losses)
         return losses.sum()  # the L2 terms' gradients are added after the backward pass (_add_l2_gradient)
 
-    def on_train_epoch_end(self) -> None:
+    def end_epoch(self) -> None:
+        """The epoch's train and val losses and metrics into the history; divergence check, learned rates,
+        early stopping."""
         sums = torch.stack(self._epoch_sums).sum(0)
         self._epoch_sums.clear()
         train_loss = sums[0] / sums[2]
@@ -304,7 +323,7 @@ class DropoutRoutine(pl.LightningModule):
         row = torch.stack([train_loss, val_loss, train_metric, val_metric])
         self.history.append(row)
         epoch = len(self.history) - 1
-        if epoch % CHECK_EVERY == 0 or epoch + 1 == self.trainer.max_epochs:
+        if epoch % CHECK_EVERY == 0 or epoch + 1 == self.epochs:
             self._check_finite(train_loss, val_loss, epoch)
         if self.net.has_concrete:
             self.p_history.append(torch.stack([self.net.layer_p(j) for j in range(len(self.net.weights) - 1)])

@@ -68,8 +68,8 @@ class EpochProgress(pl.Callback):
     """Progress over epochs (not steps): a tqdm bar on a terminal, else a line every 10% of the epochs (and at
     least every ``every`` seconds) with the elapsed and the estimated remaining time.
 
-    Lightning runs callbacks' ``on_train_epoch_end`` before the module's, which appends the epoch's losses to
-    its history: an epoch is reported when the next one starts, or when training ends."""
+    The epochs are the routine's (its ``history``; a Lightning epoch is a block of them, see
+    :mod:`mcdropout.routine`): reported when the next block starts, or when training ends."""
 
     def __init__(self, label: str, every: float = 30.0) -> None:
         self.label = label
@@ -83,7 +83,7 @@ class EpochProgress(pl.Callback):
         if trainer.is_global_zero and sys.stderr.isatty():
             from tqdm import tqdm
 
-            self.bar = tqdm(total=trainer.max_epochs, desc=self.label, unit="epoch", mininterval=0.5, leave=False)
+            self.bar = tqdm(total=pl_module.epochs, desc=self.label, unit="epoch", mininterval=0.5, leave=False)
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._report(trainer, pl_module, final=False)
@@ -94,17 +94,17 @@ class EpochProgress(pl.Callback):
             self.bar.close()
 
     def _report(self, trainer: pl.Trainer, pl_module: pl.LightningModule, final: bool) -> None:
-        epoch, total = len(pl_module.history), trainer.max_epochs  # epochs done (their losses are in)
+        epoch, total = len(pl_module.history), pl_module.epochs  # epochs done (their losses are in)
         if not trainer.is_global_zero or epoch <= self.reported:
             return
-        done, self.reported = epoch - self.reported, epoch
+        tenth = max(1, total // 10)
+        done, crossed, self.reported = epoch - self.reported, epoch // tenth > self.reported // tenth, epoch
         if self.bar is not None:
             self.bar.update(done)
-            if epoch % 50 == 0:
-                self.bar.set_postfix(loss=f"{pl_module.mean_losses()[0]:.4f}")
+            self.bar.set_postfix(loss=f"{pl_module.mean_losses()[0]:.4f}")
             return
         now = time.perf_counter()
-        if final or epoch % max(1, total // 10) == 0 or now - self.last >= self.every:
+        if final or crossed or now - self.last >= self.every:
             self.last = now
             loss = pl_module.mean_losses()[1]
             took = now - self.start
@@ -288,11 +288,12 @@ def _fit(task: Task, kwargs: dict, members: list[Member], params: Params, progre
     early = torch.tensor([m.early_stopping for m in members]) if any(m.early_stopping for m in members) else None
     routine = DropoutRoutine(
         net, task, train, val, lr=cfg.lr, weight_decay=cfg.weight_decay, batch_size=cfg.batch_size, l2=l2,
-        early_stop=early, patience=params.compare.patience, length_scale=params.model.concrete.length_scale, **data,
+        early_stop=early, patience=params.compare.patience, length_scale=params.model.concrete.length_scale,
+        epochs=cfg.epochs, **data,
     )
     pl.seed_everything(members[0].seed if global_seed is None else global_seed, verbose=False)
     label = label or f"{task.name} ({len(members)} member{'s' if len(members) != 1 else ''})"
-    trainer = make_trainer(cfg, cfg.epochs, label, progress)
+    trainer = make_trainer(cfg, routine.lightning_epochs, label, progress)
     start = time.perf_counter()
     try:
         with _uninitialised_memory_left_alone():
