@@ -49,7 +49,7 @@ def finish_members(data: Dataset, fit: FitResult, params: Params, out_dir: Path,
             target=schema.target, classes=None if schema.classes is None else list(schema.classes),
             method=member.method, l2=member.l2, noise_std=noise,
             mc_samples=mc.samples, train=to_dict(params.train), accelerator=fit.accelerator,
-            fit_seconds=fit.seconds, fit_members=fit.stack_size or len(fit.members),
+            fit_seconds=fit.seconds, fit_members=fit.stack_size,
             history=torch.from_numpy(fit.history[:, :, i].copy()), p=member.p,
             mlflow_run_id=runs.members.get(member.name), mlflow_parent_run_id=runs.parent,
         )

@@ -52,8 +52,8 @@ def keep_mask(shape: tuple[int, ...], p: float, device: torch.device) -> torch.T
 
 
 def member_levels(p: torch.Tensor) -> torch.Tensor:
-    """``[M]`` int16 thresholds of :func:`member_mask` for rates ``p`` in [0, 1) (see :func:`threshold`)."""
-    return (torch.round(p.double() * 2**16).clamp(max=2**16 - 1) - 2**15).to(torch.int16)
+    """``[M]`` int16 thresholds of :func:`member_mask` (:func:`threshold` of each rate in [0, 1): below 2^15)."""
+    return torch.tensor([min(threshold(float(q)), 2**15 - 1) for q in p], dtype=torch.int16, device=p.device)
 
 
 def member_mask(shape: tuple[int, ...], p: torch.Tensor, levels: torch.Tensor, scale: torch.Tensor,

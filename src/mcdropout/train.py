@@ -46,7 +46,7 @@ class FitResult:
     p_history: np.ndarray | None = None  # [epochs, layers, M] rates per epoch, when any member is Concrete
     stop_epoch: np.ndarray | None = None  # [M] (0-based; -1: no early stopping), when any member stops early
     best_epoch: np.ndarray | None = None  # [M] epoch whose weights an early-stopping member kept
-    stack_size: int = 0  # members in the batched fit (more than ``members`` for a part of it); 0: ``len(members)``
+    stack_size: int = 0  # members in the batched fit that trained these (more than ``members`` for a part of it)
 
     def part(self, members: slice) -> FitResult:
         """The result of some members of the fit (e.g. those saved in one folder)."""
@@ -55,7 +55,7 @@ class FitResult:
 
         return FitResult(self.members[members], self.models[members], cut(self.history, 2), self.accelerator,
                          self.seconds, cut(self.p_history, 2), cut(self.stop_epoch, 0), cut(self.best_epoch, 0),
-                         stack_size=self.stack_size or len(self.members))
+                         stack_size=self.stack_size)
 
 
 def duration(seconds: float) -> str:
@@ -69,7 +69,7 @@ class EpochProgress(pl.Callback):
     least every ``every`` seconds) with the elapsed and the estimated remaining time.
 
     The epochs are the routine's (its ``history``; a Lightning epoch is a block of them, see
-    :mod:`mcdropout.routine`): reported when the next block starts, or when training ends."""
+    :mod:`mcdropout.routine`), reported at the end of each block."""
 
     def __init__(self, label: str, every: float = 30.0) -> None:
         self.label = label
@@ -85,11 +85,10 @@ class EpochProgress(pl.Callback):
 
             self.bar = tqdm(total=pl_module.epochs, desc=self.label, unit="epoch", mininterval=0.5, leave=False)
 
-    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._report(trainer, pl_module, final=False)
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._report(trainer, pl_module, final=len(pl_module.history) == pl_module.epochs)
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._report(trainer, pl_module, final=True)
         if self.bar is not None:
             self.bar.close()
 
@@ -309,7 +308,7 @@ def _fit(task: Task, kwargs: dict, members: list[Member], params: Params, progre
     history = routine.history_array().numpy()
     p_history = routine.p_history_array()
     result = FitResult(members, models, history, trainer.strategy.root_device.type, seconds,
-                       p_history=None if p_history is None else p_history.numpy())
+                       p_history=None if p_history is None else p_history.numpy(), stack_size=len(members))
     if early is not None:
         result.stop_epoch = routine.stop_epoch.cpu().numpy()
         result.best_epoch = np.where(early.numpy(), routine.best_epoch.cpu().numpy(), -1)
