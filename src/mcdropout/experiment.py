@@ -11,30 +11,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 
-from mcdropout import tracking
+from mcdropout import background, tracking
 from mcdropout.checkpoint import CheckpointMeta, save_checkpoint
 from mcdropout.config import Params, to_dict
 from mcdropout.data import Dataset, load_dataset
 from mcdropout.evaluation import evaluate_model, fit_noise
 from mcdropout.io import check_output, staged_dir
-from mcdropout.members import Member
-from mcdropout.model import MLP
+from mcdropout.members import Member, MemberOutcome
 from mcdropout.paths import Paths
-from mcdropout.registry import log_models
+from mcdropout.publish import log_group
 from mcdropout.train import FitResult, fit_members
 
-
-@dataclass
-class MemberOutcome:
-    member: Member
-    model: MLP
-    checkpoint: Path
-    meta: CheckpointMeta
-    evaluation: dict[str, Any]  # evaluate_model's result ({} when not evaluated)
+__all__ = ["Group", "MemberOutcome", "finish_members", "run_single", "train_group", "train_groups"]
 
 
 def finish_members(data: Dataset, fit: FitResult, params: Params, out_dir: Path, runs: tracking.GroupRuns,
@@ -89,7 +80,7 @@ def run_single(params: Params, dataset: str, progress: bool = True) -> MemberOut
     if done is None:
         return None
     data, fit, started = done
-    runs = tracking.create_runs(params, dataset, [member], None, started, fit.accelerator)
+    runs = background.call(tracking.create_runs, params, dataset, [member], None, started, fit.accelerator)
     outcomes = finish_members(data, fit, params, Paths.of(params).single_dir(dataset), runs)
     _log(params, data, outcomes, runs, fit.seconds)
     return outcomes[0]
@@ -122,12 +113,13 @@ def train_groups(params: Params, dataset: str, groups: list[Group],
     for group in groups:
         part = fit.part(slice(first, first + len(group.members)))
         first += len(group.members)
-        runs = tracking.create_runs(params, dataset, group.members, group.name, started, fit.accelerator)
+        runs = background.call(tracking.create_runs, params, dataset, group.members, group.name, started,
+                               fit.accelerator)
         try:
             with staged_dir(group.folder) as staging:
                 outcomes = finish_members(data, part, params, staging, runs, evaluate=group.evaluate)
         except BaseException:
-            tracking.end_runs(params, runs, failed=True)
+            background.submit(tracking.end_runs, params, runs, failed=True)
             raise
         for o in outcomes:
             o.checkpoint = group.folder / o.checkpoint.name
@@ -145,11 +137,7 @@ def train_group(params: Params, dataset: str, members: list[Member], folder: Pat
 
 def _log(params: Params, data: Dataset, outcomes: list[MemberOutcome], runs: tracking.GroupRuns,
          seconds: float) -> None:
-    """Each member's MLflow model (input example: a few raw val rows), then metrics and checkpoints; end the runs.
-
-    Models first: MLflow copies a run's step-0 metric history onto each model it logs, which is slow once
-    per-epoch histories are on the run.
-    """
-    model_ids = log_models(params, outcomes, runs, data.splits["val"].x[:5])
-    tracking.log_members(params, data.task, outcomes, runs, seconds, model_ids)
-    tracking.end_runs(params, runs)
+    """:func:`mcdropout.publish.log_group` in the tracking helper (:mod:`mcdropout.background`): the outcomes go
+    without their networks (the helper logs the saved checkpoints)."""
+    light = [MemberOutcome(o.member, None, o.checkpoint, o.meta, o.evaluation) for o in outcomes]
+    background.submit(log_group, params, data.task, light, runs, seconds, data.splits["val"].x[:5])

@@ -9,9 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from mcdropout.checkpoint import CheckpointMeta
+    from mcdropout.model import MLP
 
 
 @dataclass(frozen=True)
@@ -44,6 +49,17 @@ class Member:
         parts = (["dropout"] if self.p > 0 else []) + (["l2"] if self.l2 else []) + \
             (["early_stopping"] if self.early_stopping else [])
         return "+".join(parts) or "none"
+
+
+@dataclass
+class MemberOutcome:
+    """A trained member: its network, saved checkpoint, metadata and evaluation (here, not in
+    :mod:`mcdropout.experiment`, so that the tracking helper unpickles it without importing Lightning)."""
+    member: Member
+    model: MLP | None  # None where only the saved checkpoint matters (what is handed to the tracking helper)
+    checkpoint: Path
+    meta: CheckpointMeta
+    evaluation: dict[str, Any]  # evaluate_model's result ({} when not evaluated)
 
 
 def best_by_seed_mean(runs: Iterable[dict[str, Any]], key: str, loss: Callable[[dict[str, Any]], float]) -> Any:

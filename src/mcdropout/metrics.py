@@ -9,11 +9,54 @@ K = 2 case with columns ``[1 - p, p]``).
 
 from __future__ import annotations
 
+import math
+from statistics import NormalDist
+
 import numpy as np
-from scipy import stats
-from scipy.special import logsumexp
 
 EPS = 1e-12
+
+# --- the standard normal and friends (NumPy and the standard library: importing scipy.stats takes 2 s, paid by
+# every command) ---------------------------------------------------------------------------------------------
+
+_erfc = np.frompyfunc(math.erfc, 1, 1)
+
+
+def norm_cdf(z: np.ndarray | float) -> np.ndarray:
+    """Standard normal CDF, elementwise: ``erfc(-z / sqrt 2) / 2`` (accurate in both tails)."""
+    return 0.5 * _erfc(-np.asarray(z, dtype=float) / math.sqrt(2)).astype(float)
+
+
+def norm_pdf(z: np.ndarray | float) -> np.ndarray:
+    return np.exp(-0.5 * np.asarray(z, dtype=float) ** 2) / math.sqrt(2 * math.pi)
+
+
+def norm_ppf(q: float) -> float:
+    """Standard normal quantile of ``q`` in (0, 1)."""
+    return NormalDist().inv_cdf(q)
+
+
+def logsumexp(a: np.ndarray, axis: int = 0) -> np.ndarray:
+    """``log(sum(exp(a)))`` along ``axis``, shifted by the maximum (no overflow; all ``-inf`` gives ``-inf``)."""
+    a = np.asarray(a, dtype=float)
+    top = np.max(a, axis=axis, keepdims=True)
+    top = np.where(np.isfinite(top), top, 0.0)
+    with np.errstate(divide="ignore"):
+        return np.squeeze(top, axis=axis) + np.log(np.sum(np.exp(a - top), axis=axis))
+
+
+def average_ranks(x: np.ndarray) -> np.ndarray:
+    """Ranks 1..n of ``x``, ties sharing their average rank (scipy's ``rankdata`` default)."""
+    x = np.asarray(x)
+    order = np.argsort(x, kind="mergesort")
+    ordered = x[order]
+    new = np.r_[True, ordered[1:] != ordered[:-1]]
+    starts = np.flatnonzero(new)
+    ends = np.r_[starts[1:], len(x)]
+    ranks = np.empty(len(x))
+    ranks[order] = ((starts + 1 + ends) / 2)[np.cumsum(new) - 1]
+    return ranks
+
 
 # --- regression ---------------------------------------------------------------------
 
@@ -44,7 +87,7 @@ def mixture_nll(y: np.ndarray, sample_means: np.ndarray, noise_std: float) -> fl
 
 def interval(mean: np.ndarray, std: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
     """Central ``level`` interval of ``N(mean, std^2)``."""
-    z = stats.norm.ppf(0.5 + level / 2)
+    z = norm_ppf(0.5 + level / 2)
     return mean - z * std, mean + z * std
 
 
@@ -56,13 +99,13 @@ def coverage(y: np.ndarray, mean: np.ndarray, std: np.ndarray, level: float) -> 
 
 def interval_width(std: np.ndarray, level: float) -> float:
     """Mean width of the central ``level`` interval (sharpness: smaller is sharper)."""
-    return float(np.mean(2 * stats.norm.ppf(0.5 + level / 2) * np.broadcast_to(std, np.shape(std))))
+    return float(np.mean(2 * norm_ppf(0.5 + level / 2) * np.broadcast_to(std, np.shape(std))))
 
 
 def crps_gaussian(y: np.ndarray, mean: np.ndarray, std: np.ndarray) -> float:
     """Mean CRPS of ``N(mean, std^2)`` (closed form, Gneiting & Raftery 2007)."""
     z = (y - mean) / std
-    crps = std * (z * (2 * stats.norm.cdf(z) - 1) + 2 * stats.norm.pdf(z) - 1 / np.sqrt(np.pi))
+    crps = std * (z * (2 * norm_cdf(z) - 1) + 2 * norm_pdf(z) - 1 / np.sqrt(np.pi))
     return float(np.mean(crps))
 
 
@@ -75,7 +118,7 @@ def quantile_calibration_error(
     is the same idea integrated over q).
     """
     levels = np.linspace(0.05, 0.95, 19) if levels is None else np.asarray(levels)
-    pit = stats.norm.cdf((y - mean) / std)
+    pit = norm_cdf((y - mean) / std)
     observed = np.array([np.mean(pit <= q) for q in levels])
     return float(np.mean(np.abs(observed - levels)))
 
@@ -137,7 +180,7 @@ def auroc(score: np.ndarray, positive: np.ndarray) -> float:
     n_pos, n_neg = int(positive.sum()), int((~positive).sum())
     if n_pos == 0 or n_neg == 0:
         return float("nan")
-    ranks = stats.rankdata(score)
+    ranks = average_ranks(score)
     return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 

@@ -1,13 +1,68 @@
-"""What the study publishes onto its MLflow runs once computed: the report and its figures, the comparison
-table, the trust table. Called after the outputs are written, never while building them."""
+"""What the study publishes onto its MLflow runs once computed: trained members with their models, the
+sweep's evaluation and champion, the report and its figures, the comparison table, the trust table.
+Called after the outputs are written, never while building them; the commands run these in the tracking
+helper process (:mod:`mcdropout.background`), so nothing here may need Lightning."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from mcdropout.config import Params
-from mcdropout.tracking import GroupRuns, _metric, client, end_runs, experiment_id, git_tags, log_batched, now_ms, warn
+from mcdropout.registry import log_models, register_champion
+from mcdropout.tracking import (
+    GroupRuns,
+    _metric,
+    client,
+    end_runs,
+    experiment_id,
+    git_tags,
+    log_batched,
+    log_evaluation,
+    log_members,
+    now_ms,
+    warn,
+)
+
+if TYPE_CHECKING:
+    from mcdropout.members import MemberOutcome
+    from mcdropout.tasks import Task
+
+
+def warm_up(params: Params, dataset: str | None = None) -> None:
+    """MLflow's import, the store's check and the dataset's experiment, before the first real call needs them
+    (the tracking helper's first call, while the command imports torch and Lightning)."""
+    if not params.mlflow.enabled:
+        return
+    try:
+        client(params.mlflow)
+        if dataset is not None:
+            experiment_id(params.mlflow, dataset)
+    except Exception as exc:
+        warn("logging", exc)
+
+
+def log_group(params: Params, task: Task, outcomes: list[MemberOutcome], runs: GroupRuns, seconds: float,
+              example: np.ndarray) -> None:
+    """Trained members on their runs: each one's MLflow model (input example: a few raw rows), then metrics and
+    checkpoints; the runs end.
+
+    Models first: MLflow copies a run's step-0 metric history onto each model it logs, which is slow once
+    per-epoch histories are on the run.
+    """
+    model_ids = log_models(params, outcomes, runs, example)
+    log_members(params, task, outcomes, runs, seconds, model_ids)
+    end_runs(params, runs)
+
+
+def log_sweep_evaluation(params: Params, dataset: str, metrics: dict[str, Any], metas: dict[str, Any],
+                         rows: list[dict[str, float]], key: str) -> None:
+    """The sweep's final metrics on its runs (:func:`mcdropout.tracking.log_evaluation`), then its best p's member
+    registered as the dataset's champion model."""
+    log_evaluation(params, metrics, metas, rows, key)
+    register_champion(params, dataset, metrics, metas)
 
 
 def log_report(params: Params, parent_run_id: str | None, files: list[Path]) -> None:
@@ -96,3 +151,20 @@ def log_uci(params: Params, result: dict[str, Any], started_ms: int) -> str | No
     except Exception as exc:
         warn("logging of the UCI benchmark", exc)
         return None
+
+
+def log_section(params: Params, section: dict[str, Any], reports_dir: str | Path = "reports") -> None:
+    """A dataset's report figures on its sweep's MLflow parent run, its comparison table on the comparison's
+    (``section``: what :func:`mcdropout.report.build_section` returns)."""
+    base = Path(reports_dir)
+    log_report(params, section["sweep_run_id"], [base / f for f in section["figures"]])
+    if section["comparison"]:
+        log_comparison(params, section["compare_run_id"], [base / f for f in section["comparison_files"]],
+                       section["comparison"])
+
+
+def log_whole_report(params: Params, sections: list[dict[str, Any]], files: list[Path]) -> None:
+    """The whole report (``report.md``, ``report.html``) on each dataset's sweep run."""
+    for section in sections:
+        log_report(params, section["sweep_run_id"], files)
+

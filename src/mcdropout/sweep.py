@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mcdropout import tracking
+from mcdropout import background
 from mcdropout.checkpoint import load_checkpoint
 from mcdropout.config import Params
 from mcdropout.data import DataError, load_dataset
@@ -22,7 +22,7 @@ from mcdropout.evaluation import MODES, evaluate_model
 from mcdropout.io import write_json
 from mcdropout.members import SELECTION, Member, best_by_seed_mean
 from mcdropout.paths import Paths, beside
-from mcdropout.registry import register_champion
+from mcdropout.publish import log_sweep_evaluation
 from mcdropout.tasks import get_task
 
 if TYPE_CHECKING:  # training (Lightning) is imported only by the functions that train
@@ -84,8 +84,7 @@ def evaluate_sweep(params: Params, dataset: str, folder: str | Path, progress: b
     best_p = best_by_seed_mean(runs, "p", task.val_loss)
     metrics = {"dataset": dataset, "task": task.name, **dataset_keys(data), "mc_samples": params.mc.samples,
                "best_p": best_p, "selection": SELECTION, "runs": runs}
-    tracking.log_evaluation(params, metrics, metas, summary_by_p(metrics), task.metric)
-    register_champion(params, dataset, metrics, metas)
+    background.submit(log_sweep_evaluation, params, dataset, metrics, metas, summary_by_p(metrics), task.metric)
     return metrics
 
 

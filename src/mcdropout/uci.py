@@ -29,12 +29,12 @@ from typing import Any
 
 import numpy as np
 import torch
-from scipy.special import logsumexp
 
 from mcdropout.config import Params
 from mcdropout.data import Split
 from mcdropout.inference import predict_mc, predict_standard
 from mcdropout.members import Member
+from mcdropout.metrics import logsumexp
 from mcdropout.sources import UCIDataset, load_uci
 from mcdropout.tables import DataError
 from mcdropout.tasks import Regression

@@ -19,7 +19,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import minimize_scalar
 
 from mcdropout import metrics as M
 
@@ -67,6 +66,8 @@ def fit_noise_std(samples: np.ndarray, y: np.ndarray) -> float:
     floor = 1e-6 * max(float(np.std(y)), 1e-6)
     if samples.shape[0] == 1:
         return max(resid, floor)
+    from scipy.optimize import minimize_scalar  # 1 s to import: here, where regression needs it
+
     result = minimize_scalar(
         lambda log_s: M.mixture_nll(y, samples, float(np.exp(log_s))),
         bounds=(np.log(max(resid * 1e-3, floor)), np.log(max(resid * 2.0, floor * 10))),

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import functools
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +56,19 @@ def get_params(ctx: click.Context, dataset: str | None = None, epochs: int | Non
     if dataset is not None:
         params.dataset(dataset)
     return params
+
+
+@contextmanager
+def tracked(params: Params, dataset: str | None = None) -> Iterator[None]:
+    """The command's MLflow work in a helper process (:mod:`mcdropout.background`), started at once so that its
+    MLflow import runs while the command imports torch and Lightning; the block ends when it is all logged."""
+    from mcdropout import background
+    from mcdropout.publish import warm_up
+
+    with background.helper(params.mlflow.enabled):
+        if background.active():
+            background.submit(warm_up, params, dataset)
+        yield
 
 
 dataset_option = click.option("--dataset", "--task", "dataset", required=True, metavar="NAME",

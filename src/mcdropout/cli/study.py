@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from mcdropout.cli.common import dataset_option, friendly, get_params, main
+from mcdropout.cli.common import dataset_option, friendly, get_params, main, tracked
 from mcdropout.config import DROPOUT_KINDS, ConfigError
 
 
@@ -56,20 +56,21 @@ def train(ctx: click.Context, dataset: str, p, dropout, seed, epochs, lr, batch_
           quiet: bool) -> None:
     """Train one model (one p, one seed); save models/<dataset>/p<P>_seed<S>.pt (or concrete_seed<S>.pt) and
     print its metrics."""
-    from mcdropout.console import evaluation_table
-    from mcdropout.experiment import run_single
-
     params = get_params(ctx, dataset, epochs, **{"train.p": p, "model.dropout": dropout, "train.seed": seed,
                                                  "train.accelerator": accelerator})
     overrides = {"lr": lr, "batch_size": batch_size}
     params = params.override(**{f"datasets.{dataset}.{k}": v for k, v in overrides.items()})
-    outcome = run_single(params, dataset, progress=not quiet)
-    if outcome is None:
-        return  # a non-zero DDP rank: rank 0 reports
-    click.echo(f"saved {outcome.checkpoint}")
-    if outcome.model.learned_p:
-        click.echo("learned p per layer: " + ", ".join(f"{v:.3f}" for v in outcome.model.learned_p))
-    click.echo(evaluation_table(outcome.evaluation, outcome.meta.make_task()))
+    with tracked(params, dataset):
+        from mcdropout.console import evaluation_table
+        from mcdropout.experiment import run_single
+
+        outcome = run_single(params, dataset, progress=not quiet)
+        if outcome is None:
+            return  # a non-zero DDP rank: rank 0 reports
+        click.echo(f"saved {outcome.checkpoint}")
+        if outcome.model.learned_p:
+            click.echo("learned p per layer: " + ", ".join(f"{v:.3f}" for v in outcome.model.learned_p))
+        click.echo(evaluation_table(outcome.evaluation, outcome.meta.make_task()))
 
 
 @main.command()
@@ -88,19 +89,28 @@ def sweep(ctx: click.Context, dataset: str, epochs: int | None, evaluate: bool, 
     """
     from mcdropout.io import check_output
     from mcdropout.paths import Paths
-    from mcdropout.sweep import run_sweep, sweep_outputs
 
     params = get_params(ctx, dataset, epochs)
-    outputs = [check_output(path) for path in sweep_outputs(Paths.of(params).metrics_json(dataset))] \
+    outputs = [check_output(path) for path in _sweep_outputs(Paths.of(params).metrics_json(dataset))] \
         if evaluate else []  # before the training, not after
-    result = run_sweep(params, dataset, progress=not quiet)
-    if result is None:
-        return  # a non-zero DDP rank: rank 0 reports
-    fit = result.fit
-    click.echo(f"trained {len(fit.members)} members on {fit.accelerator} in {fit.seconds:.1f}s; "
-               f"saved {result.folder}/")
-    if evaluate:
-        _evaluate_sweep(params, dataset, result.folder, outputs[0], quiet=True)  # quick: no line per member
+    with tracked(params, dataset):
+        from mcdropout.sweep import run_sweep
+
+        result = run_sweep(params, dataset, progress=not quiet)
+        if result is None:
+            return  # a non-zero DDP rank: rank 0 reports
+        fit = result.fit
+        click.echo(f"trained {len(fit.members)} members on {fit.accelerator} in {fit.seconds:.1f}s; "
+                   f"saved {result.folder}/")
+        if evaluate:
+            _evaluate_sweep(params, dataset, result.folder, outputs[0], quiet=True)  # quick: no line per member
+
+
+def _sweep_outputs(metrics_json: Path) -> list[Path]:
+    """:func:`mcdropout.sweep.sweep_outputs` without importing torch (checked before the tracking helper starts)."""
+    from mcdropout.paths import beside
+
+    return [Path(metrics_json), beside(metrics_json, "summary.json"), beside(metrics_json, "by_p.json")]
 
 
 def _evaluate_sweep(params, dataset: str, folder: str | Path, out: Path, quiet: bool) -> None:
@@ -128,21 +138,23 @@ def compare(ctx: click.Context, dataset: str, epochs: int | None, output: str | 
     reports/<dataset>/compare.json. The deep ensemble of `mcdropout trust` (trust.ensemble_size networks
     without dropout) trains in the same model and is saved in models/<dataset>/ensemble/.
     """
-    from mcdropout.compare import run_compare
-    from mcdropout.console import compare_table
     from mcdropout.io import check_output, write_json
     from mcdropout.paths import Paths
 
     params = get_params(ctx, dataset, epochs)
     out = check_output(output or Paths.of(params).compare_json(dataset))  # before the training, not after
-    result = run_compare(params, dataset, progress=not quiet)
-    if result is None:
-        return  # a non-zero DDP rank: rank 0 reports
-    write_json(out, result.metrics)
-    click.echo(compare_table(result.metrics))
-    click.echo(f"trained {len(result.fit.members)} members and a deep ensemble of {len(result.ensemble.members)} "
-               f"on {result.fit.accelerator} in {result.fit.seconds:.1f}s; saved {result.folder}/, "
-               f"{result.ensemble_folder}/ and {out}")
+    with tracked(params, dataset):
+        from mcdropout.compare import run_compare
+        from mcdropout.console import compare_table
+
+        result = run_compare(params, dataset, progress=not quiet)
+        if result is None:
+            return  # a non-zero DDP rank: rank 0 reports
+        write_json(out, result.metrics)
+        click.echo(compare_table(result.metrics))
+        click.echo(f"trained {len(result.fit.members)} members and a deep ensemble of "
+                   f"{len(result.ensemble.members)} on {result.fit.accelerator} in {result.fit.seconds:.1f}s; "
+                   f"saved {result.folder}/, {result.ensemble_folder}/ and {out}")
 
 
 @main.command()
@@ -174,7 +186,8 @@ def evaluate(ctx: click.Context, dataset: str, model_path: str, samples: int | N
         out = check_output(output or paths.metrics_json(dataset))  # as given: "newdir/" names no file
         for path in sweep_outputs(out)[1:]:
             check_output(path)
-        _evaluate_sweep(params, dataset, model_path, out, quiet)
+        with tracked(params, dataset):
+            _evaluate_sweep(params, dataset, model_path, out, quiet)
         return
 
     from mcdropout.checkpoint import load_checkpoint
@@ -232,8 +245,9 @@ def report(ctx: click.Context, datasets: tuple[str, ...], reports_dir: str, sect
     The pipeline runs it in two steps: --section per dataset (its figures and reports/sections/<dataset>.json),
     then --assemble (the report from the sections).
     """
-    from mcdropout import report as R
+    from mcdropout import background
     from mcdropout.paths import Paths
+    from mcdropout.publish import log_section, log_whole_report
 
     params = get_params(ctx)
     for name in datasets:
@@ -241,17 +255,20 @@ def report(ctx: click.Context, datasets: tuple[str, ...], reports_dir: str, sect
     names = list(datasets or params.datasets)
     if section and assemble:
         raise ConfigError("--section and --assemble are two steps; give one of them (or neither for both)")
-    if section:
-        for name in names:
-            R.log_section_runs(params, R.build_section(params, name, reports_dir), reports_dir)
-            click.echo(f"wrote {Paths.of(params, reports_dir).section_json(name)}")
-        return
-    built = R.assemble(params, names, reports_dir) if assemble else R.build_report(params, names, reports_dir)
-    if not assemble:
-        for section in built.sections:
-            R.log_section_runs(params, section, reports_dir)
-    R.log_report_runs(params, built)
-    click.echo(f"wrote {built.md_path} and {built.html_path}")
+    with tracked(params):
+        from mcdropout import report as R
+
+        if section:
+            for name in names:
+                background.submit(log_section, params, R.build_section(params, name, reports_dir), reports_dir)
+                click.echo(f"wrote {Paths.of(params, reports_dir).section_json(name)}")
+            return
+        built = R.assemble(params, names, reports_dir) if assemble else R.build_report(params, names, reports_dir)
+        if not assemble:
+            for section in built.sections:
+                background.submit(log_section, params, section, reports_dir)
+        background.submit(log_whole_report, params, built.sections, [built.md_path, built.html_path])
+        click.echo(f"wrote {built.md_path} and {built.html_path}")
 
 
 @main.command()
@@ -261,19 +278,21 @@ def report(ctx: click.Context, datasets: tuple[str, ...], reports_dir: str, sect
 @friendly
 def trust(ctx: click.Context, dataset: str, quiet: bool) -> None:
     """MC dropout against a deep ensemble, standard inference and Concrete dropout, in distribution and under
-    shift: writes reports/<dataset>/trust.json and trust_summary.json (trains the ensemble)."""
-    from mcdropout.console import trust_table
+    shift: writes reports/<dataset>/trust.json and trust_summary.json (the ensemble comes from `mcdropout compare`)."""
+    from mcdropout import background
     from mcdropout.io import write_json
     from mcdropout.paths import Paths, beside
-    from mcdropout.trust import run_trust, summary
-
-    params = get_params(ctx, dataset)
-    result = run_trust(params, dataset, progress=not quiet)
-    out = Paths.of(params).trust_json(dataset)
-    write_json(out, result)
-    write_json(beside(out, "trust_summary.json"), summary(result))
     from mcdropout.publish import log_trust
 
-    log_trust(params, dataset, result)
-    click.echo(trust_table(result))
-    click.echo(f"wrote {out}")
+    params = get_params(ctx, dataset)
+    with tracked(params, dataset):
+        from mcdropout.console import trust_table
+        from mcdropout.trust import run_trust, summary
+
+        result = run_trust(params, dataset, progress=not quiet)
+        out = Paths.of(params).trust_json(dataset)
+        write_json(out, result)
+        write_json(beside(out, "trust_summary.json"), summary(result))
+        background.submit(log_trust, params, dataset, result)
+        click.echo(trust_table(result))
+        click.echo(f"wrote {out}")

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -28,7 +28,6 @@ from mcdropout.compare import comparison_rows, learned_against_swept
 from mcdropout.config import Params, to_dict
 from mcdropout.io import write_json, write_text
 from mcdropout.paths import Paths
-from mcdropout.report import figures as F
 from mcdropout.report import findings
 from mcdropout.report.document import (
     Bullets,
@@ -44,10 +43,11 @@ from mcdropout.report.document import (
     to_html,
     to_markdown,
 )
-from mcdropout.report.inputs import TaskInputs, check_inputs, load_inputs
-from mcdropout.report.trust import trust_blocks
 from mcdropout.tables import DataError
 from mcdropout.tasks import Task
+
+if TYPE_CHECKING:  # figures, their inputs (torch) and matplotlib: imported where a section is drawn, not to assemble
+    from mcdropout.report.inputs import TaskInputs
 
 __all__ = ["BuiltReport", "TaskReport", "assemble", "build_report", "build_section", "log_report_runs",
            "log_section_runs", "report_document"]
@@ -87,6 +87,8 @@ class BuiltReport:
 
 def task_report(params: Params, inputs: TaskInputs, fig_dir: Path) -> TaskReport:
     """One dataset's verdicts, findings and figures, and its comparison where there is one."""
+    from mcdropout.report import figures as F
+
     verdicts, ref = findings.verdicts(inputs.task, inputs.rows, inputs.best_p, inputs.data_noise)
     said = findings.sweep_findings(inputs.metrics, inputs.rows, inputs.seed, ref,
                                    F.epistemic_inside_outside(inputs, params.mc), with_map=inputs.input_dim == 2)
@@ -123,7 +125,12 @@ def _task_blocks(tr: TaskReport) -> list:
                         f"{metrics['mc_samples']}."),
               Table(head, body), Heading(3, "What MC dropout added"), Bullets(tr.findings), *_figures(tr.figures)]
     blocks += _comparison_blocks(tr) if tr.comparison else []
-    return blocks + (trust_blocks(tr.name, tr.inputs.trust, tr.fig_dir, F.save) if tr.inputs.trust else [])
+    if not tr.inputs.trust:
+        return blocks
+    from mcdropout.report.figures import save
+    from mcdropout.report.trust import trust_blocks
+
+    return blocks + trust_blocks(tr.name, tr.inputs.trust, tr.fig_dir, save)
 
 
 def report_document(params: Params, sections: list[list]) -> Document:
@@ -156,6 +163,8 @@ def write_comparison(tr: TaskReport, paths: Paths) -> list[Path]:
 def build_section(params: Params, name: str, reports_dir: str | Path = "reports") -> dict[str, Any]:
     """One dataset's figures, comparison files and ``reports/sections/<name>.json``; returns the section."""
     paths = Paths.of(params, reports_dir)
+    from mcdropout.report.inputs import load_inputs
+
     tr = task_report(params, load_inputs(params, name, paths), paths.figures_dir(name))
     if tr.comparison:
         tr.comparison_files = write_comparison(tr, paths)
@@ -190,6 +199,8 @@ def assemble(params: Params, datasets: list[str], reports_dir: str | Path = "rep
 
 def build_report(params: Params, datasets: list[str], reports_dir: str | Path = "reports") -> BuiltReport:
     """Every dataset's section, then the whole report (what ``mcdropout report`` does); no MLflow."""
+    from mcdropout.report.inputs import check_inputs
+
     paths = Paths.of(params, reports_dir)
     for name in datasets:  # every dataset's files checked before anything is drawn
         check_inputs(name, paths)
@@ -200,18 +211,13 @@ def build_report(params: Params, datasets: list[str], reports_dir: str | Path = 
 
 def log_section_runs(params: Params, section: dict[str, Any], reports_dir: str | Path = "reports") -> None:
     """A dataset's figures on its sweep's MLflow parent run, the comparison table on the comparison's."""
-    from mcdropout.publish import log_comparison, log_report
+    from mcdropout.publish import log_section
 
-    base = Path(reports_dir)
-    log_report(params, section["sweep_run_id"], [base / f for f in section["figures"]])
-    if section["comparison"]:
-        log_comparison(params, section["compare_run_id"], [base / f for f in section["comparison_files"]],
-                       section["comparison"])
+    log_section(params, section, reports_dir)
 
 
 def log_report_runs(params: Params, built: BuiltReport) -> None:
     """The whole report on each dataset's sweep run."""
-    from mcdropout.publish import log_report
+    from mcdropout.publish import log_whole_report
 
-    for section in built.sections:
-        log_report(params, section["sweep_run_id"], [built.md_path, built.html_path])
+    log_whole_report(params, built.sections, [built.md_path, built.html_path])

@@ -11,13 +11,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from scipy import stats
 
 from mcdropout import plots
 from mcdropout.config import MCConfig
 from mcdropout.evaluation import predict
 from mcdropout.io import write_with
-from mcdropout.metrics import reliability_k
+from mcdropout.metrics import norm_cdf, reliability_k
 from mcdropout.report.findings import LABELS
 from mcdropout.report.inputs import Checkpoint, TaskInputs
 from mcdropout.uncertainty import ClassificationPrediction
@@ -153,7 +152,7 @@ def calibration(inp: TaskInputs, mc: MCConfig, fig_dir: Path) -> Figures:
     fig, ax = plots.single()
     observed = {}
     for label, pred in preds.items():
-        pit = stats.norm.cdf((test.y - pred.mean) / pred.std)
+        pit = norm_cdf((test.y - pred.mean) / pred.std)
         observed[label] = (levels, np.array([np.mean(pit <= q) for q in levels]))
     plots.calibration_curve(ax, observed, title="Calibration (test)")
     return {"Calibration curve, p = 0 against best p": save(fig, fig_dir / "calibration.png")}

@@ -1,0 +1,184 @@
+"""MLflow's part of a command, run in a helper process beside the command's own work.
+
+A stage of the study spends 5-15 s in MLflow: importing it, SQLite inserts, model folders.
+That work is single-threaded, and so is most of the rest on a small model (imports,
+Lightning's loop over tiny matrices, evaluation): on two cores a second process does the
+MLflow part while the command trains and evaluates (measured: ``benchmarks/pipeline_breakdown.py``).
+
+Inside :func:`helper`, :func:`submit` hands a call to the helper and returns at once;
+:func:`call` waits for its result. The helper runs calls one after another, in the order
+given. Outside the block (a user's own script, a test) both simply run the function here.
+Leaving the block waits until the helper has done everything handed to it.
+
+The helper only tracks: the command writes its outputs itself before handing anything
+over, so a helper that fails costs tracking, never results. A call that cannot be handed
+over (or whose helper died) runs here instead; what the helper prints (a warning line
+when the store fails) is printed here, on stderr.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import queue
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+_active: _Helper | None = None
+_STOP = object()
+
+
+class _Helper:
+    """One child process, a thread feeding it pickled calls and a thread reading its answers."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-m", "mcdropout.background"], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE)
+        self.outbox: queue.Queue = queue.Queue()
+        self.answers: dict[int, tuple[bool, Any]] = {}
+        self.done = threading.Condition()
+        self.dead = False
+        self.sent = 0
+        self.writer = threading.Thread(target=self._write, daemon=True)
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.writer.start()
+        self.reader.start()
+
+    def _write(self) -> None:
+        """Writes may block while the child is busy: here, not in the command's thread."""
+        try:
+            while (frame := self.outbox.get()) is not _STOP:
+                self.proc.stdin.write(frame)
+                self.proc.stdin.flush()
+        except OSError:  # the child is gone; the reader notices
+            pass
+        finally:
+            try:
+                self.proc.stdin.close()
+            except OSError:
+                pass
+
+    def _read(self) -> None:
+        try:
+            while True:
+                ident, ok, value, printed = pickle.load(self.proc.stdout)
+                if printed:
+                    sys.stderr.write(printed)
+                    sys.stderr.flush()
+                if not ok:
+                    print(f"Warning: MLflow logging failed in its helper process ({value}); outputs are saved",
+                          file=sys.stderr)
+                with self.done:
+                    self.answers[ident] = (ok, value)
+                    self.done.notify_all()
+        except (EOFError, OSError, pickle.UnpicklingError):
+            with self.done:
+                self.dead = True
+                self.done.notify_all()
+
+    def send(self, fn: Callable, args: tuple, kwargs: dict) -> int | None:
+        """The call's number, or None when it cannot be handed over."""
+        if self.dead:
+            return None
+        try:
+            frame = pickle.dumps((self.sent, fn, args, kwargs), protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception:  # e.g. an object that does not pickle: the caller runs it here
+            return None
+        self.outbox.put(frame)
+        self.sent += 1
+        return self.sent - 1
+
+    def wait(self, ident: int) -> tuple[bool, Any] | None:
+        with self.done:
+            self.done.wait_for(lambda: ident in self.answers or self.dead)
+            return self.answers.pop(ident, None)
+
+    def close(self, kill: bool = False) -> None:
+        if kill:
+            self.proc.kill()
+        self.outbox.put(_STOP)
+        self.writer.join()
+        self.proc.wait()
+        self.reader.join()
+
+
+@contextmanager
+def helper(enabled: bool = True) -> Iterator[None]:
+    """Within the block, :func:`submit` and :func:`call` run in one helper process (``enabled``: else here).
+
+    No helper in a DDP worker process (``LOCAL_RANK`` > 0): those never log.
+    """
+    global _active
+    if not enabled or _active is not None or int(os.environ.get("LOCAL_RANK", "0") or 0) > 0:
+        yield
+        return
+    _active = _Helper()
+    try:
+        yield
+    except BaseException as exc:
+        _active, active = None, _active
+        active.close(kill=not isinstance(exc, Exception))  # Ctrl-C: stop now; an error: finish the logging
+        raise
+    _active, active = None, _active
+    active.close()
+
+
+def active() -> bool:
+    """Whether calls go to a helper process now."""
+    return _active is not None
+
+
+def submit(fn: Callable, *args: Any, **kwargs: Any) -> None:
+    """Run ``fn(*args, **kwargs)`` in the helper without waiting (here and now outside :func:`helper`)."""
+    if _active is None or _active.send(fn, args, kwargs) is None:
+        fn(*args, **kwargs)
+
+
+def call(fn: Callable, *args: Any, **kwargs: Any) -> Any:
+    """``fn(*args, **kwargs)``'s result, computed in the helper after everything handed over before it."""
+    if _active is not None and (ident := _active.send(fn, args, kwargs)) is not None:
+        answer = _active.wait(ident)
+        if answer is not None and answer[0]:
+            return answer[1]
+    return fn(*args, **kwargs)  # no helper, or it failed: here
+
+
+def _serve() -> None:
+    """The helper's loop: calls from stdin, answers ``(number, ok, value, printed)`` on stdout."""
+    import io
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the command decides when to stop (Ctrl-C reaches both)
+    answers = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)  # anything printed to stdout by a library goes to stderr, not into the answers
+    calls = sys.stdin.buffer
+    while True:
+        try:
+            ident, fn, args, kwargs = pickle.load(calls)
+        except EOFError:
+            return
+        stderr, sys.stderr = sys.stderr, io.StringIO()  # what the call prints goes back with its answer
+        try:
+            value, ok = fn(*args, **kwargs), True
+        except BaseException as exc:  # reported by the command's process
+            value, ok = f"{type(exc).__name__}: {str(exc).strip()[:300]}", False
+        finally:
+            printed, sys.stderr = sys.stderr, stderr
+        try:
+            frame = pickle.dumps((ident, ok, value, printed.getvalue()), protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception as exc:
+            frame = pickle.dumps((ident, False, f"unpicklable result: {exc}", printed.getvalue()))
+        answers.write(frame)
+        answers.flush()
+
+
+if __name__ == "__main__":
+    if os.environ.get("MCDROPOUT_HELPER_PROFILE"):  # TEMP
+        import cProfile
+        cProfile.run("_serve()", os.environ["MCDROPOUT_HELPER_PROFILE"])
+    else:
+        _serve()
