@@ -64,9 +64,10 @@ DATASETS = list(load_params(ROOT / "params.yaml").datasets)
 @pytest.mark.parametrize("task", DATASETS)
 def test_dvc_yaml_uses_the_folders_of_paths(dvc, task):
     paths = Paths.of(load_params(ROOT / "params.yaml"))
-    for name in ("data", "sweep", "compare", "trust", "section"):
+    for name in ("data", "sweep", "compare", "section"):
         assert dvc[name]["foreach"] == "${datasets}", name  # one stage per declared dataset
-    data, sweep, compare, trust, section = (dvc[n]["do"] for n in ("data", "sweep", "compare", "trust", "section"))
+    assert "trust" not in dvc  # the section stage evaluates trust first, in its own process
+    data, sweep, compare, section = (dvc[n]["do"] for n in ("data", "sweep", "compare", "section"))
     assert str(paths.data_dir(task)) in _outs(data, task)
     assert str(paths.sweep_dir(task)) in _outs(sweep, task)
     assert str(paths.compare_dir(task)) in _outs(compare, task)
@@ -77,16 +78,16 @@ def test_dvc_yaml_uses_the_folders_of_paths(dvc, task):
     assert str(beside(metrics, "summary.json")) in _outs(sweep, task)
     assert str(beside(metrics, "by_p.json")) in _outs(sweep, task)
     assert sweep["cmd"].replace("${key}", task) == f"mcdropout sweep --dataset {task}"
+    assert section["cmd"].replace("${key}", task) == f"mcdropout report --dataset {task} --section --trust"
     # the stages that read a dataset's data and models depend on the same folders
-    for stage in (sweep, compare, trust):
+    for stage in (sweep, compare, section):
         assert str(paths.data_dir(task)) in [d.replace("${key}", task) for d in stage["deps"]]
-    trust_deps = [d.replace("${key}", task) for d in trust["deps"]]
-    for path in (metrics, paths.sweep_dir(task), paths.compare_dir(task), paths.ensemble_dir(task)):
-        assert str(path) in trust_deps
+    assert str(paths.trust_json(task)) in _outs(section, task)
     assert str(paths.section_json(task)) in _outs(section, task)
     assert str(paths.figures_dir(task)) in _outs(section, task)
     section_deps = [d.replace("${key}", task) for d in section["deps"]]
-    for path in (metrics, paths.compare_json(task), paths.sweep_dir(task), paths.compare_dir(task)):
+    for path in (metrics, paths.compare_json(task), paths.sweep_dir(task), paths.compare_dir(task),
+                 paths.ensemble_dir(task)):
         assert str(path) in section_deps
 
 

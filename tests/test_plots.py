@@ -145,3 +145,18 @@ def test_uncertainty_colorbar_spans_the_panels():
     fig, axes = plots.panel_grid(4)
     plots.uncertainty_colorbar(fig, axes, 0.5, "MI")
     assert len(fig.axes) == 5 and fig.axes[-1].get_ylabel() == "MI"
+
+
+def test_long_curves_are_binned_keeping_mean_and_extremes():
+    from mcdropout.plots import binned
+
+    values = np.arange(2 * 10, dtype=float).reshape(2, 10)  # seeds 0..9 and 10..19
+    values[1, 3] = 100.0
+    x, mean, lo, hi = binned(np.arange(1, 11), values, bins=4)  # bins of 2, 3, 2, 3 epochs (starts 0, 2, 5, 7)
+    assert x.tolist() == [1.5, 4.0, 6.5, 9.0]
+    seed_mean = values.mean(0)
+    assert np.allclose(mean, [seed_mean[0:2].mean(), seed_mean[2:5].mean(), seed_mean[5:7].mean(),
+                              seed_mean[7:].mean()])
+    assert lo.tolist() == [0.0, 2.0, 5.0, 7.0] and hi.tolist() == [11.0, 100.0, 16.0, 19.0]
+    short = binned(np.arange(3), values[:, :3], bins=4)
+    assert np.array_equal(short[1], values[:, :3].mean(0))

@@ -109,17 +109,19 @@ def train_groups(params: Params, dataset: str, groups: list[Group],
     if done is None:
         return None
     data, fit, started = done
+    # Every group's runs first: a call waits for the helper's earlier work, the logging of a group included.
+    all_runs = [background.call(tracking.create_runs, params, dataset, group.members, group.name, started,
+                                fit.accelerator) for group in groups]
     results, first = [], 0
-    for group in groups:
+    for i, (group, runs) in enumerate(zip(groups, all_runs)):
         part = fit.part(slice(first, first + len(group.members)))
         first += len(group.members)
-        runs = background.call(tracking.create_runs, params, dataset, group.members, group.name, started,
-                               fit.accelerator)
         try:
             with staged_dir(group.folder) as staging:
                 outcomes = finish_members(data, part, params, staging, runs, evaluate=group.evaluate)
         except BaseException:
-            background.submit(tracking.end_runs, params, runs, failed=True)
+            for unfinished in all_runs[i:]:
+                background.submit(tracking.end_runs, params, unfinished, failed=True)
             raise
         for o in outcomes:
             o.checkpoint = group.folder / o.checkpoint.name

@@ -130,13 +130,29 @@ def classification_map(ax: Axes, x_train, y_train, xx, yy, standard_probs, uncer
     return ax
 
 
+CURVE_POINTS = 400  # a panel is a few hundred pixels wide: longer curves are drawn in this many bins of epochs
+
+
+def binned(epochs: np.ndarray, values: np.ndarray, bins: int = CURVE_POINTS) -> tuple[np.ndarray, ...]:
+    """``[seeds, epochs]`` as (epoch, seed mean, min, max) in at most ``bins`` bins of consecutive epochs: the mean
+    and epoch averaged over a bin, its min and max taken over the bin (the band keeps every extreme)."""
+    mean, lo, hi = values.mean(0), values.min(0), values.max(0)
+    if len(epochs) <= bins:
+        return epochs, mean, lo, hi
+    starts = np.linspace(0, len(epochs), bins + 1).astype(int)[:-1]
+    sizes = np.diff(np.r_[starts, len(epochs)])
+    return (np.add.reduceat(np.asarray(epochs, float), starts) / sizes, np.add.reduceat(mean, starts) / sizes,
+            np.minimum.reduceat(lo, starts), np.maximum.reduceat(hi, starts))
+
+
 def _seed_bands(ax: Axes, epochs: np.ndarray, curves: dict[str, np.ndarray], lw: float) -> None:
-    """Each ``[seeds, epochs]`` curve as its seed mean with a min-max band over seeds."""
+    """Each ``[seeds, epochs]`` curve as its seed mean with a min-max band over seeds (:func:`binned`)."""
     for i, (label, values) in enumerate(curves.items()):
         color = f"C{i % 10}"
-        ax.plot(epochs, values.mean(0), color=color, lw=lw, label=label)
+        x, mean, lo, hi = binned(epochs, values)
+        ax.plot(x, mean, color=color, lw=lw, label=label)
         if len(values) > 1:
-            ax.fill_between(epochs, values.min(0), values.max(0), color=color, alpha=0.15)
+            ax.fill_between(x, lo, hi, color=color, alpha=0.15)
 
 
 def training_curves(ax: Axes, epochs: np.ndarray, curves: dict[str, np.ndarray], title: str = "") -> Axes:

@@ -301,7 +301,7 @@ def test_zz_second_repro_noop_then_param_edit(repo):
     params["datasets"]["regression"]["lr"] = 0.01  # one dataset's own setting: only its stages rerun
     (repo / "params.yaml").write_text(yaml.safe_dump(params))
     edited = dvc(repo, "repro")
-    assert "Running stage 'sweep@regression'" in edited and "Running stage 'trust@regression'" in edited
+    assert "Running stage 'sweep@regression'" in edited and "Running stage 'section@regression'" in edited
     assert "Running stage 'sweep@classification'" not in edited and "Running stage 'sweep@flowers'" not in edited
     params["compare"]["patience"] = 3  # only the comparison (and the report) depend on it
     (repo / "params.yaml").write_text(yaml.safe_dump(params))
@@ -315,4 +315,4 @@ def test_zz_second_repro_noop_then_param_edit(repo):
     (repo / "params.yaml").write_text(yaml.safe_dump(params))
     status = dvc(repo, "status")
     assert "report:" in status or "report" in status.split()
-    assert "sweep@" not in status and "compare@" not in status and "trust@" not in status
+    assert "sweep@" not in status and "compare@" not in status

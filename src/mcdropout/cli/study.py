@@ -237,13 +237,16 @@ def predict(ctx: click.Context, model_path, input_path, output_path, samples, le
 @click.option("--reports-dir", type=click.Path(file_okay=False), default="reports", show_default=True)
 @click.option("--section", is_flag=True, help="Only each dataset's section (figures and sections/<dataset>.json).")
 @click.option("--assemble", is_flag=True, help="Only the report, from the sections already written.")
+@click.option("--trust", "with_trust", is_flag=True,
+              help="First evaluate which uncertainty to trust for each dataset (what `mcdropout trust` does).")
 @click.pass_context
 @friendly
-def report(ctx: click.Context, datasets: tuple[str, ...], reports_dir: str, section: bool, assemble: bool) -> None:
+def report(ctx: click.Context, datasets: tuple[str, ...], reports_dir: str, section: bool, assemble: bool,
+           with_trust: bool) -> None:
     """Figures, reports/report.md and a self-contained reports/report.html; logged to the MLflow runs.
 
-    The pipeline runs it in two steps: --section per dataset (its figures and reports/sections/<dataset>.json),
-    then --assemble (the report from the sections).
+    The pipeline runs it in two steps: --section --trust per dataset (reports/<dataset>/trust.json, then the
+    section's figures and reports/sections/<dataset>.json), then --assemble (the report from the sections).
     """
     from mcdropout import background
     from mcdropout.paths import Paths
@@ -255,9 +258,13 @@ def report(ctx: click.Context, datasets: tuple[str, ...], reports_dir: str, sect
     names = list(datasets or params.datasets)
     if section and assemble:
         raise ConfigError("--section and --assemble are two steps; give one of them (or neither for both)")
-    with tracked(params):
+    if with_trust and assemble:
+        raise ConfigError("--trust evaluates before the sections are drawn; it goes with --section (or neither)")
+    with tracked(params, names[0] if len(names) == 1 else None):
         from mcdropout import report as R
 
+        for name in names if with_trust else ():
+            _trust(params, name, quiet=True)
         if section:
             for name in names:
                 background.submit(log_section, params, R.build_section(params, name, reports_dir), reports_dir)
@@ -279,20 +286,23 @@ def report(ctx: click.Context, datasets: tuple[str, ...], reports_dir: str, sect
 def trust(ctx: click.Context, dataset: str, quiet: bool) -> None:
     """MC dropout against a deep ensemble, standard inference and Concrete dropout, in distribution and under
     shift: writes reports/<dataset>/trust.json and trust_summary.json (the ensemble comes from `mcdropout compare`)."""
+    params = get_params(ctx, dataset)
+    with tracked(params, dataset):
+        _trust(params, dataset, quiet)
+
+
+def _trust(params, dataset: str, quiet: bool) -> None:
     from mcdropout import background
+    from mcdropout.console import trust_table
     from mcdropout.io import write_json
     from mcdropout.paths import Paths, beside
     from mcdropout.publish import log_trust
+    from mcdropout.trust import run_trust, summary
 
-    params = get_params(ctx, dataset)
-    with tracked(params, dataset):
-        from mcdropout.console import trust_table
-        from mcdropout.trust import run_trust, summary
-
-        result = run_trust(params, dataset, progress=not quiet)
-        out = Paths.of(params).trust_json(dataset)
-        write_json(out, result)
-        write_json(beside(out, "trust_summary.json"), summary(result))
-        background.submit(log_trust, params, dataset, result)
-        click.echo(trust_table(result))
-        click.echo(f"wrote {out}")
+    result = run_trust(params, dataset, progress=not quiet)
+    out = Paths.of(params).trust_json(dataset)
+    write_json(out, result)
+    write_json(beside(out, "trust_summary.json"), summary(result))
+    background.submit(log_trust, params, dataset, result)
+    click.echo(trust_table(result))
+    click.echo(f"wrote {out}")

@@ -1,0 +1,61 @@
+"""The tracking helper process: calls run there in order, results and printed lines come back, and anything
+that cannot go there runs here."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+from mcdropout import background
+from mcdropout.store import warn
+
+
+def test_without_a_helper_calls_run_here():
+    assert not background.active()
+    assert background.call(os.getpid) == os.getpid()
+    with background.helper(enabled=False):
+        assert not background.active()
+        assert background.call(os.getpid) == os.getpid()
+
+
+def test_calls_run_in_one_other_process_in_the_order_given(tmp_path):
+    target = tmp_path / "log.txt"
+    with background.helper():
+        assert background.active()
+        first = background.call(os.getpid)
+        background.submit(Path.write_text, target, "one")
+        background.submit(Path.write_text, target, "two")
+        assert background.call(Path.read_text, target) == "two"  # after both writes
+        assert background.call(os.getpid) == first != os.getpid()
+        background.submit(Path.write_text, target, "three")
+    assert not background.active()
+    assert target.read_text() == "three"  # leaving the block waits for what was handed over
+
+
+def test_what_the_helper_prints_comes_back_on_stderr(capsys):
+    with background.helper():
+        background.submit(warn, "logging", RuntimeError("store gone"))
+    err = capsys.readouterr().err
+    assert "Warning: MLflow logging failed (RuntimeError: store gone)" in err
+
+
+def test_a_call_that_cannot_be_handed_over_runs_here():
+    with background.helper():
+        assert background.call(lambda: os.getpid()) == os.getpid()  # a lambda does not pickle
+
+
+def test_a_call_that_fails_there_is_tried_here(capsys):
+    with background.helper():
+        with pytest.raises(ValueError, match="invalid literal"):
+            background.call(int, "x")
+    assert "failed in its helper process (ValueError" in capsys.readouterr().err
+
+
+def test_an_error_in_the_block_still_waits_for_the_helper(tmp_path):
+    target = tmp_path / "log.txt"
+    with pytest.raises(KeyError):
+        with background.helper():
+            background.submit(Path.write_text, target, "saved")
+            raise KeyError("boom")
+    assert target.read_text() == "saved"
+    assert not background.active()
