@@ -45,17 +45,22 @@ def test_a_call_that_cannot_be_handed_over_runs_here():
 
 
 def test_a_call_that_fails_there_is_tried_here(capsys):
-    with background.helper():
-        with pytest.raises(ValueError, match="invalid literal"):
-            background.call(int, "x")
+    with background.helper(), pytest.raises(ValueError, match="invalid literal"):
+        background.call(int, "x")
     assert "failed in its helper process (ValueError" in capsys.readouterr().err
 
 
 def test_an_error_in_the_block_still_waits_for_the_helper(tmp_path):
     target = tmp_path / "log.txt"
-    with pytest.raises(KeyError):
-        with background.helper():
-            background.submit(Path.write_text, target, "saved")
-            raise KeyError("boom")
+    with pytest.raises(KeyError), background.helper():
+        background.submit(Path.write_text, target, "saved")
+        raise KeyError("boom")
     assert target.read_text() == "saved"
     assert not background.active()
+
+
+def test_a_helper_that_dies_is_reported_and_later_calls_run_here(capsys):
+    with background.helper():
+        background.submit(os._exit, 3)
+        assert background.call(os.getpid) == os.getpid()  # no answer from the dead helper: run here
+    assert "helper process stopped (exit code 3)" in capsys.readouterr().err

@@ -26,7 +26,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 _active: _Helper | None = None
@@ -43,6 +43,7 @@ class _Helper:
         self.answers: dict[int, tuple[bool, Any]] = {}
         self.done = threading.Condition()
         self.dead = False
+        self.closing = False
         self.sent = 0
         self.writer = threading.Thread(target=self._write, daemon=True)
         self.reader = threading.Thread(target=self._read, daemon=True)
@@ -58,10 +59,8 @@ class _Helper:
         except OSError:  # the child is gone; the reader notices
             pass
         finally:
-            try:
+            with suppress(OSError):
                 self.proc.stdin.close()
-            except OSError:
-                pass
 
     def _read(self) -> None:
         try:
@@ -80,6 +79,9 @@ class _Helper:
             with self.done:
                 self.dead = True
                 self.done.notify_all()
+            if not self.closing:
+                print(f"Warning: MLflow's helper process stopped (exit code {self.proc.wait()}); what it had not "
+                      f"logged is missing from MLflow, outputs are saved", file=sys.stderr)
 
     def send(self, fn: Callable, args: tuple, kwargs: dict) -> int | None:
         """The call's number, or None when it cannot be handed over."""
@@ -99,6 +101,7 @@ class _Helper:
             return self.answers.pop(ident, None)
 
     def close(self, kill: bool = False) -> None:
+        self.closing = True
         if kill:
             self.proc.kill()
         self.outbox.put(_STOP)
@@ -177,8 +180,4 @@ def _serve() -> None:
 
 
 if __name__ == "__main__":
-    if os.environ.get("MCDROPOUT_HELPER_PROFILE"):  # TEMP
-        import cProfile
-        cProfile.run("_serve()", os.environ["MCDROPOUT_HELPER_PROFILE"])
-    else:
-        _serve()
+    _serve()

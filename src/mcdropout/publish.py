@@ -42,6 +42,11 @@ def warm_up(params: Params, dataset: str | None = None) -> None:
             experiment_id(params.mlflow, dataset)
     except Exception as exc:
         warn("logging", exc)
+        return
+    # What the later calls unpickle (checkpoint metadata holds tensors) and log (models): imported now, while the
+    # command imports Lightning, not once its training is done.
+    import mcdropout.checkpoint  # noqa: F401
+    import mcdropout.serving  # noqa: F401
 
 
 def log_group(params: Params, task: Task, outcomes: list[MemberOutcome], runs: GroupRuns, seconds: float,
