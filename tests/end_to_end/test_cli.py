@@ -141,6 +141,15 @@ def test_report_without_sweep_says_what_to_do(workdir, tiny_params):
     assert "/metrics.json: missing; run `mcdropout sweep --dataset " in result.output
 
 
+def test_report_trust_goes_with_sections_and_needs_the_sweep(workdir, tiny_params):
+    _tiny_params_file(workdir, tiny_params)
+    result = run("report", "--assemble", "--trust")
+    assert result.exit_code == 2 and "--trust evaluates before the sections are drawn" in result.output
+    result = run("report", "--dataset", "regression", "--section", "--trust")
+    assert result.exit_code == 2 and "run `mcdropout sweep" in result.output
+    assert not (workdir / "reports" / "regression" / "trust.json").exists()
+
+
 def test_concrete_train_and_compare_folder_guard(workdir, tiny_params):
     _tiny_params_file(workdir, tiny_params)
     assert run("data", "--task", "regression").exit_code == 0

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from mcdropout.cli.common import friendly, get_params, main
+from mcdropout.cli.common import friendly, get_params, main, tracked
 from mcdropout.config import ConfigError
 
 
@@ -72,14 +72,16 @@ def benchmark_uci(ctx: click.Context, data_dir, dataset, splits, epochs, samples
         write_json(json_path, saved["result"])
         write_text(md_path, markdown_table(saved["result"]))
 
+    from mcdropout import background
     from mcdropout.publish import log_uci
     from mcdropout.tracking import now_ms
 
     params, started = get_params(ctx), now_ms()
-    result = run_benchmark(data_dir, dataset, splits, epochs, samples, params, on_split=save,
-                           per_model=splits_per_model)  # prints progress, the time and the peak memory
-    log_uci(params, result, started)  # this run's splits (the JSON may hold more, from --merge)
-    click.echo(markdown_table(saved["result"]))
+    with tracked(params):  # MLflow's import and the store's check run beside the training
+        result = run_benchmark(data_dir, dataset, splits, epochs, samples, params, on_split=save,
+                               per_model=splits_per_model)  # prints progress, the time and the peak memory
+        background.submit(log_uci, params, result, started)  # this run's splits (the JSON may hold more: --merge)
+        click.echo(markdown_table(saved["result"]))
 
 
 @benchmark.command("uci-table")
