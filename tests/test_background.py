@@ -64,3 +64,14 @@ def test_a_helper_that_dies_is_reported_and_later_calls_run_here(capsys):
         background.submit(os._exit, 3)
         assert background.call(os.getpid) == os.getpid()  # no answer from the dead helper: run here
     assert "helper process stopped (exit code 3)" in capsys.readouterr().err
+
+
+def test_without_a_process_to_start_everything_runs_here(monkeypatch, capsys):
+    def refuse(*args, **kwargs):
+        raise OSError("no more processes")
+
+    monkeypatch.setattr(background.subprocess, "Popen", refuse)
+    with background.helper():
+        assert not background.active()
+        assert background.call(os.getpid) == os.getpid()
+    assert "no helper process for MLflow (no more processes)" in capsys.readouterr().err

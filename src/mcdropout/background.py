@@ -120,7 +120,12 @@ def helper(enabled: bool = True) -> Iterator[None]:
     if not enabled or _active is not None or int(os.environ.get("LOCAL_RANK", "0") or 0) > 0:
         yield
         return
-    _active = _Helper()
+    try:
+        _active = _Helper()
+    except OSError as exc:  # no process to be had: everything runs here, as without a helper
+        print(f"Warning: no helper process for MLflow ({exc}); logging runs in this process", file=sys.stderr)
+        yield
+        return
     try:
         yield
     except BaseException as exc:
