@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from mcdropout.config import load_params
-from mcdropout.paths import SPLITS, Paths, beside
+from mcdropout.paths import SPLITS, Paths, beside, sweep_outputs
 
 ROOT = Path(__file__).parents[1]
 
@@ -41,6 +41,8 @@ def test_of_params_reads_data_dir_models_dir_and_reports(tiny_params):
 
 def test_beside():
     assert beside(Path("reports/regression/metrics.json"), "summary.json") == Path("reports/regression/summary.json")
+    assert sweep_outputs("r/x/metrics.json") == [Path("r/x/metrics.json"), Path("r/x/summary.json"),
+                                                 Path("r/x/by_p.json")]
 
 
 def _outs(stage: dict, item: str) -> list[str]:

@@ -48,3 +48,17 @@ def test_trust_table_as_metrics(params):
     assert metrics["trust/mc_dropout/ood_auroc/std"] == 1.0
     assert metrics["trust/mc_dropout/recalibrated/coverage_95"] == 0.948
     assert "trust/mc_dropout/recalibrated/conformal_q" not in metrics  # inf is left out
+
+
+def test_warm_up_checks_an_existing_store_and_creates_none(params, tmp_path):
+    from mcdropout.publish import warm_up
+    from mcdropout.store import store_exists
+
+    db = tmp_path / "mlflow.db"
+    assert not store_exists(params.mlflow)
+    warm_up(params, "regression")  # a command that may yet stop at a user's error: no store is made
+    assert not db.exists()
+    mlflow.MlflowClient(params.mlflow.tracking_uri).search_experiments()  # the store, made by real logging
+    assert store_exists(params.mlflow)
+    warm_up(params, "regression")
+    assert mlflow.MlflowClient(params.mlflow.tracking_uri).get_experiment_by_name("mcdropout-regression")

@@ -126,14 +126,15 @@ def helper(enabled: bool = True) -> Iterator[None]:
         print(f"Warning: no helper process for MLflow ({exc}); logging runs in this process", file=sys.stderr)
         yield
         return
+    interrupted = False
     try:
         yield
     except BaseException as exc:
-        _active, active = None, _active
-        active.close(kill=not isinstance(exc, Exception))  # Ctrl-C: stop now; an error: finish the logging
+        interrupted = not isinstance(exc, Exception)  # Ctrl-C: stop now; an error: finish the logging first
         raise
-    _active, active = None, _active
-    active.close()
+    finally:
+        _active, active = None, _active
+        active.close(kill=interrupted)
 
 
 def active() -> bool:

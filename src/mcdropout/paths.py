@@ -84,3 +84,9 @@ class Paths:
 def beside(metrics_json: Path, name: str) -> Path:
     """``summary.json`` and ``by_p.json`` live beside the ``metrics.json`` they summarise."""
     return Path(metrics_json).with_name(name)
+
+
+def sweep_outputs(metrics_json: str | Path) -> list[Path]:
+    """What a sweep's evaluation writes: ``metrics.json``, and beside it ``summary.json`` (``dvc metrics``) and
+    ``by_p.json`` (``dvc plots``)."""
+    return [Path(metrics_json), beside(metrics_json, "summary.json"), beside(metrics_json, "by_p.json")]

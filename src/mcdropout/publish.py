@@ -12,6 +12,7 @@ import numpy as np
 
 from mcdropout.config import Params
 from mcdropout.registry import log_models, register_champion
+from mcdropout.store import store_exists
 from mcdropout.tracking import (
     GroupRuns,
     _metric,
@@ -31,22 +32,25 @@ if TYPE_CHECKING:
     from mcdropout.tasks import Task
 
 
-def warm_up(params: Params, dataset: str | None = None) -> None:
+def warm_up(params: Params, dataset: str | None = None, models: bool = False) -> None:
     """MLflow's import, the store's check and the dataset's experiment, before the first real call needs them
-    (the tracking helper's first call, while the command imports torch and Lightning)."""
+    (the tracking helper's first call, while the command imports torch and Lightning); ``models``: also what
+    logging trained members needs."""
     if not params.mlflow.enabled:
         return
-    try:
-        client(params.mlflow)
-        if dataset is not None:
-            experiment_id(params.mlflow, dataset)
-    except Exception as exc:
-        warn("logging", exc)
-        return
-    # What the later calls unpickle (checkpoint metadata holds tensors) and log (models): imported now, while the
-    # command imports Lightning, not once its training is done.
-    import mcdropout.checkpoint  # noqa: F401
-    import mcdropout.serving  # noqa: F401
+    if not store_exists(params.mlflow):  # not created here: a command that stops at a user's error leaves none
+        import mlflow.tracking  # noqa: F401
+    else:
+        try:
+            client(params.mlflow)
+            if dataset is not None:
+                experiment_id(params.mlflow, dataset)
+        except Exception as exc:
+            warn("logging", exc)
+            return
+    if models:  # what :func:`log_group` unpickles (metadata holds tensors) and logs (models), now, not after training
+        import mcdropout.checkpoint  # noqa: F401
+        import mcdropout.serving  # noqa: F401
 
 
 def log_group(params: Params, task: Task, outcomes: list[MemberOutcome], runs: GroupRuns, seconds: float,

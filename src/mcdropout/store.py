@@ -132,6 +132,22 @@ def probe_store(uri: str) -> None:
         raise StoreUnavailable(f"{uri}: {type(exc).__name__}: {reason}") from None
 
 
+def store_exists(cfg: MLflowConfig) -> bool:
+    """Whether the store is already there: a SQLite file or a local folder that exists, or any server."""
+    uri = tracking_uri(cfg)
+    scheme = uri.split(":", 1)[0].split("+", 1)[0].lower() if ":" in uri else ""
+    if scheme == "sqlite":
+        from sqlalchemy.engine import make_url
+
+        database = make_url(uri).database
+        return bool(database) and (database == ":memory:" or Path(database).exists())
+    if scheme == "file" or not scheme or len(scheme) == 1:  # a path (a Windows drive letter counts)
+        from urllib.parse import urlparse
+
+        return Path(urlparse(uri).path if scheme == "file" else uri).exists()
+    return True
+
+
 def client(cfg: MLflowConfig):
     """An MLflow client on the store; :class:`TrackingSkipped` once the store failed in this command."""
     uri = tracking_uri(cfg)

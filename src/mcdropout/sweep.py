@@ -21,7 +21,7 @@ from mcdropout.data import DataError, load_dataset
 from mcdropout.evaluation import MODES, evaluate_model
 from mcdropout.io import write_json
 from mcdropout.members import SELECTION, Member, best_by_seed_mean
-from mcdropout.paths import Paths, beside
+from mcdropout.paths import Paths, sweep_outputs
 from mcdropout.publish import log_sweep_evaluation
 from mcdropout.tasks import get_task
 
@@ -86,12 +86,6 @@ def evaluate_sweep(params: Params, dataset: str, folder: str | Path, progress: b
                "best_p": best_p, "selection": SELECTION, "runs": runs}
     background.submit(log_sweep_evaluation, params, dataset, metrics, metas, summary_by_p(metrics), task.metric)
     return metrics
-
-
-def sweep_outputs(metrics_json: str | Path) -> list[Path]:
-    """What :func:`write_sweep_evaluation` writes: ``metrics.json``, and beside it ``summary.json`` (``dvc metrics``)
-    and ``by_p.json`` (``dvc plots``)."""
-    return [Path(metrics_json), beside(metrics_json, "summary.json"), beside(metrics_json, "by_p.json")]
 
 
 def write_sweep_evaluation(params: Params, dataset: str, folder: str | Path, metrics_json: str | Path,

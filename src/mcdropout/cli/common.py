@@ -59,15 +59,16 @@ def get_params(ctx: click.Context, dataset: str | None = None, epochs: int | Non
 
 
 @contextmanager
-def tracked(params: Params, dataset: str | None = None) -> Iterator[None]:
+def tracked(params: Params, dataset: str | None = None, models: bool = False) -> Iterator[None]:
     """The command's MLflow work in a helper process (:mod:`mcdropout.background`), started at once so that its
-    MLflow import runs while the command imports torch and Lightning; the block ends when it is all logged."""
+    MLflow import runs while the command imports torch and Lightning; the block ends when it is all logged.
+    ``models``: the command logs trained members (:func:`mcdropout.publish.warm_up`)."""
     from mcdropout import background
     from mcdropout.publish import warm_up
 
     with background.helper(params.mlflow.enabled):
         if background.active():
-            background.submit(warm_up, params, dataset)
+            background.submit(warm_up, params, dataset, models)
         yield
 
 

@@ -60,7 +60,7 @@ def train(ctx: click.Context, dataset: str, p, dropout, seed, epochs, lr, batch_
                                                  "train.accelerator": accelerator})
     overrides = {"lr": lr, "batch_size": batch_size}
     params = params.override(**{f"datasets.{dataset}.{k}": v for k, v in overrides.items()})
-    with tracked(params, dataset):
+    with tracked(params, dataset, models=True):
         from mcdropout.console import evaluation_table
         from mcdropout.experiment import run_single
 
@@ -88,12 +88,12 @@ def sweep(ctx: click.Context, dataset: str, epochs: int | None, evaluate: bool, 
     (dvc metrics) and by_p.json (dvc plots); register the best p's member as the dataset's champion model.
     """
     from mcdropout.io import check_output
-    from mcdropout.paths import Paths
+    from mcdropout.paths import Paths, sweep_outputs
 
     params = get_params(ctx, dataset, epochs)
-    outputs = [check_output(path) for path in _sweep_outputs(Paths.of(params).metrics_json(dataset))] \
+    outputs = [check_output(path) for path in sweep_outputs(Paths.of(params).metrics_json(dataset))] \
         if evaluate else []  # before the training, not after
-    with tracked(params, dataset):
+    with tracked(params, dataset, models=True):
         from mcdropout.sweep import run_sweep
 
         result = run_sweep(params, dataset, progress=not quiet)
@@ -106,16 +106,10 @@ def sweep(ctx: click.Context, dataset: str, epochs: int | None, evaluate: bool, 
             _evaluate_sweep(params, dataset, result.folder, outputs[0], quiet=True)  # quick: no line per member
 
 
-def _sweep_outputs(metrics_json: Path) -> list[Path]:
-    """:func:`mcdropout.sweep.sweep_outputs` without importing torch (checked before the tracking helper starts)."""
-    from mcdropout.paths import beside
-
-    return [Path(metrics_json), beside(metrics_json, "summary.json"), beside(metrics_json, "by_p.json")]
-
-
 def _evaluate_sweep(params, dataset: str, folder: str | Path, out: Path, quiet: bool) -> None:
     from mcdropout.console import sweep_table
-    from mcdropout.sweep import sweep_outputs, write_sweep_evaluation
+    from mcdropout.paths import sweep_outputs
+    from mcdropout.sweep import write_sweep_evaluation
     from mcdropout.tasks import get_task
 
     metrics, rows = write_sweep_evaluation(params, dataset, folder, out, progress=not quiet)
@@ -143,7 +137,7 @@ def compare(ctx: click.Context, dataset: str, epochs: int | None, output: str | 
 
     params = get_params(ctx, dataset, epochs)
     out = check_output(output or Paths.of(params).compare_json(dataset))  # before the training, not after
-    with tracked(params, dataset):
+    with tracked(params, dataset, models=True):
         from mcdropout.compare import run_compare
         from mcdropout.console import compare_table
 
@@ -181,12 +175,12 @@ def evaluate(ctx: click.Context, dataset: str, model_path: str, samples: int | N
     params = get_params(ctx, dataset, **{"mc.samples": samples})
     paths = Paths.of(params)
     if Path(model_path).is_dir():
-        from mcdropout.sweep import sweep_outputs
+        from mcdropout.paths import sweep_outputs
 
         out = check_output(output or paths.metrics_json(dataset))  # as given: "newdir/" names no file
         for path in sweep_outputs(out)[1:]:
             check_output(path)
-        with tracked(params, dataset):
+        with tracked(params, dataset, models=True):
             _evaluate_sweep(params, dataset, model_path, out, quiet)
         return
 
