@@ -75,3 +75,29 @@ def test_without_a_process_to_start_everything_runs_here(monkeypatch, capsys):
         assert not background.active()
         assert background.call(os.getpid) == os.getpid()
     assert "no helper process for MLflow (no more processes)" in capsys.readouterr().err
+
+
+EXITING = """
+import atexit, sys, threading, time
+from pathlib import Path
+from mcdropout.background import exit_now
+folder = Path(sys.argv[1])
+atexit.register(lambda: (folder / "atexit").write_text("ran"))
+threading.Thread(target=lambda: (time.sleep(0.2), (folder / "thread").write_text("joined"))).start()
+sys.stdout.write("buffered, no newline")
+exit_now(int(sys.argv[2]) if sys.argv[2].isdigit() else sys.argv[2])
+"""
+
+
+@pytest.mark.parametrize("code, status", [("3", 3), ("0", 0), ("bad input", 1)])
+def test_exit_now_ends_as_sys_exit_would(tmp_path, code, status):
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", EXITING, str(tmp_path), code], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == status
+    assert done.stdout == "buffered, no newline"  # streams flushed
+    assert (tmp_path / "atexit").read_text() == "ran"  # exit handlers run
+    assert (tmp_path / "thread").read_text() == "joined"  # other threads finished first
+    assert done.stderr.strip() == ("bad input" if status == 1 else "")

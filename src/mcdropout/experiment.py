@@ -4,7 +4,8 @@ group of members trained together (the sweep, the comparison).
 A group's checkpoints are written beside its folder and swapped in at the end: an
 interrupted run leaves the previous results whole. MLflow runs are created once the
 members are trained (their start time is the training's start), so each checkpoint is
-saved once, already holding its run id.
+saved once, already holding its run id; their curves are logged while the members are
+evaluated and saved.
 """
 
 from __future__ import annotations
@@ -81,8 +82,9 @@ def run_single(params: Params, dataset: str, progress: bool = True) -> MemberOut
         return None
     data, fit, started = done
     runs = background.call(tracking.create_runs, params, dataset, [member], None, started, fit.accelerator)
+    background.submit(tracking.log_histories, params, data.task, runs, _histories(fit), fit.seconds)
     outcomes = finish_members(data, fit, params, Paths.of(params).single_dir(dataset), runs)
-    _log(params, data, outcomes, runs, fit.seconds)
+    _log(params, data, outcomes, runs)
     return outcomes[0]
 
 
@@ -112,10 +114,14 @@ def train_groups(params: Params, dataset: str, groups: list[Group],
     # Every group's runs first: a call waits for the helper's earlier work, the logging of a group included.
     all_runs = [background.call(tracking.create_runs, params, dataset, group.members, group.name, started,
                                 fit.accelerator) for group in groups]
-    results, first = [], 0
-    for i, (group, runs) in enumerate(zip(groups, all_runs)):
-        part = fit.part(slice(first, first + len(group.members)))
+    parts, first = [], 0
+    for group in groups:
+        parts.append(fit.part(slice(first, first + len(group.members))))
         first += len(group.members)
+    for runs, part in zip(all_runs, parts):  # logged while the members are evaluated and saved
+        background.submit(tracking.log_histories, params, data.task, runs, _histories(part), fit.seconds)
+    results = []
+    for i, (group, runs, part) in enumerate(zip(groups, all_runs, parts)):
         try:
             with staged_dir(group.folder) as staging:
                 outcomes = finish_members(data, part, params, staging, runs, evaluate=group.evaluate)
@@ -125,7 +131,7 @@ def train_groups(params: Params, dataset: str, groups: list[Group],
             raise
         for o in outcomes:
             o.checkpoint = group.folder / o.checkpoint.name
-        _log(params, data, outcomes, runs, fit.seconds)
+        _log(params, data, outcomes, runs)
         results.append((part, outcomes))
     return results
 
@@ -137,9 +143,17 @@ def train_group(params: Params, dataset: str, members: list[Member], folder: Pat
     return None if done is None else done[0]
 
 
-def _log(params: Params, data: Dataset, outcomes: list[MemberOutcome], runs: tracking.GroupRuns,
-         seconds: float) -> None:
+def _histories(fit: FitResult) -> list[tracking.MemberHistory]:
+    """The members' curves over the epochs, as their runs show them."""
+    return [tracking.MemberHistory(
+        m.name, fit.history[:, :, i].copy(),
+        fit.p_history[:, :, i].copy() if m.dropout == "concrete" else None,
+        (int(fit.stop_epoch[i]), int(fit.best_epoch[i])) if m.early_stopping else None,
+    ) for i, m in enumerate(fit.members)]
+
+
+def _log(params: Params, data: Dataset, outcomes: list[MemberOutcome], runs: tracking.GroupRuns) -> None:
     """:func:`mcdropout.publish.log_group` in the tracking helper (:mod:`mcdropout.background`): the outcomes go
     without their networks (the helper logs the saved checkpoints)."""
     light = [MemberOutcome(o.member, None, o.checkpoint, o.meta, o.evaluation) for o in outcomes]
-    background.submit(log_group, params, data.task, light, runs, seconds, data.splits["val"].x[:5])
+    background.submit(log_group, params, light, runs, data.splits["val"].x[:5])

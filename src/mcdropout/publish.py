@@ -29,7 +29,6 @@ from mcdropout.tracking import (
 
 if TYPE_CHECKING:
     from mcdropout.members import MemberOutcome
-    from mcdropout.tasks import Task
 
 
 def warm_up(params: Params, dataset: str | None = None, models: bool = False) -> None:
@@ -50,19 +49,16 @@ def warm_up(params: Params, dataset: str | None = None, models: bool = False) ->
             return
     if models:  # what :func:`log_group` unpickles (metadata holds tensors) and logs (models), now, not after training
         import mcdropout.checkpoint  # noqa: F401
-        import mcdropout.serving  # noqa: F401
+        from mcdropout.serving import prepare
+
+        prepare()
 
 
-def log_group(params: Params, task: Task, outcomes: list[MemberOutcome], runs: GroupRuns, seconds: float,
-              example: np.ndarray) -> None:
-    """Trained members on their runs: each one's MLflow model (input example: a few raw rows), then metrics and
-    checkpoints; the runs end.
-
-    Models first: MLflow copies a run's step-0 metric history onto each model it logs, which is slow once
-    per-epoch histories are on the run.
-    """
+def log_group(params: Params, outcomes: list[MemberOutcome], runs: GroupRuns, example: np.ndarray) -> None:
+    """Trained members on their runs (their curves are already there, :func:`mcdropout.tracking.log_histories`):
+    each one's MLflow model (input example: a few raw rows), then final metrics and checkpoints; the runs end."""
     model_ids = log_models(params, outcomes, runs, example)
-    log_members(params, task, outcomes, runs, seconds, model_ids)
+    log_members(params, outcomes, runs, model_ids)
     end_runs(params, runs)
 
 

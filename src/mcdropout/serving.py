@@ -78,6 +78,19 @@ def requirements() -> list[str]:
     return [f"{name}=={version(name)}" for name in ("torch", "numpy", "pandas", "scipy", "mlflow")]
 
 
+def prepare() -> None:
+    """What logging models costs once a process, done ahead (the tracking helper's warm-up, while the command
+    trains): the requirements' versions, and MLflow's map of installed packages to modules, which it builds
+    (2-3 s) to check a saved model's requirements."""
+    requirements()
+    try:  # an internal of MLflow's: where it is missing or moved, logging is only slower
+        from mlflow.utils.requirements_utils import _init_packages_to_modules_map
+
+        _init_packages_to_modules_map()
+    except Exception:
+        pass
+
+
 def log_member_models(mlc: Any, members: list[tuple[str, Path, CheckpointMeta]], mc: MCConfig,
                       example: np.ndarray) -> Iterator[str]:
     """Log each member's pyfunc model on its run (an MLflow 3 LoggedModel); yields the models' ids in order.

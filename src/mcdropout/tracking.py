@@ -114,18 +114,18 @@ def _history_metrics(history: np.ndarray, metric: str, timestamp: int, max_point
             yield Metric(key, float(value), timestamp, int(epoch))
 
 
-def _member_extras(meta, timestamp: int, max_points: int):
-    """Learned rates per layer over epochs (Concrete) and the epochs of early stopping."""
+def _member_extras(p_history: np.ndarray | None, epochs: tuple[int, int] | None, timestamp: int, max_points: int):
+    """Learned rates per layer over epochs (Concrete, ``[epochs, layers]``) and the ``(stop, best)`` epochs of early
+    stopping."""
     from mlflow.entities import Metric
 
-    if meta.p_history is not None:
-        p_history = meta.p_history.numpy()
+    if p_history is not None:
         for epoch in history_epochs(len(p_history), max_points):
             for j, value in enumerate(p_history[epoch]):
                 yield Metric(f"concrete/p_layer{j + 1}", float(value), timestamp, int(epoch))
-    if meta.stop_epoch is not None:
-        yield Metric("early_stopping/stop_epoch", float(meta.stop_epoch), timestamp, 0)
-        yield Metric("early_stopping/best_epoch", float(meta.best_epoch), timestamp, 0)
+    if epochs is not None:
+        yield Metric("early_stopping/stop_epoch", float(epochs[0]), timestamp, 0)
+        yield Metric("early_stopping/best_epoch", float(epochs[1]), timestamp, 0)
 
 
 def _final_metrics(evaluation: dict[str, Any], timestamp: int, model_id: str | None = None):
@@ -221,11 +221,21 @@ def end_runs(params: Params, runs: GroupRuns, failed: bool = False) -> None:
         warn("closing of the runs", exc)
 
 
-def log_members(params: Params, task: Task, outcomes: list, runs: GroupRuns, seconds: float,
-                model_ids: dict[str, str] | None = None) -> None:
-    """Per-epoch histories, final metrics and checkpoints of trained members on their runs (the caller logs
-    the models first, :func:`mcdropout.registry.log_models`, and ends the runs). ``model_ids``: member name ->
-    its LoggedModel, which shows the final metrics too."""
+@dataclass
+class MemberHistory:
+    """What a member's run shows over the epochs: ``history`` ``[epochs, 4]`` (train/val loss and metric), the
+    learned rates ``[epochs, layers]`` of a Concrete member, the ``(stop, best)`` epochs of early stopping."""
+
+    name: str
+    history: np.ndarray
+    p_history: np.ndarray | None = None
+    stopped: tuple[int, int] | None = None
+
+
+def log_histories(params: Params, task: Task, runs: GroupRuns, histories: list[MemberHistory],
+                  seconds: float) -> None:
+    """Per-epoch curves of trained members on their runs (at most ``mlflow.max_history_points`` epochs each), and
+    the training time on the parent: logged while the members are evaluated and saved."""
     if not (runs.parent or runs.members):
         return
     try:
@@ -234,11 +244,27 @@ def log_members(params: Params, task: Task, outcomes: list, runs: GroupRuns, sec
         if runs.parent:
             log_batched(mlc, runs.parent, metrics=[_metric("train_seconds", seconds, now)])
         max_points = params.mlflow.max_history_points
+        for h in histories:
+            log_batched(mlc, runs.members[h.name],
+                        metrics=[*_history_metrics(h.history, task.metric, now, max_points),
+                                 *_member_extras(h.p_history, h.stopped, now, max_points)])
+    except Exception as exc:
+        warn("logging", exc)
+
+
+def log_members(params: Params, outcomes: list, runs: GroupRuns, model_ids: dict[str, str] | None = None) -> None:
+    """Final metrics and checkpoints of trained members on their runs (the caller logs the models first,
+    :func:`mcdropout.registry.log_models`, and ends the runs). ``model_ids``: member name -> its LoggedModel, which
+    shows the final metrics too."""
+    if not (runs.parent or runs.members):
+        return
+    try:
+        mlc = client(params.mlflow)
+        now = now_ms()
         for o in outcomes:
             run_id = runs.members[o.member.name]
-            log_batched(mlc, run_id, metrics=[*_history_metrics(o.meta.history.numpy(), task.metric, now, max_points),
-                                              *_member_extras(o.meta, now, max_points),
-                                              *_final_metrics(o.evaluation, now, (model_ids or {}).get(o.member.name))])
+            log_batched(mlc, run_id, metrics=list(_final_metrics(o.evaluation, now,
+                                                                 (model_ids or {}).get(o.member.name))))
             mlc.log_artifact(run_id, str(o.checkpoint), artifact_path="model")
     except Exception as exc:
         warn("logging", exc)

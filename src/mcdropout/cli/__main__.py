@@ -1,3 +1,3 @@
-from mcdropout.cli import main
+from mcdropout.cli import run
 
-main()
+run()
