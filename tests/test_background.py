@@ -101,3 +101,16 @@ def test_exit_now_ends_as_sys_exit_would(tmp_path, code, status):
     assert (tmp_path / "atexit").read_text() == "ran"  # exit handlers run
     assert (tmp_path / "thread").read_text() == "joined"  # other threads finished first
     assert done.stderr.strip() == ("bad input" if status == 1 else "")
+
+
+def test_a_started_call_runs_there_and_its_result_comes_later(tmp_path):
+    target = tmp_path / "log.txt"
+    with background.helper():
+        pending = background.start(os.getpid)
+        background.submit(Path.write_text, target, "after")
+        assert pending.result() not in (None, os.getpid())
+        assert pending.result() == pending.result()  # fetched once, kept
+        failing = background.start(int, "x")
+        with pytest.raises(ValueError):
+            failing.result()  # failed there, tried here
+    assert background.start(os.getpid).result() == os.getpid()  # no helper: here and now

@@ -66,23 +66,21 @@ DATASETS = list(load_params(ROOT / "params.yaml").datasets)
 @pytest.mark.parametrize("task", DATASETS)
 def test_dvc_yaml_uses_the_folders_of_paths(dvc, task):
     paths = Paths.of(load_params(ROOT / "params.yaml"))
-    for name in ("data", "sweep", "compare", "section"):
+    for name in ("data", "train", "section"):
         assert dvc[name]["foreach"] == "${datasets}", name  # one stage per declared dataset
-    assert "trust" not in dvc  # the section stage evaluates trust first, in its own process
-    data, sweep, compare, section = (dvc[n]["do"] for n in ("data", "sweep", "compare", "section"))
+    assert {"sweep", "compare", "trust"}.isdisjoint(dvc)  # each trains or evaluates with the stage before it
+    data, train, section = (dvc[n]["do"] for n in ("data", "train", "section"))
     assert str(paths.data_dir(task)) in _outs(data, task)
-    assert str(paths.sweep_dir(task)) in _outs(sweep, task)
-    assert str(paths.compare_dir(task)) in _outs(compare, task)
-    assert str(paths.compare_json(task)) in _outs(compare, task)
-    assert str(paths.ensemble_dir(task)) in _outs(compare, task)  # the deep ensemble trains with the comparison
-    metrics = paths.metrics_json(task)  # the sweep stage evaluates what it trained
-    assert str(metrics) in _outs(sweep, task)
-    assert str(beside(metrics, "summary.json")) in _outs(sweep, task)
-    assert str(beside(metrics, "by_p.json")) in _outs(sweep, task)
-    assert sweep["cmd"].replace("${key}", task) == f"mcdropout sweep --dataset {task}"
+    for path in (paths.sweep_dir(task), paths.compare_dir(task), paths.compare_json(task),
+                 paths.ensemble_dir(task)):  # the deep ensemble trains with the comparison
+        assert str(path) in _outs(train, task)
+    metrics = paths.metrics_json(task)  # the train stage evaluates what it trained
+    assert {str(metrics), str(beside(metrics, "summary.json")), str(beside(metrics, "by_p.json"))} \
+        <= set(_outs(train, task))
+    assert train["cmd"].replace("${key}", task) == f"mcdropout sweep --dataset {task} --compare"
     assert section["cmd"].replace("${key}", task) == f"mcdropout report --dataset {task} --section --trust"
     # the stages that read a dataset's data and models depend on the same folders
-    for stage in (sweep, compare, section):
+    for stage in (train, section):
         assert str(paths.data_dir(task)) in [d.replace("${key}", task) for d in stage["deps"]]
     assert str(paths.trust_json(task)) in _outs(section, task)
     assert str(paths.section_json(task)) in _outs(section, task)

@@ -118,10 +118,10 @@ class _Helper:
 def helper(enabled: bool = True) -> Iterator[None]:
     """Within the block, :func:`submit` and :func:`call` run in one helper process (``enabled``: else here).
 
-    No helper in a DDP worker process (``LOCAL_RANK`` > 0): those never log.
+    No helper in a DDP worker process (:func:`worker_process`): those never log.
     """
     global _active
-    if not enabled or _active is not None or int(os.environ.get("LOCAL_RANK", "0") or 0) > 0:
+    if not enabled or _active is not None or worker_process():
         yield
         return
     try:
@@ -154,11 +154,38 @@ def submit(fn: Callable, *args: Any, **kwargs: Any) -> None:
 
 def call(fn: Callable, *args: Any, **kwargs: Any) -> Any:
     """``fn(*args, **kwargs)``'s result, computed in the helper after everything handed over before it."""
-    if _active is not None and (ident := _active.send(fn, args, kwargs)) is not None:
-        answer = _active.wait(ident)
-        if answer is not None and answer[0]:
-            return answer[1]
-    return fn(*args, **kwargs)  # no helper, or it failed: here
+    return start(fn, *args, **kwargs).result()
+
+
+class Pending:
+    """A call handed to the helper (:func:`start`) whose result is fetched later with :meth:`result`."""
+
+    def __init__(self, fn: Callable, args: tuple, kwargs: dict) -> None:
+        self._call = (fn, args, kwargs)
+        self._helper, self._ident = _active, None
+        if _active is not None:
+            self._ident = _active.send(fn, args, kwargs)
+        if self._ident is None:  # no helper, or the call cannot go there: here and now
+            self._value = fn(*args, **kwargs)
+
+    def result(self) -> Any:
+        """The call's result: waits for the helper; a call that failed there runs here."""
+        if self._ident is not None:
+            answer, self._ident = self._helper.wait(self._ident), None
+            fn, args, kwargs = self._call
+            self._value = answer[1] if answer is not None and answer[0] else fn(*args, **kwargs)
+        return self._value
+
+
+def start(fn: Callable, *args: Any, **kwargs: Any) -> Pending:
+    """Hand ``fn(*args, **kwargs)`` to the helper now, take its result later (``.result()``)."""
+    return Pending(fn, args, kwargs)
+
+
+def worker_process() -> bool:
+    """A DDP worker other than the first process (``LOCAL_RANK`` or ``NODE_RANK`` above 0): it neither logs nor
+    starts a helper."""
+    return any(int(os.environ.get(name, "0") or 0) > 0 for name in ("LOCAL_RANK", "NODE_RANK"))
 
 
 def _serve() -> None:

@@ -2,10 +2,10 @@
 group of members trained together (the sweep, the comparison).
 
 A group's checkpoints are written beside its folder and swapped in at the end: an
-interrupted run leaves the previous results whole. MLflow runs are created once the
-members are trained (their start time is the training's start), so each checkpoint is
-saved once, already holding its run id; their curves are logged while the members are
-evaluated and saved.
+interrupted run leaves the previous results whole. MLflow runs are created while the
+members train (in the tracking helper, idle then), so each checkpoint is saved once,
+already holding its run id; curves and models are logged while the members are saved
+and evaluated.
 """
 
 from __future__ import annotations
@@ -23,23 +23,23 @@ from mcdropout.evaluation import evaluate_model, fit_noise
 from mcdropout.io import check_output, staged_dir
 from mcdropout.members import Member, MemberOutcome
 from mcdropout.paths import Paths
-from mcdropout.publish import log_group
+from mcdropout.publish import log_results
+from mcdropout.registry import log_models
 from mcdropout.train import FitResult, fit_members
 
-__all__ = ["Group", "MemberOutcome", "finish_members", "run_single", "train_group", "train_groups"]
+__all__ = ["Group", "MemberOutcome", "evaluate_members", "run_single", "save_members", "train_group", "train_groups"]
 
 
-def finish_members(data: Dataset, fit: FitResult, params: Params, out_dir: Path, runs: tracking.GroupRuns,
-                   evaluate: bool = True) -> list[MemberOutcome]:
-    """Fit observation noise on val, save each member's checkpoint, and (optionally) evaluate it both ways."""
+def save_members(data: Dataset, fit: FitResult, params: Params, out_dir: Path,
+                 runs: tracking.GroupRuns) -> list[MemberOutcome]:
+    """Fit each member's observation noise on val and save its checkpoint (not yet evaluated)."""
     outcomes = []
     mc, task, splits, schema = params.mc, data.task, data.splits, data.schema
     for i, (member, model) in enumerate(zip(fit.members, fit.models)):
-        noise = fit_noise(model, task, splits["val"], mc.samples, mc.seed)
         meta = CheckpointMeta(
             task=task.name, seed=member.seed, dataset=schema.name, features=list(schema.features),
             target=schema.target, classes=None if schema.classes is None else list(schema.classes),
-            method=member.method, l2=member.l2, noise_std=noise,
+            method=member.method, l2=member.l2, noise_std=fit_noise(model, task, splits["val"], mc.samples, mc.seed),
             mc_samples=mc.samples, train=to_dict(params.train), accelerator=fit.accelerator,
             fit_seconds=fit.seconds, fit_members=fit.stack_size,
             history=torch.from_numpy(fit.history[:, :, i].copy()), p=member.p,
@@ -50,23 +50,38 @@ def finish_members(data: Dataset, fit: FitResult, params: Params, out_dir: Path,
             meta.p_history = torch.from_numpy(fit.p_history[:, :, i].copy())  # [epochs, layers]
         if member.early_stopping:
             meta.stop_epoch, meta.best_epoch = int(fit.stop_epoch[i]), int(fit.best_epoch[i])
-        evaluation = evaluate_model(model, task, splits, mc.samples, mc.seed, noise) if evaluate else {}
         path = save_checkpoint(out_dir / f"{member.name}.pt", model, meta)
-        outcomes.append(MemberOutcome(member, model, path, meta, evaluation))
+        outcomes.append(MemberOutcome(member, model, path, meta, {}))
     return outcomes
 
 
-def _fit(params: Params, dataset: str, members: list[Member], label: str,
-         progress: bool) -> tuple[Dataset, FitResult, int] | None:
-    """``params`` already resolved for the dataset (:meth:`~mcdropout.config.Params.for_dataset`); also returns
-    the training's start (for the MLflow runs, created once the members are trained)."""
+def evaluate_members(data: Dataset, params: Params, outcomes: list[MemberOutcome]) -> None:
+    """Each saved member's metrics both ways (dropout off, MC) on every split, into its ``evaluation``."""
+    mc = params.mc
+    for o in outcomes:
+        o.evaluation = evaluate_model(o.model, data.task, data.splits, mc.samples, mc.seed, o.meta.noise_std)
+
+
+def _fit(params: Params, dataset: str, members: list[Member], label: str, progress: bool,
+         groups: list[tuple[list[Member], str | None]]) -> tuple[Dataset, FitResult, list[tracking.GroupRuns]] | None:
+    """``params`` already resolved for the dataset (:meth:`~mcdropout.config.Params.for_dataset`). The MLflow runs
+    of ``groups`` (members, group name) are created while the members train (the tracking helper is idle then,
+    and each checkpoint is saved once, holding its run id); a failed training ends them as failed."""
     data = load_dataset(dataset, params.data.dir)
     started = tracking.now_ms()
-    fit = fit_members(data.task, data.splits, members, params, progress, label=label,
-                      global_seed=params.train.seed, standardize=data.schema.standardize)
+    pending = [] if background.worker_process() else [
+        background.start(tracking.create_runs, params, dataset, group_members, name, started)
+        for group_members, name in groups]
+    try:
+        fit = fit_members(data.task, data.splits, members, params, progress, label=label,
+                          global_seed=params.train.seed, standardize=data.schema.standardize)
+    except BaseException:
+        for runs in pending:
+            background.call(tracking.end_runs, params, runs.result(), failed=True)
+        raise
     if fit is None:
         return None  # a non-zero DDP rank: rank 0 saves and logs
-    return data, fit, started
+    return data, fit, [runs.result() for runs in pending]
 
 
 def run_single(params: Params, dataset: str, progress: bool = True) -> MemberOutcome | None:
@@ -77,14 +92,15 @@ def run_single(params: Params, dataset: str, progress: bool = True) -> MemberOut
     else:
         member = Member(params.train.p, params.train.seed)
     check_output(Paths.of(params).single_dir(dataset) / f"{member.name}.pt")  # before training, not after
-    done = _fit(params, dataset, [member], f"{dataset} {member.name}", progress)
+    done = _fit(params, dataset, [member], f"{dataset} {member.name}", progress, [([member], None)])
     if done is None:
         return None
-    data, fit, started = done
-    runs = background.call(tracking.create_runs, params, dataset, [member], None, started, fit.accelerator)
-    background.submit(tracking.log_histories, params, data.task, runs, _histories(fit), fit.seconds)
-    outcomes = finish_members(data, fit, params, Paths.of(params).single_dir(dataset), runs)
-    _log(params, data, outcomes, runs)
+    data, fit, (runs,) = done
+    background.submit(tracking.log_fit, params, data.task, runs, _histories(fit), fit.seconds, fit.accelerator)
+    outcomes = save_members(data, fit, params, Paths.of(params).single_dir(dataset), runs)
+    _log_models(params, data, outcomes, runs)
+    evaluate_members(data, params, outcomes)
+    _log_results(params, outcomes, runs)
     return outcomes[0]
 
 
@@ -107,31 +123,31 @@ def train_groups(params: Params, dataset: str, groups: list[Group],
         check_output(group.folder, folder=True)  # before training, not after
     members = [m for g in groups for m in g.members]
     label = " + ".join(g.name for g in groups) + f" {dataset} ({len(members)} members)"
-    done = _fit(params, dataset, members, label, progress)
+    done = _fit(params, dataset, members, label, progress, [(g.members, g.name) for g in groups])
     if done is None:
         return None
-    data, fit, started = done
-    # Every group's runs first: a call waits for the helper's earlier work, the logging of a group included.
-    all_runs = [background.call(tracking.create_runs, params, dataset, group.members, group.name, started,
-                                fit.accelerator) for group in groups]
+    data, fit, all_runs = done
     parts, first = [], 0
     for group in groups:
         parts.append(fit.part(slice(first, first + len(group.members))))
         first += len(group.members)
-    for runs, part in zip(all_runs, parts):  # logged while the members are evaluated and saved
-        background.submit(tracking.log_histories, params, data.task, runs, _histories(part), fit.seconds)
+    for runs, part in zip(all_runs, parts):  # logged while the members are saved and evaluated
+        background.submit(tracking.log_fit, params, data.task, runs, _histories(part), fit.seconds, fit.accelerator)
     results = []
     for i, (group, runs, part) in enumerate(zip(groups, all_runs, parts)):
         try:
             with staged_dir(group.folder) as staging:
-                outcomes = finish_members(data, part, params, staging, runs, evaluate=group.evaluate)
+                outcomes = save_members(data, part, params, staging, runs)
         except BaseException:
             for unfinished in all_runs[i:]:
                 background.submit(tracking.end_runs, params, unfinished, failed=True)
             raise
         for o in outcomes:
             o.checkpoint = group.folder / o.checkpoint.name
-        _log(params, data, outcomes, runs)
+        _log_models(params, data, outcomes, runs)  # while the members are evaluated
+        if group.evaluate:
+            evaluate_members(data, params, outcomes)
+        _log_results(params, outcomes, runs)
         results.append((part, outcomes))
     return results
 
@@ -152,8 +168,16 @@ def _histories(fit: FitResult) -> list[tracking.MemberHistory]:
     ) for i, m in enumerate(fit.members)]
 
 
-def _log(params: Params, data: Dataset, outcomes: list[MemberOutcome], runs: tracking.GroupRuns) -> None:
-    """:func:`mcdropout.publish.log_group` in the tracking helper (:mod:`mcdropout.background`): the outcomes go
-    without their networks (the helper logs the saved checkpoints)."""
-    light = [MemberOutcome(o.member, None, o.checkpoint, o.meta, o.evaluation) for o in outcomes]
-    background.submit(log_group, params, light, runs, data.splits["val"].x[:5])
+def _light(outcomes: list[MemberOutcome]) -> list[MemberOutcome]:
+    """The outcomes without their networks, for the tracking helper (it logs the saved checkpoints)."""
+    return [MemberOutcome(o.member, None, o.checkpoint, o.meta, o.evaluation) for o in outcomes]
+
+
+def _log_models(params: Params, data: Dataset, outcomes: list[MemberOutcome], runs: tracking.GroupRuns) -> None:
+    """:func:`mcdropout.publish.log_models` in the tracking helper (:mod:`mcdropout.background`)."""
+    background.submit(log_models, params, _light(outcomes), runs, data.splits["val"].x[:5])
+
+
+def _log_results(params: Params, outcomes: list[MemberOutcome], runs: tracking.GroupRuns) -> None:
+    """:func:`mcdropout.publish.log_results` in the tracking helper: final metrics, checkpoints; the runs end."""
+    background.submit(log_results, params, _light(outcomes), runs)

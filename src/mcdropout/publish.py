@@ -8,10 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from mcdropout.config import Params
-from mcdropout.registry import log_models, register_champion
+from mcdropout.registry import register_champion
 from mcdropout.store import store_exists
 from mcdropout.tracking import (
     GroupRuns,
@@ -23,6 +21,7 @@ from mcdropout.tracking import (
     log_batched,
     log_evaluation,
     log_members,
+    model_ids,
     now_ms,
     warn,
 )
@@ -47,18 +46,18 @@ def warm_up(params: Params, dataset: str | None = None, models: bool = False) ->
         except Exception as exc:
             warn("logging", exc)
             return
-    if models:  # what :func:`log_group` unpickles (metadata holds tensors) and logs (models), now, not after training
+    if models:  # what logging members unpickles (metadata holds tensors) and logs (models), now, not after training
         import mcdropout.checkpoint  # noqa: F401
         from mcdropout.serving import prepare
 
         prepare()
 
 
-def log_group(params: Params, outcomes: list[MemberOutcome], runs: GroupRuns, example: np.ndarray) -> None:
-    """Trained members on their runs (their curves are already there, :func:`mcdropout.tracking.log_histories`):
-    each one's MLflow model (input example: a few raw rows), then final metrics and checkpoints; the runs end."""
-    model_ids = log_models(params, outcomes, runs, example)
-    log_members(params, outcomes, runs, model_ids)
+def log_results(params: Params, outcomes: list[MemberOutcome], runs: GroupRuns) -> None:
+    """Trained members' final metrics (shown on their models too) and checkpoints on their runs, which end; their
+    curves (:func:`mcdropout.tracking.log_fit`) and models (:func:`mcdropout.registry.log_models`) are there
+    already."""
+    log_members(params, outcomes, runs, model_ids(params, runs))
     end_runs(params, runs)
 
 

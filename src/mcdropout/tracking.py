@@ -75,7 +75,7 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def member_params(params: Params, dataset: str, member: Member, accelerator: str) -> dict[str, Any]:
+def member_params(params: Params, dataset: str, member: Member, accelerator: str | None) -> dict[str, Any]:
     spec = params.dataset(dataset)
     data = {k: v for k, v in to_dict(spec).items() if v is not None}
     if spec.source == "synthetic":  # the generator's settings
@@ -93,7 +93,7 @@ def member_params(params: Params, dataset: str, member: Member, accelerator: str
         "hidden": ",".join(map(str, params.model.hidden)), "activation": params.model.activation,
         "input_p": params.model.input_p, "lr": params.train.lr, "weight_decay": params.train.weight_decay,
         "epochs": params.train.epochs, "batch_size": params.train.batch_size,
-        "accelerator": accelerator, "mc_samples": params.mc.samples,
+        **({"accelerator": accelerator} if accelerator else {}), "mc_samples": params.mc.samples,
         **{f"data_{k}": v for k, v in data.items()}, "data_seed": params.data.seed,
     }
 
@@ -168,8 +168,9 @@ class GroupRuns:
 
 
 def create_runs(params: Params, dataset: str, members: list[Member], group: str | None, start_ms: int,
-                accelerator: str) -> GroupRuns:
+                accelerator: str | None = None) -> GroupRuns:
     """A parent run for a group (``"sweep"``, ``"compare"``) and a run per member, started at ``start_ms``.
+    ``accelerator``: the device trained on, as a param (None: not known yet, see :func:`log_fit`).
 
     Empty :class:`GroupRuns` when tracking is off or the store fails (one warning line).
     """
@@ -190,8 +191,8 @@ def create_runs(params: Params, dataset: str, members: list[Member], group: str 
             log_batched(mlc, runs.parent, params={
                 "dataset": dataset, **what,
                 "sweep_seeds": ",".join(map(str, params.sweep.seeds)), "members": len(members),
-                "accelerator": accelerator, "epochs": params.train.epochs,
-                "hidden": ",".join(map(str, params.model.hidden)), "lr": params.train.lr,
+                "epochs": params.train.epochs, "hidden": ",".join(map(str, params.model.hidden)),
+                "lr": params.train.lr, **({"accelerator": accelerator} if accelerator else {}),
             })
         for member in members:
             run_tags = {**tags, "kind": "member" if group else "single"}
@@ -232,20 +233,22 @@ class MemberHistory:
     stopped: tuple[int, int] | None = None
 
 
-def log_histories(params: Params, task: Task, runs: GroupRuns, histories: list[MemberHistory],
-                  seconds: float) -> None:
-    """Per-epoch curves of trained members on their runs (at most ``mlflow.max_history_points`` epochs each), and
-    the training time on the parent: logged while the members are evaluated and saved."""
+def log_fit(params: Params, task: Task, runs: GroupRuns, histories: list[MemberHistory], seconds: float,
+            accelerator: str | None = None) -> None:
+    """What a training gave, on runs created before it: per-epoch curves of the members (at most
+    ``mlflow.max_history_points`` epochs each), the training time on the parent, and ``accelerator`` (the device
+    Lightning trained on) as a param of each run."""
     if not (runs.parent or runs.members):
         return
     try:
         mlc = client(params.mlflow)
         now = now_ms()
+        device = {"accelerator": accelerator} if accelerator else None
         if runs.parent:
-            log_batched(mlc, runs.parent, metrics=[_metric("train_seconds", seconds, now)])
+            log_batched(mlc, runs.parent, metrics=[_metric("train_seconds", seconds, now)], params=device)
         max_points = params.mlflow.max_history_points
         for h in histories:
-            log_batched(mlc, runs.members[h.name],
+            log_batched(mlc, runs.members[h.name], params=device,
                         metrics=[*_history_metrics(h.history, task.metric, now, max_points),
                                  *_member_extras(h.p_history, h.stopped, now, max_points)])
     except Exception as exc:
@@ -268,6 +271,18 @@ def log_members(params: Params, outcomes: list, runs: GroupRuns, model_ids: dict
             mlc.log_artifact(run_id, str(o.checkpoint), artifact_path="model")
     except Exception as exc:
         warn("logging", exc)
+
+
+def model_ids(params: Params, runs: GroupRuns) -> dict[str, str]:
+    """Member name -> the id of the model logged on its run (those that have one)."""
+    if not runs.members:
+        return {}
+    try:
+        found = _model_ids(client(params.mlflow), set(runs.members.values()))
+    except Exception as exc:
+        warn("logging", exc)
+        return {}
+    return {name: found[run] for name, run in runs.members.items() if run in found}
 
 
 def _model_ids(mlc, run_ids: set[str]) -> dict[str, str]:

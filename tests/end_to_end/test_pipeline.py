@@ -61,7 +61,7 @@ def repo(tmp_path_factory):
 
 def test_repro_outputs(repo):
     repo, out = repo
-    assert "Running stage 'sweep@regression'" in out and "Running stage 'report'" in out
+    assert "Running stage 'train@regression'" in out and "Running stage 'report'" in out
     for task, key in (("regression", "rmse"), ("classification", "accuracy")):
         metrics = json.loads((repo / "reports" / task / "metrics.json").read_text())
         assert metrics["task"] == task and metrics["mc_samples"] == 10 and metrics["best_p"] in (0.0, 0.5)
@@ -301,13 +301,13 @@ def test_zz_second_repro_noop_then_param_edit(repo):
     params["datasets"]["regression"]["lr"] = 0.01  # one dataset's own setting: only its stages rerun
     (repo / "params.yaml").write_text(yaml.safe_dump(params))
     edited = dvc(repo, "repro")
-    assert "Running stage 'sweep@regression'" in edited and "Running stage 'section@regression'" in edited
-    assert "Running stage 'sweep@classification'" not in edited and "Running stage 'sweep@flowers'" not in edited
-    params["compare"]["patience"] = 3  # only the comparison (and the report) depend on it
+    assert "Running stage 'train@regression'" in edited and "Running stage 'section@regression'" in edited
+    assert "Running stage 'train@classification'" not in edited and "Running stage 'train@flowers'" not in edited
+    params["trust"]["shift_fraction"] = 0.3  # only the sections' trust evaluation (and the report) depend on it
     (repo / "params.yaml").write_text(yaml.safe_dump(params))
     edited = dvc(repo, "repro")
-    assert "Running stage 'compare@regression'" in edited and "Running stage 'report'" in edited
-    assert "Running stage 'sweep@" not in edited
+    assert "Running stage 'section@flowers'" in edited and "Running stage 'report'" in edited
+    assert "Running stage 'train@" not in edited
     # Report code and tracking settings never retrain a model.
     report_init = repo / "src" / "mcdropout" / "report" / "__init__.py"
     report_init.write_text(report_init.read_text() + "\n# edited\n")
@@ -315,4 +315,4 @@ def test_zz_second_repro_noop_then_param_edit(repo):
     (repo / "params.yaml").write_text(yaml.safe_dump(params))
     status = dvc(repo, "status")
     assert "report:" in status or "report" in status.split()
-    assert "sweep@" not in status and "compare@" not in status
+    assert "train@" not in status

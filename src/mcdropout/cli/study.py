@@ -78,14 +78,19 @@ def train(ctx: click.Context, dataset: str, p, dropout, seed, epochs, lr, batch_
 @click.option("--epochs", type=int, default=None, help="Overrides the dataset's epochs.")
 @click.option("--evaluate/--no-evaluate", default=True, show_default=True,
               help="Then evaluate the members (what `mcdropout evaluate --model models/<dataset>/sweep` does).")
+@click.option("--compare", "with_compare", is_flag=True,
+              help="Then train the comparison and the deep ensemble (what `mcdropout compare` does), in this process.")
 @click.option("--quiet", is_flag=True, help="No progress output.")
 @click.pass_context
 @friendly
-def sweep(ctx: click.Context, dataset: str, epochs: int | None, evaluate: bool, quiet: bool) -> None:
+def sweep(ctx: click.Context, dataset: str, epochs: int | None, evaluate: bool, with_compare: bool,
+          quiet: bool) -> None:
     """Train every (p, seed) of sweep.p x sweep.seeds as one batched model; save models/<dataset>/sweep/.
 
     Then evaluate them with dropout off and with MC dropout: reports/<dataset>/metrics.json, summary.json
     (dvc metrics) and by_p.json (dvc plots); register the best p's member as the dataset's champion model.
+    With --compare, the comparison follows in the same process (the pipeline's train stage: one start of
+    torch, Lightning and MLflow instead of two).
     """
     from mcdropout.io import check_output
     from mcdropout.paths import Paths, sweep_outputs
@@ -93,6 +98,7 @@ def sweep(ctx: click.Context, dataset: str, epochs: int | None, evaluate: bool, 
     params = get_params(ctx, dataset, epochs)
     outputs = [check_output(path) for path in sweep_outputs(Paths.of(params).metrics_json(dataset))] \
         if evaluate else []  # before the training, not after
+    compared = check_output(Paths.of(params).compare_json(dataset)) if with_compare else None
     with tracked(params, dataset, models=True):
         from mcdropout.sweep import run_sweep
 
@@ -104,6 +110,8 @@ def sweep(ctx: click.Context, dataset: str, epochs: int | None, evaluate: bool, 
                    f"saved {result.folder}/")
         if evaluate:
             _evaluate_sweep(params, dataset, result.folder, outputs[0], quiet=True)  # quick: no line per member
+        if compared is not None:
+            _compare(params, dataset, compared, quiet)
 
 
 def _evaluate_sweep(params, dataset: str, folder: str | Path, out: Path, quiet: bool) -> None:
@@ -132,23 +140,28 @@ def compare(ctx: click.Context, dataset: str, epochs: int | None, output: str | 
     reports/<dataset>/compare.json. The deep ensemble of `mcdropout trust` (trust.ensemble_size networks
     without dropout) trains in the same model and is saved in models/<dataset>/ensemble/.
     """
-    from mcdropout.io import check_output, write_json
+    from mcdropout.io import check_output
     from mcdropout.paths import Paths
 
     params = get_params(ctx, dataset, epochs)
     out = check_output(output or Paths.of(params).compare_json(dataset))  # before the training, not after
     with tracked(params, dataset, models=True):
-        from mcdropout.compare import run_compare
-        from mcdropout.console import compare_table
+        _compare(params, dataset, out, quiet)
 
-        result = run_compare(params, dataset, progress=not quiet)
-        if result is None:
-            return  # a non-zero DDP rank: rank 0 reports
-        write_json(out, result.metrics)
-        click.echo(compare_table(result.metrics))
-        click.echo(f"trained {len(result.fit.members)} members and a deep ensemble of "
-                   f"{len(result.ensemble.members)} on {result.fit.accelerator} in {result.fit.seconds:.1f}s; "
-                   f"saved {result.folder}/, {result.ensemble_folder}/ and {out}")
+
+def _compare(params, dataset: str, out: Path, quiet: bool) -> None:
+    from mcdropout.compare import run_compare
+    from mcdropout.console import compare_table
+    from mcdropout.io import write_json
+
+    result = run_compare(params, dataset, progress=not quiet)
+    if result is None:
+        return  # a non-zero DDP rank: rank 0 reports
+    write_json(out, result.metrics)
+    click.echo(compare_table(result.metrics))
+    click.echo(f"trained {len(result.fit.members)} members and a deep ensemble of "
+               f"{len(result.ensemble.members)} on {result.fit.accelerator} in {result.fit.seconds:.1f}s; "
+               f"saved {result.folder}/, {result.ensemble_folder}/ and {out}")
 
 
 @main.command()
