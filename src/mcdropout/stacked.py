@@ -81,9 +81,13 @@ class StackedMLP(nn.Module):
         """Inverted dropout of ``members`` at their fixed rates ``rates`` (``"p"``, ``"input_p"``)."""
         if not self.training or not self.dropping[rates]:
             return h
+        return h * self._mask(tuple(h.shape), rates, bits, members, h.dtype)
+
+    def _mask(self, shape: tuple[int, ...], rates: str, bits: Bits, members: slice, dtype: torch.dtype) -> torch.Tensor:
+        """The inverted-dropout mask of ``members`` at their fixed rates (:func:`~mcdropout.masks.member_mask`)."""
         p = getattr(self, rates)[members]
         levels, scale = getattr(self, f"{rates}_levels")[members], getattr(self, f"{rates}_scale")[members]
-        return h * member_mask(tuple(h.shape), p, levels, scale.to(h.dtype), bits)
+        return member_mask(shape, p, levels, scale.to(dtype), bits)
 
     def layer_p(self, j: int) -> torch.Tensor:
         """``[M]``: each member's rate at hidden dropout layer ``j`` (learned or fixed)."""
@@ -96,10 +100,14 @@ class StackedMLP(nn.Module):
             return h
         p = self.layer_p(j)[:, None, None]
         if (k := self.leading_concrete) is not None and torch.is_grad_enabled():
-            # the relaxed mask on the k Concrete members alone; the others' fixed-rate masks as without them
+            # the relaxed mask on the k Concrete members alone, the others' fixed-rate masks as without them, as
+            # one mask (slicing h and joining the parts cost more than the rest of the step's backward pass)
             u = torch.rand((k, *h.shape[1:]), device=h.device, dtype=h.dtype)
-            head = h[:k] * (1 - relaxed_drop(p[:k], u, self.temperature)) / (1 - p[:k])
-            return torch.cat([head, self._dropout(h[k:], "p", bits, slice(k, None))])
+            head = (1 - relaxed_drop(p[:k], u, self.temperature)) / (1 - p[:k])
+            rest = (h.shape[0] - k, *h.shape[1:])
+            fixed = self._mask(rest, "p", bits, slice(k, None), h.dtype) if self.dropping["p"] else \
+                torch.ones(rest, device=h.device, dtype=h.dtype)
+            return h * torch.cat([head, fixed])
         u = torch.rand(h.shape, device=h.device, dtype=h.dtype)
         if not torch.is_grad_enabled():
             drop = (u < p).to(h.dtype)  # exact Bernoulli(p) drop indicator
