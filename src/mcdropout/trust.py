@@ -1,6 +1,6 @@
 """Which uncertainty to trust: MC dropout beside a deep ensemble, standard inference and Concrete dropout.
 
-``mcdropout trust --dataset NAME`` (after the sweep and compare stages) sets
+``mcdropout trust --dataset NAME`` (after the sweep and the comparison) sets
 four ways of predicting side by side, on the same data and architecture:
 
 * ``standard``: the sweep's best-p member (seed ``train.seed``), dropout off; its
