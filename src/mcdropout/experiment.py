@@ -98,9 +98,7 @@ def run_single(params: Params, dataset: str, progress: bool = True) -> MemberOut
     data, fit, (runs,) = done
     background.submit(tracking.log_fit, params, data.task, runs, _histories(fit), fit.seconds, fit.accelerator)
     outcomes = save_members(data, fit, params, Paths.of(params).single_dir(dataset), runs)
-    _log_models(params, data, outcomes, runs)
-    evaluate_members(data, params, outcomes)
-    _log_results(params, outcomes, runs)
+    _publish(params, data, outcomes, runs, evaluate=True)
     return outcomes[0]
 
 
@@ -144,10 +142,7 @@ def train_groups(params: Params, dataset: str, groups: list[Group],
             raise
         for o in outcomes:
             o.checkpoint = group.folder / o.checkpoint.name
-        _log_models(params, data, outcomes, runs)  # while the members are evaluated
-        if group.evaluate:
-            evaluate_members(data, params, outcomes)
-        _log_results(params, outcomes, runs)
+        _publish(params, data, outcomes, runs, group.evaluate)
         results.append((part, outcomes))
     return results
 
@@ -168,16 +163,15 @@ def _histories(fit: FitResult) -> list[tracking.MemberHistory]:
     ) for i, m in enumerate(fit.members)]
 
 
-def _light(outcomes: list[MemberOutcome]) -> list[MemberOutcome]:
-    """The outcomes without their networks, for the tracking helper (it logs the saved checkpoints)."""
-    return [MemberOutcome(o.member, None, o.checkpoint, o.meta, o.evaluation) for o in outcomes]
+def _publish(params: Params, data: Dataset, outcomes: list[MemberOutcome], runs: tracking.GroupRuns,
+             evaluate: bool) -> None:
+    """Saved members onto MLflow from the tracking helper (:mod:`mcdropout.background`): their models while they
+    are evaluated here (``evaluate``), then their final metrics and checkpoints; the runs end. The helper gets the
+    outcomes without their networks (it logs the saved checkpoints)."""
+    def light() -> list[MemberOutcome]:
+        return [MemberOutcome(o.member, None, o.checkpoint, o.meta, o.evaluation) for o in outcomes]
 
-
-def _log_models(params: Params, data: Dataset, outcomes: list[MemberOutcome], runs: tracking.GroupRuns) -> None:
-    """:func:`mcdropout.publish.log_models` in the tracking helper (:mod:`mcdropout.background`)."""
-    background.submit(log_models, params, _light(outcomes), runs, data.splits["val"].x[:5])
-
-
-def _log_results(params: Params, outcomes: list[MemberOutcome], runs: tracking.GroupRuns) -> None:
-    """:func:`mcdropout.publish.log_results` in the tracking helper: final metrics, checkpoints; the runs end."""
-    background.submit(log_results, params, _light(outcomes), runs)
+    background.submit(log_models, params, light(), runs, data.splits["val"].x[:5])
+    if evaluate:
+        evaluate_members(data, params, outcomes)
+    background.submit(log_results, params, light(), runs)
