@@ -227,12 +227,12 @@ def main() -> None:
         notes: list[str] = []
         for label, fn, note in methods:
             took = times.get(label)
-            shown = f"{took * 1e3:>7.0f}ms {naive / took:>8.2f}x" if isinstance(took, float) else (took or note)
+            shown = f"{took * 1e3:>7.2f}ms {naive / took:>8.2f}x" if isinstance(took, float) else (took or note)
             if note and fn and note not in notes:
                 notes.append(note)
             print(f"  {label:<46} {shown}" + (f" [{notes.index(note) + 1}]" if note and fn else ""))
         floor, rate = matmul_floor(model, x, t_, args.repeats)
-        print(f"  floor (matmuls alone, {rate:.0f} GFLOP/s): {floor * 1e3:.0f}ms; "
+        print(f"  floor (matmuls alone, {rate:.0f} GFLOP/s): {floor * 1e3:.2f}ms; "
               f"predict_mc runs at {floor / fast:.0%} of the floor's speed")
         for i, note in enumerate(notes, 1):
             print(f"  [{i}] {note}")

@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mcdropout import inference
 from mcdropout.inference import predict_mc, predict_standard
 from mcdropout.mc_plan import Plan, build_plan
 from mcdropout.model import MLP, seeded_mlp
@@ -200,6 +201,21 @@ def test_any_traceable_model_matches_loop_in_distribution(make):
     assert build_plan(model) is not None  # the fast path, not the loop
     torch.manual_seed(2)
     _same_distribution(model, torch.randn(30, 2 if not isinstance(model, MLP) else 3))
+
+
+@pytest.mark.parametrize("make", [lambda: _model(0.4), _input_dropout_model, Residual],
+                         ids=["mlp", "input-dropout", "residual"])
+def test_the_gpus_dropout_on_the_fast_path_matches_loop_in_distribution(make, monkeypatch):
+    """The CUDA fast path (``F.dropout`` out of place, shared rows through a broadcast view), run here on the CPU."""
+    monkeypatch.setattr(inference, "_dropout_for", lambda plan, device: (inference._torch_dropout, None))
+    torch.manual_seed(0)
+    model = make()
+    _same_distribution(model, torch.randn(40, model.config["in_dim"] if isinstance(model, MLP) else 2))
+    x = torch.ones(30, 50)
+    out = inference._torch_dropout(x, 0.25, 4 / 3, owned=True, t=4).view(4, 30, 50)
+    assert torch.equal(x, torch.ones(30, 50))  # the shared rows are read, never written
+    assert torch.equal(out.unique(), torch.tensor([0.0, 4 / 3])) and not torch.equal(out[0], out[1])  # own masks
+    assert abs((out == 0).float().mean().item() - 0.25) < 5 * math.sqrt(0.25 * 0.75 / out.numel())
 
 
 def test_fast_path_draws_its_own_masks():

@@ -12,7 +12,7 @@ T full passes:
 * the nodes that no dropout reaches (the deterministic prefix) run once on the N points;
 * the rest runs on blocks of t samples x n points (``[t * n, ...]`` rows): on the CPU
   blocks whose widest activation is ``BLOCK_BYTES`` (they stay in cache), on a GPU blocks
-  of ``chunk`` rows (fewer launches);
+  of ``chunk`` rows (fewer launches; 2^20 by default there, a quarter of that elsewhere);
 * on the CPU, masks are 16-bit uniform integers from numpy's SFC64 generator
   (:mod:`mcdropout.masks`: seeded from torch's CPU generator, so ``torch.manual_seed`` and
   ``seed`` govern them; drop rate within 2^-17 of p), about a quarter of the time of
@@ -20,7 +20,8 @@ T full passes:
 * the compare writes a 0/1 float mask that multiplies the activations in place where they
   are a temporary, and the 1 / (1 - p) scale is folded into the weight of the ``nn.Linear``
   that reads the dropout's output (elsewhere it is one more multiply).
-  On CUDA, ``F.dropout`` (one fused kernel drawing Philox uniforms) is used as it is.
+  On CUDA, ``F.dropout`` (one fused kernel drawing Philox uniforms) is used as it is, out of
+  place (its in-place form is not the fused kernel).
 
 Measured with ``benchmarks/mc_sampling.py`` (N = 10,000, T = 100), speed-up over the naive
 loop on 2 pinned cores of an Intel Xeon, two runs: seed MLP 7.0-7.3x, UCI network with input
@@ -32,6 +33,10 @@ Models the tracer cannot take (data-dependent control flow, random calls outside
 layers, more than one input, ...) fall back to the loop: one full pass per sample.
 
 Memory is bounded by ``chunk``: at most that many rows (samples x points) are in flight.
+
+On an H100 (N = 10,000, T = 100, one process, side by side), speed-up over the naive loop with
+``F.dropout`` in place and 2^18-row blocks against out of place and 2^20-row blocks: seed MLP
+4.0x -> 6.8x, UCI network 8.2x -> 14.4x, residual network 2.3x -> 3.3x.
 """
 
 from __future__ import annotations
@@ -46,12 +51,14 @@ from torch import nn
 from mcdropout.masks import Bits, keep_mask, threshold
 from mcdropout.mc_plan import DROPOUT_TYPES, Dropout, Plan, build_plan, is_dropout
 
-__all__ = ["DEFAULT_CHUNK", "DROPOUT_TYPES", "has_dropout", "is_dropout", "keep_mask", "model_device", "predict_mc",
+__all__ = ["DEFAULT_CHUNK", "DROPOUT_TYPES", "GPU_CHUNK", "default_chunk", "has_dropout", "is_dropout", "keep_mask", "model_device", "predict_mc",
            "predict_standard"]
 
 # Rows (samples x points) in flight at most: the memory bound (128 MiB of a 128-wide float32
-# activation). The fast path's blocks on the CPU are smaller (BLOCK_BYTES).
+# activation). The fast path's blocks on the CPU are smaller (BLOCK_BYTES); on a GPU the default
+# is GPU_CHUNK (fewer, larger launches: measured 10-30% faster than 2^18 on an H100).
 DEFAULT_CHUNK = 1 << 18
+GPU_CHUNK = 1 << 20
 # Bytes of a block's widest activation on the fast path: blocks that stay in the CPU cache
 # (measured on 2 cores: 4096 rows of the 128-wide MLP, 8-16k rows of the 50-wide UCI network).
 BLOCK_BYTES = 2 << 20
@@ -94,9 +101,14 @@ def _seeded(seed: int | None, device: torch.device) -> Iterator[None]:
         yield
 
 
-def predict_standard(model: nn.Module, x: torch.Tensor, chunk: int = DEFAULT_CHUNK) -> torch.Tensor:
+def default_chunk(device: torch.device) -> int:
+    return GPU_CHUNK if device.type == "cuda" else DEFAULT_CHUNK
+
+
+def predict_standard(model: nn.Module, x: torch.Tensor, chunk: int | None = None) -> torch.Tensor:
     """Dropout off (weights as trained, no rescaling needed: inverted dropout). ``[N, out]``."""
     device = model_device(model)
+    chunk = chunk or default_chunk(device)
     with _mode(model, dropout_on=False), torch.no_grad():
         return torch.cat([model(xb.to(device)) for xb in x.split(chunk)])
 
@@ -121,10 +133,20 @@ def _cpu_dropout(bits: Bits) -> Dropout:
 
 
 def _torch_dropout(x: torch.Tensor, p: float, scale: float, owned: bool, t: int) -> torch.Tensor:
-    """The fast path's dropout elsewhere: ``F.dropout``, which applies the 1 / (1 - p) scale itself."""
+    """The fast path's dropout elsewhere: ``F.dropout``, which applies the 1 / (1 - p) scale itself.
+
+    Never in place: on CUDA only the out-of-place call is PyTorch's fused kernel (one read, one
+    write and a byte mask); ``dropout_`` draws a float mask, rescales it and multiplies, about twice
+    the memory traffic. The t samples read the n shared rows through a broadcast view (no copy).
+    """
     if t > 1:
-        x, owned = x.expand(t, *x.shape).reshape(t * x.shape[0], *x.shape[1:]), True
-    return F.dropout(x, p, training=True, inplace=owned)
+        return F.dropout(x.expand(t, *x.shape), p, training=True).reshape(t * x.shape[0], *x.shape[1:])
+    return F.dropout(x, p, training=True)
+
+
+def _dropout_for(plan: Plan, device: torch.device) -> tuple[Dropout, dict | None]:
+    """The fast path's dropout on ``device``, and the Linear weights that absorb its scale (None: none do)."""
+    return (_cpu_dropout(Bits()), plan.weights()) if device.type == "cpu" else (_torch_dropout, None)
 
 
 def predict_mc(
@@ -132,21 +154,23 @@ def predict_mc(
     x: torch.Tensor,
     samples: int = 100,
     seed: int | None = None,
-    chunk: int = DEFAULT_CHUNK,
+    chunk: int | None = None,
     method: str = "auto",
 ) -> torch.Tensor:
     """``samples`` stochastic passes with dropout on, as ``[T, N, out]`` on the model's device.
 
     ``method``: ``"auto"`` (fast path where the model allows it), ``"fast"`` or ``"loop"``
-    (one full pass per sample through the model's own dropout layers).
+    (one full pass per sample through the model's own dropout layers). ``chunk``: rows in flight at
+    most (default :func:`default_chunk` of the model's device).
     """
     if samples < 1:
         raise ValueError(f"samples must be >= 1, got {samples}")
-    if chunk < 1:
+    if chunk is not None and chunk < 1:
         raise ValueError(f"chunk must be >= 1, got {chunk}")
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
     device = model_device(model)
+    chunk = chunk or default_chunk(device)
     x = x.to(device)
     with _mode(model, dropout_on=True), torch.no_grad(), _seeded(seed, device):
         plan = build_plan(model) if method != "loop" else None
@@ -169,8 +193,9 @@ def _blocks(samples: int, points: int, rows: int) -> Iterator[tuple[int, int, in
                 yield s, 1, start, min(start + rows, points)
 
 
-def block_rows(plan: Plan, det: dict, x: torch.Tensor, chunk: int = DEFAULT_CHUNK) -> int:
+def block_rows(plan: Plan, det: dict, x: torch.Tensor, chunk: int | None = None) -> int:
     """Rows per block of the fast path: ``chunk``, and on the CPU at most ``BLOCK_BYTES`` of the widest activation."""
+    chunk = chunk or default_chunk(x.device)
     if x.device.type != "cpu":
         return chunk  # launches cost more than cache misses: as few blocks as memory allows
     return max(1, min(chunk, BLOCK_BYTES // (x.element_size() * plan.width(det))))
@@ -185,7 +210,7 @@ def _predict_fast(plan: Plan, x: torch.Tensor, samples: int, chunk: int, device:
     n = x.shape[0]
     if plan.check(det, n) is not None:
         return None
-    dropout, weights = (_cpu_dropout(Bits()), plan.weights()) if device.type == "cpu" else (_torch_dropout, None)
+    dropout, weights = _dropout_for(plan, device)
     result = None
     for s, t, start, stop in _blocks(samples, n, block_rows(plan, det, x, chunk)):
         out = plan.run_block(plan.rows(det, start, stop), t, dropout, weights)
