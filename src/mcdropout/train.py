@@ -105,10 +105,11 @@ class EpochProgress(pl.Callback):
         now = time.perf_counter()
         if final or crossed or now - self.last >= self.every:
             self.last = now
-            loss = pl_module.mean_losses()[1]
+            split = "val" if pl_module.validate_each_epoch else "train"
+            loss = pl_module.mean_losses()[split == "val"]
             took = now - self.start
             left = took / epoch * max(total - epoch, 0)
-            print(f"{self.label}: epoch {epoch}/{total}, mean val loss {loss:.4f} ({duration(took)} elapsed, "
+            print(f"{self.label}: epoch {epoch}/{total}, mean {split} loss {loss:.4f} ({duration(took)} elapsed, "
                   f"about {duration(left)} left)", file=sys.stderr, flush=True)
 
 
@@ -228,11 +229,13 @@ def fit_members_on(
     progress: bool = True,
     label: str | None = None,
     global_seed: int | None = None,
+    validate: bool = True,
 ) -> FitResult | None:
     """:func:`fit_members` with data of each member's own: member ``i`` trains on ``data[data_of[i]]["train"]``
     (mini-batches of its own shuffle of those rows) and validates on ``data[data_of[i]]["val"]``; the data sets
     may differ in rows (see :class:`~mcdropout.routine.TensorBatches`) but not in columns. No standardisation:
-    the data come as the members should see them."""
+    the data come as the members should see them. ``validate=False``: no validation pass each epoch (the
+    history's val columns are NaN; see :class:`~mcdropout.routine.DropoutRoutine`)."""
     task = get_task(task)
     if len(data_of) != len(members) or not all(0 <= d < len(data) for d in data_of):
         raise ValueError(f"data_of: one index into the {len(data)} data sets per member ({len(members)})")
@@ -254,7 +257,7 @@ def fit_members_on(
 
     (tx, ty, tn), (vx, vy, vn) = stack("train"), stack("val")
     return _fit(task, kwargs, members, params, progress, label, global_seed, (tx, ty), (vx, vy),
-                data_of=torch.tensor(list(data_of)), train_rows=tn, val_rows=vn)
+                validate=validate, data_of=torch.tensor(list(data_of)), train_rows=tn, val_rows=vn)
 
 
 @contextmanager
@@ -274,7 +277,7 @@ def _uninitialised_memory_left_alone() -> Iterator[None]:
 
 def _fit(task: Task, kwargs: dict, members: list[Member], params: Params, progress: bool, label: str | None,
          global_seed: int | None, train: tuple[torch.Tensor, torch.Tensor], val: tuple[torch.Tensor, torch.Tensor],
-         **data: torch.Tensor) -> FitResult | None:
+         validate: bool = True, **data: torch.Tensor) -> FitResult | None:
     initial = []
     for m in members:
         extra = {"dropout": "concrete", "temperature": params.model.concrete.temperature} \
@@ -288,7 +291,7 @@ def _fit(task: Task, kwargs: dict, members: list[Member], params: Params, progre
     routine = DropoutRoutine(
         net, task, train, val, lr=cfg.lr, weight_decay=cfg.weight_decay, batch_size=cfg.batch_size, l2=l2,
         early_stop=early, patience=params.compare.patience, length_scale=params.model.concrete.length_scale,
-        epochs=cfg.epochs, **data,
+        epochs=cfg.epochs, validate=validate, **data,
     )
     pl.seed_everything(members[0].seed if global_seed is None else global_seed, verbose=False)
     label = label or f"{task.name} ({len(members)} member{'s' if len(members) != 1 else ''})"

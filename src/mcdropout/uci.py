@@ -106,7 +106,7 @@ def run_splits(ds: UCIDataset, chosen: list[int], epochs: int, samples: int, par
     say(f"training the grids of {len(chosen)} split(s) ({len(chosen)} x {size} members, {epochs} epochs)")
     fit = fit_members_on(Regression(), data, [s for s, g in enumerate(grids) for _ in g],
                          [m for g in grids for m, _ in g], params, progress=progress, global_seed=chosen[0],
-                         label=f"{ds.name} grids ({len(chosen)} x {size} members)")
+                         label=f"{ds.name} grids ({len(chosen)} x {size} members)", validate=False)
     say(f"choosing each split's member by validation log-likelihood (T = {val_samples})")
     best, last = [], time.perf_counter()
     for s, (i, (x, y, cut, _)) in enumerate(zip(chosen, rows)):
@@ -117,11 +117,12 @@ def run_splits(ds: UCIDataset, chosen: list[int], epochs: int, samples: int, par
             last = time.perf_counter()
             say(f"chosen for {s + 1} of {len(chosen)} splits")
     norms = [_norm(x, y) for x, y, _, _ in rows]
-    data = [{"train": _standardised(x, y, n), "val": _standardised(x[cut:], y[cut:], n)}  # val: a fit measure
+    data = [{"train": _standardised(x, y, n), "val": _standardised(x[cut:], y[cut:], n)}  # unused: validate=False
             for (x, y, cut, _), n in zip(rows, norms)]
     say(f"retraining the {len(chosen)} chosen member(s) on their whole training splits")
     final = fit_members_on(Regression(), data, list(range(len(chosen))), [m for m, _ in best], params,
-                           progress=progress, global_seed=chosen[0], label=f"{ds.name} retrain ({len(chosen)})")
+                           progress=progress, global_seed=chosen[0], label=f"{ds.name} retrain ({len(chosen)})",
+                           validate=False)
     say(f"testing (T = {samples})")
     out = []
     for s, (i, (member, tau), (_, _, _, test_idx)) in enumerate(zip(chosen, best, rows)):
