@@ -60,9 +60,9 @@ def member_mask(shape: tuple[int, ...], p: torch.Tensor, levels: torch.Tensor, s
                 bits: Bits | None = None) -> torch.Tensor:
     """Inverted-dropout masks of stacked members: ``[M, ...]`` holding ``scale[m] = 1 / (1 - p[m])`` where member
     ``m`` keeps an entry (probability ``1 - p[m]``) and 0 where it drops it. ``p``, ``levels``
-    (:func:`member_levels`) and ``scale``: ``[M]``, on the mask's device, computed once per model (a tiny model's
-    step is mostly per-op overhead). Multiplying the activations by the mask is the whole dropout (one multiply,
-    forward and backward)."""
+    (:func:`member_levels`) and ``scale``: ``[M]`` or already shaped ``[M, 1, ...]``, on the mask's device,
+    computed once per model (a tiny model's step is mostly per-op overhead). Multiplying the activations by the
+    mask is the whole dropout (one multiply, forward and backward)."""
     view = (len(p),) + (1,) * (len(shape) - 1)
     if p.device.type != "cpu":
         keep = torch.rand(shape, device=p.device, dtype=scale.dtype) >= p.view(view)

@@ -226,7 +226,7 @@ class DropoutRoutine(pl.LightningModule):
         self.register_buffer("two_l2", None if l2 is None else 2 * l2[:, None, None], persistent=False)
         if l2 is not None and bool((l2[net.concrete] > 0).any()):
             raise ValueError("Concrete dropout members take no L2 term (their regulariser holds the weights' term)")
-        self._epoch_sums: list[torch.Tensor] = []
+        self._epoch_sums: list[tuple[torch.Tensor, torch.Tensor | None, int]] = []  # a batch's losses, metrics, rows
         self.history: list[torch.Tensor] = []  # [4, M] per epoch: train/val loss, train/val metric
         self.length_scale = length_scale
         self.p_history: list[torch.Tensor] = []  # one [layers, M] tensor per epoch (Concrete members)
@@ -346,9 +346,8 @@ class DropoutRoutine(pl.LightningModule):
         x, y = batch
         out = self.net(x)
         losses = self.task.member_losses(out, y)
-        metric = self.task.member_metric(out, y, losses)
-        n = torch.tensor(float(y.shape[-1]), device=y.device)
-        self._epoch_sums.append(torch.stack([losses.detach() * n, metric.detach() * n, n.expand_as(losses)]))
+        metric = None if self.task.metric_from_loss else self.task.member_metric(out, y, losses).detach()
+        self._epoch_sums.append((losses.detach(), metric, y.shape[-1]))
         if self.net.has_concrete:
             k = self.net.leading_concrete
             if k is not None:  # the Concrete objective of those k members alone
@@ -360,10 +359,16 @@ class DropoutRoutine(pl.LightningModule):
     def end_epoch(self) -> None:
         """The epoch's train and val losses and metrics into the history; divergence check, learned rates,
         early stopping."""
-        sums = torch.stack(self._epoch_sums).sum(0)
+        losses, metrics, rows = zip(*self._epoch_sums)
         self._epoch_sums.clear()
-        train_loss = sums[0] / sums[2]
-        train_metric = self.task.epoch_metric(train_loss, sums[1] / sums[2])
+        if len(rows) == 1:
+            train_loss, mean_metric = losses[0], metrics[0]
+        else:  # means weighted by the batches' rows
+            n = torch.tensor(rows, dtype=losses[0].dtype, device=losses[0].device)[:, None]
+            total = float(sum(rows))
+            train_loss = (torch.stack(losses) * n).sum(0) / total
+            mean_metric = None if metrics[0] is None else (torch.stack(metrics) * n).sum(0) / total
+        train_metric = self.task.epoch_metric(train_loss, mean_metric)
         if self.validate_each_epoch:
             was_training = self.net.training
             self.net.eval()

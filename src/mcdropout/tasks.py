@@ -49,6 +49,8 @@ class Task:
     fits_noise: bool  # a homoscedastic observation noise is fitted on val (regression)
     plain_uncertainty: str  # what a model without MC dropout offers as uncertainty
     plain_has_uncertainty: bool  # whether that is a per-input uncertainty of the model's own
+    # The epoch's metric is a function of its mean loss alone (RMSE): training skips the batches' metrics.
+    metric_from_loss: bool = False
 
     @property
     def out_dim(self) -> int:
@@ -62,8 +64,9 @@ class Task:
         """Per-member main metric ``[M]`` of one batch."""
         raise NotImplementedError
 
-    def epoch_metric(self, mean_loss: torch.Tensor, mean_metric: torch.Tensor) -> torch.Tensor:
-        """The epoch's metric from the point-weighted means of the batches' losses and metrics."""
+    def epoch_metric(self, mean_loss: torch.Tensor, mean_metric: torch.Tensor | None) -> torch.Tensor:
+        """The epoch's metric from the point-weighted means of the batches' losses and metrics (None where
+        ``metric_from_loss``)."""
         return mean_metric
 
     def link(self, out: torch.Tensor) -> np.ndarray:
@@ -100,6 +103,7 @@ class Regression(Task):
     fits_noise: bool = True
     plain_uncertainty: str = "none (constant noise fitted on val)"
     plain_has_uncertainty: bool = False
+    metric_from_loss: bool = True
 
     def member_losses(self, out, y):
         from torch.nn import functional as F
