@@ -5,8 +5,8 @@ import math
 import pytest
 import torch
 
-from mcdropout.model import MLP, seeded_mlp
 from mcdropout import stacked as stacked_module
+from mcdropout.model import MLP, seeded_mlp
 from mcdropout.stacked import StackedMLP
 
 

@@ -51,8 +51,8 @@ from torch import nn
 from mcdropout.masks import Bits, keep_mask, threshold
 from mcdropout.mc_plan import DROPOUT_TYPES, Dropout, Plan, build_plan, is_dropout
 
-__all__ = ["DEFAULT_CHUNK", "DROPOUT_TYPES", "GPU_CHUNK", "default_chunk", "has_dropout", "is_dropout", "keep_mask", "model_device", "predict_mc",
-           "predict_standard"]
+__all__ = ["DEFAULT_CHUNK", "DROPOUT_TYPES", "GPU_CHUNK", "default_chunk", "has_dropout", "is_dropout", "keep_mask",
+           "model_device", "predict_mc", "predict_standard"]
 
 # Rows (samples x points) in flight at most: the memory bound (128 MiB of a 128-wide float32
 # activation). The fast path's blocks on the CPU are smaller (BLOCK_BYTES); on a GPU the default
