@@ -4,11 +4,12 @@ import numpy as np
 import pytest
 import torch
 
+from mcdropout.batches import TensorBatches, member_orders
 from mcdropout.config import Params
 from mcdropout.data import Split
 from mcdropout.members import Member
 from mcdropout.model import seeded_mlp
-from mcdropout.routine import DropoutRoutine, TensorBatches, early_stopping, member_orders
+from mcdropout.routine import DropoutRoutine, early_stopping
 from mcdropout.stacked import StackedMLP
 from mcdropout.tasks import get_task
 from mcdropout.train import fit_members, fit_members_on
@@ -235,7 +236,7 @@ def test_blocks_of_epochs_train_exactly_as_epoch_by_epoch(monkeypatch, capsys):
 def test_fused_adam_step_updates_as_the_optimisers_step():
     """``FusedAdamStep``: bit for bit what ``torch.optim.Adam(fused=True).step()`` does, over steps, with weight
     decay in one group and a parameter left without a gradient in one step."""
-    from mcdropout.routine import FusedAdamStep
+    from mcdropout.optim import FusedAdamStep
 
     gen = torch.Generator().manual_seed(0)
     start = [torch.randn(4, 3, generator=gen), torch.randn(5, generator=gen), torch.randn(2, generator=gen)]

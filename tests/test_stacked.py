@@ -5,7 +5,6 @@ import math
 import pytest
 import torch
 
-from mcdropout import stacked as stacked_module
 from mcdropout.model import MLP, seeded_mlp
 from mcdropout.stacked import StackedMLP
 
@@ -22,24 +21,6 @@ def test_forward_shapes_shared_and_per_member_inputs():
     assert [tuple(w.shape) for w in stacked.weights] == [(3, 3, 6), (3, 6, 5), (3, 5, 2)]
     assert [tuple(b.shape) for b in stacked.biases] == [(3, 1, 6), (3, 1, 5), (3, 1, 2)]
     torch.testing.assert_close(stacked.p, torch.tensor([0.0, 0.5, 0.2]))
-
-
-def test_a_layer_of_one_output_gives_baddbmm_values_and_gradients():
-    """The element-wise path of one-output layers (``stacked._OutputOfOne``): autograd's check in float64,
-    and the same values and gradients as ``baddbmm`` through autograd."""
-    gen = torch.Generator().manual_seed(0)
-    h, w, b = (torch.randn(*shape, generator=gen, dtype=torch.float64, requires_grad=True)
-               for shape in ((3, 7, 5), (3, 5, 1), (3, 1, 1)))
-    assert torch.autograd.gradcheck(stacked_module._OutputOfOne.apply, (h, w, b))
-    out = stacked_module._linear(h, w, b)
-    reference = torch.baddbmm(b, h, w)
-    torch.testing.assert_close(out, reference)
-    g = torch.randn(3, 7, 1, generator=gen, dtype=torch.float64)
-    ours = torch.autograd.grad(out, (h, w, b), g)
-    theirs = torch.autograd.grad(reference, (h, w, b), g)
-    for a, e in zip(ours, theirs):
-        assert a.shape == e.shape
-        torch.testing.assert_close(a, e)
 
 
 def test_per_member_inputs_go_to_their_own_member():

@@ -31,12 +31,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-import numpy as np
 import pytorch_lightning as pl
 import torch
 from torch import nn
 
+from mcdropout.batches import TensorBatches
 from mcdropout.concrete import concrete_regulariser, weight_term
+from mcdropout.optim import FusedAdamStep
 from mcdropout.stacked import StackedMLP
 from mcdropout.tasks import Task
 
@@ -68,79 +69,7 @@ class DivergedError(ValueError):
 CHECK_EVERY = 50  # epochs between checks for a non-finite loss (each check waits for the device)
 
 
-class TensorBatches:
-    """An iterable of ``(x, y)`` batches over device tensors; reshuffled every epoch.
-
-    Shared data: ``x [b, in]``, ``y [b]``, one shuffle for all members. Per-member data
-    (``routine.data_of`` set): ``x [M, b, in]``, ``y [M, b]``, each member's rows of its own
-    data set in its own shuffle. An epoch has ``ceil(N / batch_size)`` steps for the
-    largest data set (``N`` rows) and every member's batch has the same size at each
-    step (the last one partial, as with shared data); a member with ``n < N`` rows draws
-    its ``N`` positions from fresh shuffles of its rows one after another, so it sees
-    every row in an epoch and some of them twice.
-    """
-
-    def __init__(self, routine: DropoutRoutine, batch_size: int) -> None:
-        self.routine = routine
-        self.batch_size = batch_size
-
-    def __len__(self) -> int:
-        n = self.routine.train_y.shape[-1]
-        return 1 if self.batch_size <= 0 else -(-n // self.batch_size)
-
-    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        x, y = self.routine.train_x, self.routine.train_y
-        n = y.shape[-1]
-        if self.routine.data_of is not None:
-            order, data = member_orders(self.routine.member_rows("train"), n), self.routine.data_of[:, None]
-            for idx in order.split(self.batch_size if self.batch_size > 0 else n, dim=1):
-                yield x[data, idx], y[data, idx]
-            return
-        if self.batch_size <= 0 or self.batch_size >= n:
-            yield x, y
-            return
-        order = torch.randperm(n, device=y.device)
-        for idx in order.split(self.batch_size):
-            yield x[idx], y[idx]
-
-
 EPOCHS_PER_STEP = 10  # epochs in one Lightning step: Lightning's own loop costs ~2 ms a step
-
-
-class FusedAdamStep:
-    """``opt.step()`` of a fused ``torch.optim.Adam`` as the one kernel call it ends in, without the optimiser's
-    per-call bookkeeping (0.1 ms, a twentieth of a small stacked model's step on the CPU): the same kernel on the
-    same state, so the same update. The first call, and any step where a parameter has no gradient, goes
-    through ``opt.step()`` itself (which creates the state and skips such parameters)."""
-
-    def __init__(self, opt: torch.optim.Optimizer) -> None:
-        self.opt = opt
-        self.groups: list[tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor], list[torch.Tensor],
-                                dict[str, Any]]] | None = None
-
-    @staticmethod
-    def applies(opt: torch.optim.Optimizer) -> bool:
-        return type(opt) is torch.optim.Adam and hasattr(torch, "_fused_adam_") and all(
-            g["fused"] and not g["amsgrad"] and not g["maximize"] and not g["decoupled_weight_decay"]
-            and not torch.is_tensor(g["lr"]) and isinstance(g["betas"][0], float) for g in opt.param_groups)
-
-    def __call__(self) -> None:
-        if self.groups is None or any(p.grad is None for params, *_ in self.groups for p in params):
-            self.opt.step()
-            self.groups = [self._group(g) for g in self.opt.param_groups]
-            return
-        for params, exp_avgs, exp_avg_sqs, steps, kwargs in self.groups:
-            torch._foreach_add_(steps, 1)
-            torch._fused_adam_(params, [p.grad for p in params], exp_avgs, exp_avg_sqs, [], steps, **kwargs)
-
-    def _group(self, group: dict[str, Any]) -> tuple:
-        params = [p for p in group["params"] if p in self.opt.state]
-        state = [self.opt.state[p] for p in params]
-        kwargs = {"amsgrad": False, "lr": group["lr"], "beta1": group["betas"][0], "beta2": group["betas"][1],
-                  "weight_decay": group["weight_decay"], "eps": group["eps"], "maximize": False,
-                  "grad_scale": None, "found_inf": None}
-        return params, [s["exp_avg"] for s in state], [s["exp_avg_sq"] for s in state], [s["step"] for s in state], \
-            kwargs
 
 
 class _Blocks:
@@ -156,22 +85,6 @@ class _Blocks:
     def __iter__(self) -> Iterator[int]:
         r = self.routine
         yield min(r.epochs_per_step, r.epochs - len(r.history))
-
-
-def member_orders(rows: torch.Tensor, n: int) -> torch.Tensor:
-    """``[M, n]`` row indices: member ``m``'s shuffles of ``range(rows[m])``, one after another, cut at ``n``."""
-    m, low = len(rows), int(rows.min())
-    reps = -(-n // low)
-    position = torch.arange(n, device=rows.device)
-    keys = torch.rand(m, reps, n, device=rows.device) + (position >= rows[:, None])[:, None, :]  # pads sort last
-    if keys.device.type == "cpu":  # numpy's sort: the same order, in a third of torch's time here
-        order = torch.from_numpy(np.argsort(keys.numpy(), axis=-1)).reshape(m, reps * n)
-    else:
-        order = keys.argsort(dim=-1).reshape(m, reps * n)
-    if reps == 1:
-        return order
-    rows = rows[:, None]
-    return order.gather(1, position // rows * n + position % rows)  # the k-th valid entry of each member
 
 
 class DropoutRoutine(pl.LightningModule):
