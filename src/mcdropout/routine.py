@@ -12,7 +12,7 @@ never forces a device sync per step.
 Members may train on data of their own (``data_of``): the train and val tensors then
 hold one stacked data set per index, ``[G, N, in]`` (padded to the largest, with the
 true row counts in ``train_rows`` / ``val_rows``), and member ``m`` sees only data set
-``data_of[m]``, in mini-batches of its own shuffle (see :class:`TensorBatches`). The
+``data_of[m]``, in mini-batches of its own shuffle (see :class:`~mcdropout.batches.TensorBatches`). The
 UCI benchmark trains the grids of all its splits this way, as one model.
 
 Two per-member extras, both vectorised over the stack:

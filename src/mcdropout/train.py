@@ -105,8 +105,8 @@ class EpochProgress(pl.Callback):
         now = time.perf_counter()
         if final or crossed or now - self.last >= self.every:
             self.last = now
-            split = "val" if pl_module.validate_each_epoch else "train"
-            loss = pl_module.mean_losses()[split == "val"]
+            train_loss, val_loss = pl_module.mean_losses()
+            split, loss = ("val", val_loss) if pl_module.validate_each_epoch else ("train", train_loss)
             took = now - self.start
             left = took / epoch * max(total - epoch, 0)
             print(f"{self.label}: epoch {epoch}/{total}, mean {split} loss {loss:.4f} ({duration(took)} elapsed, "
@@ -233,7 +233,7 @@ def fit_members_on(
 ) -> FitResult | None:
     """:func:`fit_members` with data of each member's own: member ``i`` trains on ``data[data_of[i]]["train"]``
     (mini-batches of its own shuffle of those rows) and validates on ``data[data_of[i]]["val"]``; the data sets
-    may differ in rows (see :class:`~mcdropout.routine.TensorBatches`) but not in columns. No standardisation:
+    may differ in rows (see :class:`~mcdropout.batches.TensorBatches`) but not in columns. No standardisation:
     the data come as the members should see them. ``validate=False``: no validation pass each epoch (the
     history's val columns are NaN; see :class:`~mcdropout.routine.DropoutRoutine`)."""
     task = get_task(task)
