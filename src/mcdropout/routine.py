@@ -337,12 +337,16 @@ class DropoutRoutine(pl.LightningModule):
     def _early_stopping_step(self, val_loss: torch.Tensor, epoch: int) -> None:
         """The rule of :func:`early_stopping`, for all members at once."""
         active = self.early_stop & ~self.stopped
+        on_cpu = active.device.type == "cpu"  # on the CPU, skip what changes nothing (no device sync on a GPU)
+        if on_cpu and not bool(active.any()):
+            return  # every early-stopping member has stopped
         better = active & (val_loss < self.best_val)
         self.best_val = torch.where(better, val_loss, self.best_val)
         self.best_epoch = torch.where(better, torch.full_like(self.best_epoch, epoch), self.best_epoch)
-        with torch.no_grad():
-            for kept, current in zip(self.best_state, self._member_tensors()):
-                kept[better] = current.detach()[better]
+        if not on_cpu or bool(better.any()):
+            with torch.no_grad():
+                for kept, current in zip(self.best_state, self._member_tensors()):
+                    kept[better] = current.detach()[better]
         stop = active & (epoch - self.best_epoch >= self.patience)
         self.stop_epoch = torch.where(stop, torch.full_like(self.stop_epoch, epoch), self.stop_epoch)
 
