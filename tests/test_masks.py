@@ -56,3 +56,14 @@ def test_member_mask_rates_scales_and_seed():
         assert mask[m].mean().item() == pytest.approx(1.0, abs=0.03)  # inverted dropout keeps the mean
     torch.manual_seed(0)
     assert torch.equal(mask, member_mask(shape, p, member_levels(p), 1 / (1 - p)))
+
+
+def test_member_mask_written_into_out_is_the_same_mask():
+    p = torch.tensor([0.2, 0.5, 0.0])
+    torch.manual_seed(3)
+    new = member_mask((3, 40, 7), p, member_levels(p), 1 / (1 - p))
+    buffer = torch.full((5, 40, 7), -1.0)
+    torch.manual_seed(3)
+    written = member_mask((3, 40, 7), p, member_levels(p), 1 / (1 - p), out=buffer[2:])
+    assert written.data_ptr() == buffer[2:].data_ptr() and torch.equal(buffer[2:], new)
+    assert (buffer[:2] == -1).all()  # rows before ``out`` untouched

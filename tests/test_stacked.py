@@ -120,6 +120,29 @@ def test_leading_concrete_members_train_as_if_stacked_apart():
     assert StackedMLP([mlps[1], mlps[0]]).leading_concrete is None  # not leading: the general path
 
 
+def test_head_masked_multiply_gives_the_joined_masks_values_and_gradients_bit_for_bit():
+    """Concrete members' relaxed masks (the head, with a gradient) ahead of fixed-rate masks (no gradient): the
+    product and both gradients equal those of ``h * cat([head, rest])`` exactly."""
+    from mcdropout.stacked import _HeadMaskedMul
+
+    torch.manual_seed(1)
+    h0, head0, rest = torch.randn(5, 9, 6), torch.rand(2, 9, 6), torch.rand(3, 9, 6)
+    upstream = torch.randn(5, 9, 6)
+    results = []
+    for joined in (True, False):
+        h, head = h0.clone().requires_grad_(), head0.clone().requires_grad_()
+        if joined:
+            out = h * torch.cat([head, rest])
+        else:
+            mask = torch.empty(5, 9, 6)
+            mask[2:] = rest
+            out = _HeadMaskedMul.apply(h, mask, head)
+        out.backward(upstream)
+        results.append((out.detach(), h.grad, head.grad))
+    for a, b in zip(*results):
+        assert torch.equal(a, b)
+
+
 def test_fixed_rate_training_masks_drop_at_each_members_rate():
     stacked = StackedMLP(_mlps(ps=(0.0, 0.25, 0.75), hidden=(400, 400))).train()
     torch.manual_seed(0)

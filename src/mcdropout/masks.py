@@ -57,19 +57,20 @@ def member_levels(p: torch.Tensor) -> torch.Tensor:
 
 
 def member_mask(shape: tuple[int, ...], p: torch.Tensor, levels: torch.Tensor, scale: torch.Tensor,
-                bits: Bits | None = None) -> torch.Tensor:
+                bits: Bits | None = None, out: torch.Tensor | None = None) -> torch.Tensor:
     """Inverted-dropout masks of stacked members: ``[M, ...]`` holding ``scale[m] = 1 / (1 - p[m])`` where member
     ``m`` keeps an entry (probability ``1 - p[m]``) and 0 where it drops it. ``p``, ``levels``
     (:func:`member_levels`) and ``scale``: ``[M]`` or already shaped ``[M, 1, ...]``, on the mask's device,
     computed once per model (a tiny model's step is mostly per-op overhead). Multiplying the activations by the
-    mask is the whole dropout (one multiply, forward and backward)."""
+    mask is the whole dropout (one multiply, forward and backward). ``out``: a contiguous tensor of ``shape`` to
+    write the mask into."""
     view = (len(p),) + (1,) * (len(shape) - 1)
     if p.device.type != "cpu":
         keep = torch.rand(shape, device=p.device, dtype=scale.dtype) >= p.view(view)
-        return keep * scale.view(view)
+        return keep * scale.view(view) if out is None else torch.mul(keep, scale.view(view), out=out)
     # The compare writes 0/1 in the mask's dtype and the scale multiplies in place: the same values as
     # torch.where(keep, scale, 0) or a bool mask times the scale, in a tenth and a sixth of their time
     # (a bool operand of a float multiply is first copied to float on the CPU).
-    keep = torch.empty(shape, dtype=scale.dtype)
+    keep = torch.empty(shape, dtype=scale.dtype) if out is None else out
     torch.ge((bits or Bits()).int16(shape), levels.to(torch.int16).view(view), out=keep)
     return keep.mul_(scale.view(view))

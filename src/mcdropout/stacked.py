@@ -84,7 +84,8 @@ class StackedMLP(nn.Module):
             return h
         return h * self._mask(tuple(h.shape), rates, bits, members, h.dtype)
 
-    def _mask(self, shape: tuple[int, ...], rates: str, bits: Bits, members: slice, dtype: torch.dtype) -> torch.Tensor:
+    def _mask(self, shape: tuple[int, ...], rates: str, bits: Bits, members: slice, dtype: torch.dtype,
+              out: torch.Tensor | None = None) -> torch.Tensor:
         """The inverted-dropout mask of ``members`` at their fixed rates (:func:`~mcdropout.masks.member_mask`).
 
         The rates, thresholds and scales of ``members``, sliced, cast and shaped for the mask, are kept from the
@@ -98,7 +99,7 @@ class StackedMLP(nn.Module):
             parts = (getattr(self, rates)[members].view(view), levels.view(view),
                      getattr(self, f"{rates}_scale")[members].to(dtype).view(view))
             self._mask_parts[key] = parts
-        return member_mask(shape, *parts, bits)
+        return member_mask(shape, *parts, bits, out=out)
 
     def layer_p(self, j: int) -> torch.Tensor:
         """``[M]``: each member's rate at hidden dropout layer ``j`` (learned or fixed)."""
@@ -115,10 +116,12 @@ class StackedMLP(nn.Module):
             # one mask (slicing h and joining the parts cost more than the rest of the step's backward pass)
             u = torch.rand((k, *h.shape[1:]), device=h.device, dtype=h.dtype)
             head = (1 - relaxed_drop(p[:k], u, self.temperature)) / (1 - p[:k])
-            rest = (h.shape[0] - k, *h.shape[1:])
-            fixed = self._mask(rest, "p", bits, slice(k, None), h.dtype) if self.dropping["p"] else \
-                torch.ones(rest, device=h.device, dtype=h.dtype)
-            return h * torch.cat([head, fixed])
+            mask = torch.empty(h.shape, device=h.device, dtype=h.dtype)
+            if self.dropping["p"]:  # the others' masks written in place after the head's rows
+                self._mask(tuple(mask[k:].shape), "p", bits, slice(k, None), h.dtype, out=mask[k:])
+            else:
+                mask[k:] = 1.0
+            return _HeadMaskedMul.apply(h, mask, head)
         u = torch.rand(h.shape, device=h.device, dtype=h.dtype)
         if not torch.is_grad_enabled():
             drop = (u < p).to(h.dtype)  # exact Bernoulli(p) drop indicator
@@ -150,3 +153,23 @@ class StackedMLP(nn.Module):
             for j, layer in enumerate(x for x in mlp if isinstance(x, ConcreteDropout)):
                 layer.p_logit.copy_(self.p_logit[j, i].cpu())
         return mlp
+
+
+class _HeadMaskedMul(torch.autograd.Function):
+    """``h * mask`` once the first ``k`` rows of ``mask`` are set to ``head`` (the Concrete members' relaxed masks,
+    which depend on their rates); the other rows hold fixed-rate masks, without a gradient.
+
+    The same values and gradients as ``h * torch.cat([head, rest])`` (element-wise products), without joining the
+    parts and without the gradient of the whole mask, of which only the head's rows were kept."""
+
+    @staticmethod
+    def forward(ctx, h: torch.Tensor, mask: torch.Tensor, head: torch.Tensor) -> torch.Tensor:
+        mask[: len(head)] = head
+        ctx.save_for_backward(h, mask)
+        ctx.k = len(head)
+        return h * mask
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None, torch.Tensor]:
+        h, mask = ctx.saved_tensors
+        return grad * mask, None, grad[: ctx.k] * h[: ctx.k]
