@@ -206,7 +206,9 @@ class DropoutRoutine(pl.LightningModule):
         return torch.optim.Adam(groups, lr=self.lr, fused=fused, foreach=None if fused else True)
 
     def concrete_objective(self, losses: torch.Tensor, members: slice = slice(None)) -> torch.Tensor:
-        """2 x NLL + the Concrete regulariser of every layer, for ``members`` (``losses``: theirs)."""
+        """2 x NLL + the Concrete regulariser of every layer, for ``members`` (``losses``: theirs). Its weight terms
+        see the weights detached: :meth:`_add_concrete_weight_gradient` adds their gradient after the backward pass
+        (through slices of the stacks, autograd's took a third of a comparison's step)."""
         net, n, ls = self.net, self.n_train, self.length_scale
         if isinstance(n, torch.Tensor):
             n = n[members]
@@ -215,10 +217,23 @@ class DropoutRoutine(pl.LightningModule):
             data = losses * torch.exp(-s) + s
         else:
             data = 2 * losses
-        reg = weight_term(net.input_p[members], net.weights[0][members], n, ls)  # fixed input rate: no entropy term
-        for j, w in enumerate(net.weights[1:]):
-            reg = reg + concrete_regulariser(net.layer_p(j)[members], w[members], w.shape[1], n, ls)
+        weights, rates = [w.detach()[members] for w in net.weights], [net.input_p[members]]
+        reg = weight_term(rates[0], weights[0], n, ls)  # fixed input rate: no entropy term
+        for j, w in enumerate(weights[1:]):
+            rates.append(net.layer_p(j)[members])
+            reg = reg + concrete_regulariser(rates[-1], w, w.shape[1], n, ls)
+        self._concrete_terms = (members, [p.detach() for p in rates], n)
         return data + reg
+
+    @torch.no_grad()
+    def _add_concrete_weight_gradient(self) -> None:
+        """The gradient of the weight terms ``l^2 / N ||W||^2 / (1 - p)`` of the last :meth:`concrete_objective`, by
+        autograd's own ops (division, product, then ``grad * 2W``): the same gradients bit for bit."""
+        members, rates, n = self._concrete_terms
+        through = self.net.concrete[members].to(rates[0].dtype)  # 0 where the objective is not a member's loss
+        for w, p in zip(self.net.weights, rates):
+            grad = through / (1 - p) * (self.length_scale**2 / n)
+            w.grad[members].add_(grad[:, None, None] * (2.0 * w[members]))
 
     def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
         return batch  # a number of epochs; their batches are drawn from tensors already on the device
@@ -242,6 +257,8 @@ class DropoutRoutine(pl.LightningModule):
                     loss.backward()
                 else:
                     self.manual_backward(loss)
+                if self.net.has_concrete:
+                    self._add_concrete_weight_gradient()
                 if self.l2 is not None:
                     self._add_l2_gradient()
                 step()
