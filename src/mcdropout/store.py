@@ -42,7 +42,7 @@ _DATABASES = ("sqlite", "postgresql", "mysql", "mssql")  # SQLAlchemy stores (wi
 
 
 def reset() -> None:
-    """Forget stores that failed (each command of the CLI starts afresh)."""
+    """Forget stores that failed, and the clients made (each command of the CLI starts afresh)."""
     _failed.clear()
     _probed.clear()
     _clients.clear()
