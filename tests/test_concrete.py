@@ -99,3 +99,15 @@ def test_stacked_concrete_members_learn_p_fixed_members_do_not():
     member = net.member(1)
     assert member.learned_p == pytest.approx([0.1, 0.1], abs=1e-6)
     assert net.member(0).config.get("dropout", "fixed") == "fixed"
+
+
+def test_weight_term_gradient_is_autograds_bit_for_bit():
+    from mcdropout.concrete import weight_term, weight_term_gradient
+
+    gen = torch.Generator().manual_seed(0)
+    w = torch.randn(4, 6, 5, generator=gen, requires_grad=True)
+    p = torch.tensor([0.1, 0.3, 0.5, 0.7])
+    upstream = torch.tensor([1.0, 0.0, 1.0, 1.0])  # a member whose objective is not its loss gets none
+    (weight_term(p, w, 30, 0.01) * upstream).sum().backward()
+    closed = weight_term_gradient(p, w.detach(), 30, 0.01, upstream)
+    assert torch.equal(closed, w.grad) and (closed[1] == 0).all()

@@ -36,7 +36,7 @@ import torch
 from torch import nn
 
 from mcdropout.batches import TensorBatches
-from mcdropout.concrete import concrete_regulariser, weight_term
+from mcdropout.concrete import concrete_regulariser, weight_term, weight_term_gradient
 from mcdropout.optim import FusedAdamStep
 from mcdropout.stacked import StackedMLP
 from mcdropout.tasks import Task
@@ -159,6 +159,7 @@ class DropoutRoutine(pl.LightningModule):
         self.automatic_optimization = False  # see training_step
         self.plain_steps = False
         self._fused_step: FusedAdamStep | None = None
+        self._concrete_terms: tuple | None = None  # members, rates and N of the last concrete_objective
 
     def on_train_start(self) -> None:
         # One process on one device in full precision: plain backward passes and optimiser steps, without
@@ -227,13 +228,12 @@ class DropoutRoutine(pl.LightningModule):
 
     @torch.no_grad()
     def _add_concrete_weight_gradient(self) -> None:
-        """The gradient of the weight terms ``l^2 / N ||W||^2 / (1 - p)`` of the last :meth:`concrete_objective`, by
-        autograd's own ops (division, product, then ``grad * 2W``): the same gradients bit for bit."""
+        """The gradient of the weight terms of the last :meth:`concrete_objective`
+        (:func:`~mcdropout.concrete.weight_term_gradient`: the same values as autograd's)."""
         members, rates, n = self._concrete_terms
         through = self.net.concrete[members].to(rates[0].dtype)  # 0 where the objective is not a member's loss
         for w, p in zip(self.net.weights, rates):
-            grad = through / (1 - p) * (self.length_scale**2 / n)
-            w.grad[members].add_(grad[:, None, None] * (2.0 * w[members]))
+            w.grad[members].add_(weight_term_gradient(p, w[members], n, self.length_scale, through))
 
     def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
         return batch  # a number of epochs; their batches are drawn from tensors already on the device
