@@ -101,13 +101,43 @@ def test_stacked_concrete_members_learn_p_fixed_members_do_not():
     assert net.member(0).config.get("dropout", "fixed") == "fixed"
 
 
-def test_weight_term_gradient_is_autograds_bit_for_bit():
-    from mcdropout.concrete import weight_term, weight_term_gradient
+def test_weight_term_gradient_is_autograds():
+    from mcdropout.concrete import add_weight_term_gradient, weight_term
 
     gen = torch.Generator().manual_seed(0)
     w = torch.randn(4, 6, 5, generator=gen, requires_grad=True)
     p = torch.tensor([0.1, 0.3, 0.5, 0.7])
     upstream = torch.tensor([1.0, 0.0, 1.0, 1.0])  # a member whose objective is not its loss gets none
     (weight_term(p, w, 30, 0.01) * upstream).sum().backward()
-    closed = weight_term_gradient(p, w.detach(), 30, 0.01, upstream)
-    assert torch.equal(closed, w.grad) and (closed[1] == 0).all()
+    before = torch.randn(4, 6, 5, generator=gen)
+    closed = add_weight_term_gradient(before.clone(), p, w.detach(), 30, 0.01, upstream)
+    torch.testing.assert_close(closed, before + w.grad, rtol=1e-6, atol=1e-9)
+    assert torch.equal(closed[1], before[1])
+
+
+def test_relaxed_keep_slope_is_the_masks_derivative_in_the_logit():
+    """The closed-form derivative of the relaxed keep mask in the rate's logit equals autograd's."""
+    from mcdropout.concrete import relaxed_drop, relaxed_keep
+
+    gen = torch.Generator().manual_seed(0)
+    logit = torch.tensor([-2.0, 0.3, 1.5], dtype=torch.float64, requires_grad=True)
+    u = torch.rand(3, 7, 5, generator=gen, dtype=torch.float64)
+    upstream = torch.randn(3, 7, 5, generator=gen, dtype=torch.float64)
+    p = torch.sigmoid(logit)[:, None, None]
+    ((1 - relaxed_drop(p, u, 0.1)) / (1 - p) * upstream).sum().backward()
+    mask, slope = relaxed_keep(p.detach(), u, 0.1)
+    torch.testing.assert_close(mask, (1 - relaxed_drop(p, u, 0.1)) / (1 - p), rtol=0, atol=0)
+    torch.testing.assert_close((upstream * slope).sum(dim=(1, 2)), logit.grad, rtol=1e-10, atol=1e-12)
+
+
+def test_rate_term_gradient_is_the_regularisers_derivative_in_the_logit():
+    from mcdropout.concrete import rate_term_gradient
+
+    gen = torch.Generator().manual_seed(0)
+    logit = torch.tensor([-2.0, 0.3, 1.5, 0.0], dtype=torch.float64, requires_grad=True)
+    w = torch.randn(4, 6, 5, generator=gen, dtype=torch.float64)
+    upstream = torch.tensor([1.0, 0.0, 1.0, 2.0], dtype=torch.float64)
+    (concrete_regulariser(torch.sigmoid(logit), w, 6, 30, 0.01) * upstream).sum().backward()
+    closed = rate_term_gradient(torch.sigmoid(logit.detach()), w.pow(2).sum(dim=(1, 2)), 6, 30, 0.01, upstream)
+    torch.testing.assert_close(closed, logit.grad, rtol=1e-10, atol=1e-12)
+    assert closed[1] == 0 and (closed[[0, 2, 3]] != 0).all()

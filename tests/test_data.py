@@ -7,7 +7,7 @@ import pytest
 
 from mcdropout.config import Params, RegressionData
 from mcdropout.data import DataError, build_dataset, infer_task, load_dataset, sort_labels, write_dataset
-from mcdropout.sources import make_regression, regression_curve
+from mcdropout.sources import make_regression, moons, regression_curve
 
 
 def with_datasets(**specs) -> Params:
@@ -33,6 +33,15 @@ def test_moons_are_a_two_class_task_with_labels_0_1():
     assert data.task.n_classes == 2 and data.task.out_dim == 1
     assert set(np.unique(data.splits["test"].y)) == {0.0, 1.0}
     assert data.schema.standardize is False
+
+
+@pytest.mark.parametrize(("n", "seed"), [(200, 0), (1000, 2), (7, 1001)])
+def test_moons_are_scikit_learns_point_for_point(n, seed):
+    from sklearn.datasets import make_moons
+
+    x, y = moons(n, 0.3, seed)
+    ref_x, ref_y = make_moons(n_samples=n, noise=0.3, random_state=seed)
+    assert np.array_equal(x, ref_x) and np.array_equal(y, ref_y)
 
 
 @pytest.mark.parametrize("name", ["regression", "classification"])

@@ -120,27 +120,35 @@ def test_leading_concrete_members_train_as_if_stacked_apart():
     assert StackedMLP([mlps[1], mlps[0]]).leading_concrete is None  # not leading: the general path
 
 
-def test_head_masked_multiply_gives_the_joined_masks_values_and_gradients_bit_for_bit():
-    """Concrete members' relaxed masks (the head, with a gradient) ahead of fixed-rate masks (no gradient): the
-    product and both gradients equal those of ``h * cat([head, rest])`` exactly."""
-    from mcdropout.stacked import _HeadMaskedMul
+def test_concrete_head_multiply_gives_autograds_values_and_gradients():
+    """Concrete members' relaxed masks (the head) ahead of fixed-rate masks: the product and the activations'
+    gradient equal those of ``h * cat([head, rest])`` exactly; the rates' gradient, summed in closed form, equals
+    autograd's through the relaxed masks to float rounding (and only the head members' row of layer j gets one)."""
+    from mcdropout.concrete import relaxed_drop, relaxed_keep
+    from mcdropout.stacked import _ConcreteHeadMul
 
     torch.manual_seed(1)
-    h0, head0, rest = torch.randn(5, 9, 6), torch.rand(2, 9, 6), torch.rand(3, 9, 6)
+    h0, u, rest = torch.randn(5, 9, 6), torch.rand(2, 9, 6), torch.rand(3, 9, 6)
+    logit0 = torch.randn(2, 5)
     upstream = torch.randn(5, 9, 6)
     results = []
-    for joined in (True, False):
-        h, head = h0.clone().requires_grad_(), head0.clone().requires_grad_()
-        if joined:
-            out = h * torch.cat([head, rest])
-        else:
+    for closed in (True, False):
+        h, logit = h0.clone().requires_grad_(), logit0.clone().requires_grad_()
+        if closed:
             mask = torch.empty(5, 9, 6)
             mask[2:] = rest
-            out = _HeadMaskedMul.apply(h, mask, head)
+            with torch.no_grad():
+                mask[:2], slope = relaxed_keep(torch.sigmoid(logit[1, :2])[:, None, None], u, 0.1)
+            out = _ConcreteHeadMul.apply(h, mask, logit, 1, slope)
+        else:
+            p = torch.sigmoid(logit[1, :2])[:, None, None]
+            out = h * torch.cat([(1 - relaxed_drop(p, u, 0.1)) / (1 - p), rest])
         out.backward(upstream)
-        results.append((out.detach(), h.grad, head.grad))
-    for a, b in zip(*results):
-        assert torch.equal(a, b)
+        results.append((out.detach(), h.grad, logit.grad))
+    (out, h_grad, rate_grad), (ref_out, ref_h_grad, ref_rate_grad) = results
+    assert torch.equal(out, ref_out) and torch.equal(h_grad, ref_h_grad)
+    torch.testing.assert_close(rate_grad, ref_rate_grad, rtol=1e-5, atol=1e-6)
+    assert (rate_grad[1, :2] != 0).all() and (rate_grad[0] == 0).all() and (rate_grad[1, 2:] == 0).all()
 
 
 def test_fixed_rate_training_masks_drop_at_each_members_rate():

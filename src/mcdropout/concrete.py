@@ -62,18 +62,44 @@ def relaxed_drop(p: torch.Tensor, u: torch.Tensor, temperature: float) -> torch.
                          / temperature)
 
 
+def relaxed_keep(p: torch.Tensor, u: torch.Tensor, temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """The relaxed keep mask ``(1 - z) / (1 - p)`` for uniforms ``u``, and its derivative in the rate's logit
+    ``a`` (``p = sigmoid(a)``), element by element:
+
+        d mask / d a = p * (mask - c * z * (1 - z)),  c = (1 / (p + EPS) + 1 / (1 - p + EPS)) / t
+
+    (from ``dz/dp = c z (1 - z)`` and ``dp/da = p (1 - p)``), so that the rates' gradient can be summed in closed
+    form (see :class:`mcdropout.stacked.StackedMLP`) instead of by autograd through a dozen ops a layer."""
+    z = relaxed_drop(p, u, temperature)
+    mask = (1 - z) / (1 - p)
+    c = (1 / (p + EPS) + 1 / (1 - p + EPS)) / temperature
+    return mask, p * (mask - c * (z * (1 - z)))
+
+
 def weight_term(p: torch.Tensor, weight: torch.Tensor, n_train: int, length_scale: float) -> torch.Tensor:
     """``l^2 / N * ||W||^2 / (1 - p)``; the sum of squares runs over the last two dimensions."""
     return length_scale**2 / n_train * weight.pow(2).sum(dim=(-2, -1)) / (1 - p)
 
 
-def weight_term_gradient(p: torch.Tensor, weight: torch.Tensor, n_train, length_scale: float,
-                         upstream: torch.Tensor) -> torch.Tensor:
-    """The gradient of :func:`weight_term` in ``weight`` (``[M, in, out]``, ``p`` and ``upstream`` ``[M]``: the
-    gradient reaching each member's term), by autograd's own ops in its order (division, product, then
-    ``grad * 2W``): the same values bit for bit, without autograd's pass through slices of a stack."""
-    grad = upstream / (1 - p) * (length_scale**2 / n_train)
-    return grad[:, None, None] * (2.0 * weight)
+def add_weight_term_gradient(grad: torch.Tensor, p: torch.Tensor, weight: torch.Tensor, n_train,
+                              length_scale: float, upstream: torch.Tensor) -> torch.Tensor:
+    """Add the gradient of :func:`weight_term` in ``weight`` (``[M, in, out]``; ``p`` and ``upstream`` ``[M]``:
+    the gradient reaching each member's term), ``upstream / (1 - p) * l^2 / N * 2W``, to ``grad`` in place (one op
+    over the weights: a tiny model's step is mostly per-op overhead)."""
+    coef = upstream / (1 - p) * (length_scale**2 / n_train)
+    return grad.addcmul_(weight, coef[:, None, None], value=2.0)
+
+
+def rate_term_gradient(p: torch.Tensor, weight_sq: torch.Tensor, input_dim: int, n_train, length_scale: float,
+                       upstream: torch.Tensor) -> torch.Tensor:
+    """The gradient of :func:`concrete_regulariser` in the rate's logit ``a`` (``p = sigmoid(a)``, all ``[M]``;
+    ``weight_sq``: ``||W||^2`` per member; ``upstream``: the gradient reaching each member's term):
+
+        (l^2 / N * ||W||^2 / (1 - p)^2 + 2 K / N * log(p / (1 - p))) * p (1 - p)"""
+    keep = 1 - p
+    slope = (length_scale**2 / n_train * weight_sq / keep**2
+             + 2.0 / n_train * input_dim * (torch.log(p) - torch.log(keep)))
+    return upstream * slope * (p * keep)
 
 
 def concrete_regulariser(p: torch.Tensor, weight: torch.Tensor, input_dim: int, n_train: int,

@@ -36,7 +36,7 @@ import torch
 from torch import nn
 
 from mcdropout.batches import TensorBatches
-from mcdropout.concrete import concrete_regulariser, weight_term, weight_term_gradient
+from mcdropout.concrete import add_weight_term_gradient, rate_term_gradient
 from mcdropout.optim import FusedAdamStep
 from mcdropout.stacked import StackedMLP
 from mcdropout.tasks import Task
@@ -159,7 +159,7 @@ class DropoutRoutine(pl.LightningModule):
         self.automatic_optimization = False  # see training_step
         self.plain_steps = False
         self._fused_step: FusedAdamStep | None = None
-        self._concrete_terms: tuple | None = None  # members, rates and N of the last concrete_objective
+        self._concrete_terms: tuple | None = None  # members and N of the last concrete_objective
 
     def on_train_start(self) -> None:
         # One process on one device in full precision: plain backward passes and optimiser steps, without
@@ -207,33 +207,36 @@ class DropoutRoutine(pl.LightningModule):
         return torch.optim.Adam(groups, lr=self.lr, fused=fused, foreach=None if fused else True)
 
     def concrete_objective(self, losses: torch.Tensor, members: slice = slice(None)) -> torch.Tensor:
-        """2 x NLL + the Concrete regulariser of every layer, for ``members`` (``losses``: theirs). Its weight terms
-        see the weights detached: :meth:`_add_concrete_weight_gradient` adds their gradient after the backward pass
-        (through slices of the stacks, autograd's took a third of a comparison's step)."""
-        net, n, ls = self.net, self.n_train, self.length_scale
-        if isinstance(n, torch.Tensor):
-            n = n[members]
-        if self.log_noise_var is not None:
-            s = self.log_noise_var[members]
-            data = losses * torch.exp(-s) + s
-        else:
-            data = 2 * losses
-        weights, rates = [w.detach()[members] for w in net.weights], [net.input_p[members]]
-        reg = weight_term(rates[0], weights[0], n, ls)  # fixed input rate: no entropy term
-        for j, w in enumerate(weights[1:]):
-            rates.append(net.layer_p(j)[members])
-            reg = reg + concrete_regulariser(rates[-1], w, w.shape[1], n, ls)
-        self._concrete_terms = (members, [p.detach() for p in rates], n)
-        return data + reg
+        """The data term of the Concrete objective of ``members`` (``losses``: theirs): 2 x NLL, or for regression
+        the Gaussian NLL with the learned noise. The regulariser's gradient (weights and rates) is added after the
+        backward pass in closed form (:meth:`_add_concrete_regulariser_gradient`): through autograd and slices of
+        the stacks it took half of a comparison's step."""
+        n = self.n_train
+        self._concrete_terms = (members, n[members] if isinstance(n, torch.Tensor) else n)
+        if self.log_noise_var is None:
+            return 2 * losses
+        s = self.log_noise_var[members]
+        return losses * torch.exp(-s) + s
 
     @torch.no_grad()
-    def _add_concrete_weight_gradient(self) -> None:
-        """The gradient of the weight terms of the last :meth:`concrete_objective`
-        (:func:`~mcdropout.concrete.weight_term_gradient`: the same values as autograd's)."""
-        members, rates, n = self._concrete_terms
-        through = self.net.concrete[members].to(rates[0].dtype)  # 0 where the objective is not a member's loss
-        for w, p in zip(self.net.weights, rates):
-            w.grad[members].add_(weight_term_gradient(p, w[members], n, self.length_scale, through))
+    def _add_concrete_regulariser_gradient(self) -> None:
+        """The gradient of the Concrete regulariser (:func:`~mcdropout.concrete.concrete_regulariser`, every
+        layer) of the last :meth:`concrete_objective`'s members: in the weights
+        (:func:`~mcdropout.concrete.add_weight_term_gradient`) and in the rates' logits
+        (:func:`~mcdropout.concrete.rate_term_gradient`)."""
+        members, n = self._concrete_terms
+        net, ls = self.net, self.length_scale
+        through = net.concrete[members].to(net.p_logit.dtype)  # 0 where the objective is not a member's loss
+        rates = torch.sigmoid(net.p_logit.detach()[:, members])
+        if net.p_logit.grad is None:
+            net.p_logit.grad = torch.zeros_like(net.p_logit)
+        for i, w in enumerate(net.weights):
+            p = net.input_p[members] if i == 0 else rates[i - 1]  # the input rate is fixed: no rate term
+            w_m = w[members]
+            add_weight_term_gradient(w.grad[members], p, w_m, n, ls, through)
+            if i > 0:
+                net.p_logit.grad[i - 1, members].add_(
+                    rate_term_gradient(p, w_m.pow(2).sum(dim=(-2, -1)), w.shape[1], n, ls, through))
 
     def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
         return batch  # a number of epochs; their batches are drawn from tensors already on the device
@@ -258,7 +261,7 @@ class DropoutRoutine(pl.LightningModule):
                 else:
                     self.manual_backward(loss)
                 if self.net.has_concrete:
-                    self._add_concrete_weight_gradient()
+                    self._add_concrete_regulariser_gradient()
                 if self.l2 is not None:
                     self._add_l2_gradient()
                 step()
@@ -313,8 +316,7 @@ class DropoutRoutine(pl.LightningModule):
         if epoch % CHECK_EVERY == 0 or epoch + 1 == self.epochs:
             self._check_finite(train_loss, val_loss, epoch)
         if self.net.has_concrete:
-            self.p_history.append(torch.stack([self.net.layer_p(j) for j in range(len(self.net.weights) - 1)])
-                                  .detach())
+            self.p_history.append(self.net.rates().detach())
         if self.early_stop is not None:
             self._early_stopping_step(val_loss, len(self.history) - 1)
         # No self.log: Lightning's result collection cost a third of an epoch of a tiny model; the

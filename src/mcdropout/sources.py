@@ -53,13 +53,27 @@ def make_regression(cfg: RegressionData, seed: int) -> dict[str, tuple[np.ndarra
             "test": noisy(np.linspace(cfg.x_min, cfg.x_max, cfg.n_test))}
 
 
-def make_moons(cfg: ClassificationData, seed: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Two interleaving half-moons (scikit-learn's generator), labels 0 and 1."""
-    from sklearn.datasets import make_moons as moons
+def moons(n: int, noise: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` points of two interleaving half-moons, shuffled, with Gaussian noise, and their labels (0: the
+    upper moon): scikit-learn's ``make_moons(n, noise=noise, random_state=seed)``, point for point, without
+    importing scikit-learn (two seconds of a stage that takes less than one without it)."""
+    n_out, n_in = n // 2, n - n // 2
+    upper, lower = np.linspace(0, np.pi, n_out), np.linspace(0, np.pi, n_in)
+    x = np.vstack([np.append(np.cos(upper), 1 - np.cos(lower)),
+                   np.append(np.sin(upper), 1 - np.sin(lower) - 0.5)]).T
+    y = np.hstack([np.zeros(n_out, dtype=np.intp), np.ones(n_in, dtype=np.intp)])
+    rng = np.random.RandomState(seed)
+    order = np.arange(n)
+    rng.shuffle(order)
+    x, y = x[order], y[order]
+    return x + rng.normal(scale=noise, size=x.shape), y
 
+
+def make_moons(cfg: ClassificationData, seed: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Two interleaving half-moons (:func:`moons`) per split, labels 0 and 1."""
     out = {}
     for i, (name, n) in enumerate(zip(SPLITS, (cfg.n_train, cfg.n_val, cfg.n_test))):
-        x, y = moons(n_samples=n, noise=cfg.noise, random_state=seed * 1000 + i)
+        x, y = moons(n, cfg.noise, seed * 1000 + i)
         out[name] = (x.astype(np.float32), y.astype(np.float32))
     return out
 

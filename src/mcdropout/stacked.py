@@ -22,7 +22,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from mcdropout.concrete import ConcreteDropout, relaxed_drop
+from mcdropout.concrete import ConcreteDropout, relaxed_drop, relaxed_keep
 from mcdropout.masks import Bits, member_levels, member_mask
 from mcdropout.model import ACTIVATIONS, MLP
 
@@ -101,6 +101,10 @@ class StackedMLP(nn.Module):
             self._mask_parts[key] = parts
         return member_mask(shape, *parts, bits, out=out)
 
+    def rates(self) -> torch.Tensor:
+        """``[layers, M]``: each member's rate at each hidden dropout layer (learned or fixed)."""
+        return torch.where(self.concrete, torch.sigmoid(self.p_logit), self.p)
+
     def layer_p(self, j: int) -> torch.Tensor:
         """``[M]``: each member's rate at hidden dropout layer ``j`` (learned or fixed)."""
         return torch.where(self.concrete, torch.sigmoid(self.p_logit[j]), self.p)
@@ -110,18 +114,21 @@ class StackedMLP(nn.Module):
             return self._dropout(h, "p", bits)
         if not self.training:
             return h
-        p = self.layer_p(j)[:, None, None]
         if (k := self.leading_concrete) is not None and torch.is_grad_enabled():
-            # the relaxed mask on the k Concrete members alone, the others' fixed-rate masks as without them, as
-            # one mask (slicing h and joining the parts cost more than the rest of the step's backward pass)
+            # the k Concrete members' relaxed masks and the others' fixed-rate masks in one buffer, the rates'
+            # gradient summed in closed form (_ConcreteHeadMul; autograd through the relaxed masks' ops, and
+            # through slices and joins of the stacks, was most of a comparison's step)
             u = torch.rand((k, *h.shape[1:]), device=h.device, dtype=h.dtype)
-            head = (1 - relaxed_drop(p[:k], u, self.temperature)) / (1 - p[:k])
             mask = torch.empty(h.shape, device=h.device, dtype=h.dtype)
+            with torch.no_grad():
+                mask[:k], slope = relaxed_keep(torch.sigmoid(self.p_logit[j, :k])[:, None, None], u,
+                                               self.temperature)
             if self.dropping["p"]:  # the others' masks written in place after the head's rows
                 self._mask(tuple(mask[k:].shape), "p", bits, slice(k, None), h.dtype, out=mask[k:])
             else:
                 mask[k:] = 1.0
-            return _HeadMaskedMul.apply(h, mask, head)
+            return _ConcreteHeadMul.apply(h, mask, self.p_logit, j, slope)
+        p = self.layer_p(j)[:, None, None]
         u = torch.rand(h.shape, device=h.device, dtype=h.dtype)
         if not torch.is_grad_enabled():
             drop = (u < p).to(h.dtype)  # exact Bernoulli(p) drop indicator
@@ -155,21 +162,23 @@ class StackedMLP(nn.Module):
         return mlp
 
 
-class _HeadMaskedMul(torch.autograd.Function):
-    """``h * mask`` once the first ``k`` rows of ``mask`` are set to ``head`` (the Concrete members' relaxed masks,
-    which depend on their rates); the other rows hold fixed-rate masks, without a gradient.
-
-    The same values and gradients as ``h * torch.cat([head, rest])`` (element-wise products), without joining the
-    parts and without the gradient of the whole mask, of which only the head's rows were kept."""
+class _ConcreteHeadMul(torch.autograd.Function):
+    """``h * mask``, the first ``k`` rows of ``mask`` being the Concrete members' relaxed keep masks at hidden layer
+    ``j`` and ``slope`` their derivatives in the rates' logits (:func:`~mcdropout.concrete.relaxed_keep`); the
+    other rows hold fixed-rate masks. The gradient in ``p_logit`` is autograd's chain rule summed in closed form:
+    ``sum(grad * h * slope)`` over each member's rows and units (the same value to float rounding)."""
 
     @staticmethod
-    def forward(ctx, h: torch.Tensor, mask: torch.Tensor, head: torch.Tensor) -> torch.Tensor:
-        mask[: len(head)] = head
-        ctx.save_for_backward(h, mask)
-        ctx.k = len(head)
+    def forward(ctx, h: torch.Tensor, mask: torch.Tensor, p_logit: torch.Tensor, j: int,
+                slope: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(h, mask, slope)
+        ctx.j, ctx.rates_shape = j, p_logit.shape
         return h * mask
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None, torch.Tensor]:
-        h, mask = ctx.saved_tensors
-        return grad * mask, None, grad[: ctx.k] * h[: ctx.k]
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None, torch.Tensor, None, None]:
+        h, mask, slope = ctx.saved_tensors
+        k = len(slope)
+        rates_grad = torch.zeros(ctx.rates_shape, device=grad.device, dtype=grad.dtype)
+        rates_grad[ctx.j, :k] = (grad[:k] * h[:k] * slope).sum(dim=(1, 2))
+        return grad * mask, None, rates_grad, None, None
