@@ -107,7 +107,7 @@ class StackedMLP(nn.Module):
 
     def layer_p(self, j: int) -> torch.Tensor:
         """``[M]``: each member's rate at hidden dropout layer ``j`` (learned or fixed)."""
-        return torch.where(self.concrete, torch.sigmoid(self.p_logit[j]), self.p)
+        return self.rates()[j]
 
     def _hidden_dropout(self, h: torch.Tensor, j: int, bits: Bits) -> torch.Tensor:
         if not self.has_concrete:
@@ -117,7 +117,7 @@ class StackedMLP(nn.Module):
         if (k := self.leading_concrete) is not None and torch.is_grad_enabled():
             # the k Concrete members' relaxed masks and the others' fixed-rate masks in one buffer, the rates'
             # gradient summed in closed form (_ConcreteHeadMul; autograd through the relaxed masks' ops, and
-            # through slices and joins of the stacks, was most of a comparison's step)
+            # through slices and joins of the stacks, was about half of a comparison's step)
             u = torch.rand((k, *h.shape[1:]), device=h.device, dtype=h.dtype)
             mask = torch.empty(h.shape, device=h.device, dtype=h.dtype)
             with torch.no_grad():
