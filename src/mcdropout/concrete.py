@@ -71,9 +71,10 @@ def relaxed_keep(p: torch.Tensor, u: torch.Tensor, temperature: float) -> tuple[
     (from ``dz/dp = c z (1 - z)`` and ``dp/da = p (1 - p)``), so that the rates' gradient can be summed in closed
     form (see :class:`mcdropout.stacked.StackedMLP`) instead of by autograd through a dozen ops a layer."""
     z = relaxed_drop(p, u, temperature)
-    mask = (1 - z) / (1 - p)
+    kept = 1 - z
+    mask = kept / (1 - p)
     c = (1 / (p + EPS) + 1 / (1 - p + EPS)) / temperature
-    return mask, p * (mask - c * (z * (1 - z)))
+    return mask, p * (mask - c * (z * kept))
 
 
 def weight_term(p: torch.Tensor, weight: torch.Tensor, n_train: int, length_scale: float) -> torch.Tensor:

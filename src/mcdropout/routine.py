@@ -159,7 +159,6 @@ class DropoutRoutine(pl.LightningModule):
         self.automatic_optimization = False  # see training_step
         self.plain_steps = False
         self._fused_step: FusedAdamStep | None = None
-        self._concrete_terms: tuple | None = None  # members and N of the last concrete_objective
 
     def on_train_start(self) -> None:
         # One process on one device in full precision: plain backward passes and optimiser steps, without
@@ -211,8 +210,6 @@ class DropoutRoutine(pl.LightningModule):
         the Gaussian NLL with the learned noise. The regulariser's gradient (weights and rates) is added after the
         backward pass in closed form (:meth:`_add_concrete_regulariser_gradient`): through autograd and slices of
         the stacks it took half of a comparison's step."""
-        n = self.n_train
-        self._concrete_terms = (members, n[members] if isinstance(n, torch.Tensor) else n)
         if self.log_noise_var is None:
             return 2 * losses
         s = self.log_noise_var[members]
@@ -221,12 +218,17 @@ class DropoutRoutine(pl.LightningModule):
     @torch.no_grad()
     def _add_concrete_regulariser_gradient(self) -> None:
         """The gradient of the Concrete regulariser (:func:`~mcdropout.concrete.concrete_regulariser`, every
-        layer) of the last :meth:`concrete_objective`'s members: in the weights
+        layer) of the members whose loss is their Concrete objective (:meth:`batch_loss`): in the weights
         (:func:`~mcdropout.concrete.add_weight_term_gradient`) and in the rates' logits
         (:func:`~mcdropout.concrete.rate_term_gradient`)."""
-        members, n = self._concrete_terms
         net, ls = self.net, self.length_scale
+        members = slice(None, net.leading_concrete)  # the members batch_loss gave the objective (None: all)
+        n = self.n_train
+        if isinstance(n, torch.Tensor):
+            n = n[members]
         through = net.concrete[members].to(net.p_logit.dtype)  # 0 where the objective is not a member's loss
+        # the learned rates of every member (a fixed member's p may be 0, where the rate term's log is not finite;
+        # its term is multiplied by 0 anyway)
         rates = torch.sigmoid(net.p_logit.detach()[:, members])
         if net.p_logit.grad is None:
             net.p_logit.grad = torch.zeros_like(net.p_logit)
