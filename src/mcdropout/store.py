@@ -5,13 +5,22 @@ The store comes from ``mlflow.tracking_uri`` in params.yaml (default: SQLite fil
 (a SQLite file's folder must be writable, a database must answer the first time: no
 minutes of retries), and after the first failure tracking is skipped for the rest of the
 command, so one warning line is all the user sees.
+
+A SQLite store on a local disk is switched to write-ahead logging (WAL, ``synchronous=NORMAL``),
+as MLflow's own bulk import does: a commit then costs no fsync (1 ms each, ~2,500 of them a training
+stage). The file stays consistent through crashes (only the last commits can be lost to a power cut);
+not on network filesystems, where WAL does not work. The write-ahead log is folded back into the
+file when the process ends.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
+import sqlite3
 import sys
 import tempfile
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +29,11 @@ from mcdropout.config import MLflowConfig
 # Fail fast on an unreachable server instead of retrying for minutes.
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+
+
+# What /proc/mounts calls filesystems that other machines share: SQLite's WAL needs the file on this host.
+_NETWORK_FILESYSTEMS = {"nfs", "nfs4", "cifs", "smb3", "smbfs", "afs", "ceph", "glusterfs", "lustre", "gpfs",
+                        "beegfs", "9p", "fuse.sshfs", "fuse.s3fs", "davfs", "fuse.glusterfs", "fuse.ceph"}
 
 
 def tracking_uri(cfg: MLflowConfig) -> str:
@@ -135,6 +149,64 @@ def probe_store(uri: str) -> None:
         raise StoreUnavailable(f"{uri}: {type(exc).__name__}: {reason}") from None
 
 
+def network_filesystem(path: str | Path, mounts: str | Path = "/proc/mounts") -> bool:
+    """Whether ``path`` lies on a network filesystem, as far as the mount table ``mounts`` tells (where it is
+    missing, e.g. macOS or Windows: False)."""
+    try:
+        lines = Path(mounts).read_text().splitlines()
+    except OSError:
+        return False
+    target, best, fstype = os.path.realpath(path), "", ""
+    for line in lines:
+        fields = line.split()
+        if len(fields) < 3:
+            continue
+        point = fields[1].replace("\\040", " ")
+        inside = target == point or target.startswith(point.rstrip("/") + "/")
+        if inside and len(point) > len(best):
+            best, fstype = point, fields[2]
+    return fstype in _NETWORK_FILESYSTEMS
+
+
+_wal: list[sqlite3.Connection] = []  # connections switched to WAL here, closed at exit (see _close_wal)
+
+
+def _sqlite_write_ahead(connection: Any, record: Any) -> None:
+    """SQLAlchemy's ``connect`` event: a new SQLite connection to a file on a local disk uses WAL (module
+    docstring)."""
+    if not isinstance(connection, sqlite3.Connection):
+        return
+    try:
+        file = connection.execute("PRAGMA database_list").fetchone()[2]
+        if not file or network_filesystem(file):
+            return
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=NORMAL")
+    except sqlite3.Error:  # e.g. a read-only file: it stays as it is
+        return
+    if not _wal:
+        atexit.register(_close_wal)
+    _wal.append(connection)
+
+
+def _close_wal() -> None:
+    """Close the connections switched to WAL: the last one to close folds the log into the database file (no
+    ``-wal``/``-shm`` files are left beside it). Runs at exit, also where the process ends without teardown."""
+    for connection in _wal:
+        with suppress(sqlite3.Error):
+            connection.close()
+    _wal.clear()
+
+
+def _use_write_ahead_log() -> None:
+    """Register :func:`_sqlite_write_ahead` once in this process (before MLflow makes its engine)."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    if not event.contains(Engine, "connect", _sqlite_write_ahead):
+        event.listen(Engine, "connect", _sqlite_write_ahead)
+
+
 def store_exists(cfg: MLflowConfig) -> bool:
     """Whether the store is already there: a SQLite file or a local folder that exists, or any server."""
     uri = tracking_uri(cfg)
@@ -166,6 +238,8 @@ def client(cfg: MLflowConfig):
     if key not in _clients:
         from mlflow.tracking import MlflowClient
 
+        if uri.lower().startswith("sqlite"):
+            _use_write_ahead_log()
         _clients[key] = MlflowClient(tracking_uri=uri)
     return _clients[key]
 
