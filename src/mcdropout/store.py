@@ -40,6 +40,11 @@ def tracking_uri(cfg: MLflowConfig) -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or cfg.tracking_uri
 
 
+def _scheme(uri: str) -> str:
+    """``sqlite`` for ``sqlite:///m.db`` and ``sqlite+pysqlite:///m.db``; ``""`` for a plain path."""
+    return uri.split(":", 1)[0].split("+", 1)[0].lower() if ":" in uri else ""
+
+
 class StoreUnavailable(Exception):
     """The tracking store cannot be used (found by :func:`probe_store`)."""
 
@@ -133,7 +138,7 @@ def probe_store(uri: str) -> None:
     ``https``, ``databricks``) are not probed: their first failure, within the request timeouts set above,
     turns tracking off for the command.
     """
-    scheme = uri.split(":", 1)[0].split("+", 1)[0].lower() if ":" in uri else ""
+    scheme = _scheme(uri)
     try:
         if scheme in _DATABASES:
             if scheme != "sqlite" or _probe_sqlite(uri):
@@ -210,7 +215,7 @@ def _use_write_ahead_log() -> None:
 def store_exists(cfg: MLflowConfig) -> bool:
     """Whether the store is already there: a SQLite file or a local folder that exists, or any server."""
     uri = tracking_uri(cfg)
-    scheme = uri.split(":", 1)[0].split("+", 1)[0].lower() if ":" in uri else ""
+    scheme = _scheme(uri)
     if scheme == "sqlite":
         from sqlalchemy.engine import make_url
 
@@ -238,7 +243,7 @@ def client(cfg: MLflowConfig):
     if key not in _clients:
         from mlflow.tracking import MlflowClient
 
-        if uri.lower().startswith("sqlite"):
+        if _scheme(uri) == "sqlite":
             _use_write_ahead_log()
         _clients[key] = MlflowClient(tracking_uri=uri)
     return _clients[key]
