@@ -174,3 +174,40 @@ def test_stacked_training_step_on_the_gpu_matches_the_cpu_without_dropout():
         grads.append((out.detach().cpu(), stacked.weights[0].grad.cpu()))
     for a, b in zip(*grads):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("out_dim", [1, 3])
+def test_narrow_output_layer_gives_baddbmms_values_and_gradients(out_dim):
+    """The CPU's narrow output layer (products transposed, one output's input gradient a broadcast multiply): the
+    output of ``baddbmm(b, h, w)`` to float rounding, the same gradients of inputs, weights and biases."""
+    from mcdropout.stacked import _NarrowLinear
+
+    torch.manual_seed(0)
+    h0, w0, b0 = torch.randn(4, 30, 16), torch.randn(4, 16, out_dim), torch.randn(4, 1, out_dim)
+    upstream = torch.randn(4, 30, out_dim)
+    results = []
+    for narrow in (True, False):
+        h, w, b = (t.clone().requires_grad_() for t in (h0, w0, b0))
+        out = _NarrowLinear.apply(h, w, b) if narrow else torch.baddbmm(b, h, w)
+        out.backward(upstream)
+        results.append((out.detach(), h.grad, w.grad, b.grad))
+    for got, want in zip(*results):
+        assert got.shape == want.shape
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+    assert not torch.equal(results[0][0], torch.zeros_like(results[0][0]))
+    h = h0.clone().requires_grad_()  # weights without a gradient (e.g. frozen): only the inputs get one
+    _NarrowLinear.apply(h, w0, b0).backward(upstream)
+    torch.testing.assert_close(h.grad, results[1][1], rtol=1e-5, atol=1e-5)
+
+
+def test_stacked_model_uses_the_narrow_output_layer_on_the_cpu_only_for_narrow_outputs(monkeypatch):
+    import mcdropout.stacked as stacked_module
+
+    calls = []
+    real = stacked_module._NarrowLinear.apply
+    monkeypatch.setattr(stacked_module._NarrowLinear, "apply", lambda *a: calls.append(a[1].shape) or real(*a))
+    x = torch.randn(5, 3)
+    StackedMLP(_mlps(out_dim=2)).eval()(x)
+    assert calls == [torch.Size([3, 5, 2])]
+    StackedMLP(_mlps(out_dim=stacked_module.NARROW_OUTPUTS + 1)).eval()(x)
+    assert len(calls) == 1  # a wide output layer: baddbmm
