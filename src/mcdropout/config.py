@@ -280,7 +280,7 @@ class MLflowConfig(_Section):
     # Per-epoch curves longer than this are logged at this many evenly spaced epochs
     # (the last always included): SQLite takes ~45 ms per 1000 values, and a sweep must
     # not spend longer logging than training.
-    max_history_points: Count = 100
+    max_history_points: Count = 50
 
 
 class Params(_Section):

@@ -311,7 +311,7 @@ def test_zz_second_repro_noop_then_param_edit(repo):
     # Report code and tracking settings never retrain a model.
     report_init = repo / "src" / "mcdropout" / "report" / "__init__.py"
     report_init.write_text(report_init.read_text() + "\n# edited\n")
-    params["mlflow"]["max_history_points"] = 50
+    params["mlflow"]["max_history_points"] = 20
     (repo / "params.yaml").write_text(yaml.safe_dump(params))
     status = dvc(repo, "status")
     assert "report:" in status or "report" in status.split()
