@@ -211,3 +211,7 @@ def test_stacked_model_uses_the_narrow_output_layer_on_the_cpu_only_for_narrow_o
     assert calls == [torch.Size([3, 5, 2])]
     StackedMLP(_mlps(out_dim=stacked_module.NARROW_OUTPUTS + 1)).eval()(x)
     assert len(calls) == 1  # a wide output layer: baddbmm
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # autocast: baddbmm, whose backward autocast knows
+        out = StackedMLP(_mlps(out_dim=2)).train()(x)
+    out.float().sum().backward()
+    assert len(calls) == 1 and out.dtype == torch.bfloat16

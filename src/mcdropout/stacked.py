@@ -144,7 +144,8 @@ class StackedMLP(nn.Module):
         bits = Bits() if self.training and x.device.type == "cpu" else None  # this pass's masks (CPU)
         h = self._dropout(x, "input_p", bits)
         last = len(self.weights) - 1
-        narrow = x.device.type == "cpu" and self.config["out_dim"] <= NARROW_OUTPUTS
+        narrow = (x.device.type == "cpu" and self.config["out_dim"] <= NARROW_OUTPUTS
+                  and not torch.is_autocast_enabled("cpu"))  # _NarrowLinear's backward has no autocast of its own
         for i, (w, b) in enumerate(zip(self.weights, self.biases)):
             if i < last:
                 h = self._hidden_dropout(self.act(torch.baddbmm(b, h, w)), i, bits)
@@ -175,8 +176,8 @@ class _NarrowLinear(torch.autograd.Function):
     of the speed of the same products transposed, ``(w^T @ h^T)^T`` and ``(g^T @ h)^T``; for one output the
     inputs' gradient ``g @ w^T`` is an outer product, a broadcast multiply. The layer's forward and backward
     take 1.1-4x less time so (``benchmarks/output_layer.py``: 27 members x 200 rows x 1 output 2484 -> 831 us; a
-    whole two-moons sweep fit 1.06-1.12x). The gradients are the same numbers; the output is the same to float
-    rounding (its sums run in another order)."""
+    whole two-moons sweep fit 1.06-1.12x). Output and gradients are the same to float rounding (their sums run
+    in another order)."""
 
     @staticmethod
     def forward(ctx, h: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
