@@ -103,7 +103,7 @@ def test_unwritable_store_warns_once_and_returns_empty_runs(monkeypatch, capsys)
     err = capsys.readouterr().err
     warnings = [line for line in err.splitlines() if line.startswith("Warning: MLflow")]
     assert len(warnings) == 1, err
-    assert "outputs are saved" in warnings[0]
+    assert "outputs are not affected" in warnings[0]
 
 
 def test_cli_and_tracking_import_neither_torch_nor_lightning():

@@ -35,6 +35,12 @@ from typing import Any, NoReturn
 
 _active: _Helper | None = None
 _STOP = object()
+_IN_HELPER = False  # this process is a command's helper
+
+
+def command_pid() -> int:
+    """The process of the command whose MLflow work this is: the helper's parent, or this process."""
+    return os.getppid() if _IN_HELPER else os.getpid()
 
 
 class _Helper:
@@ -74,8 +80,8 @@ class _Helper:
                     sys.stderr.write(printed)
                     sys.stderr.flush()
                 if not ok:
-                    print(f"Warning: MLflow logging failed in its helper process ({value}); outputs are saved",
-                          file=sys.stderr)
+                    print(f"Warning: MLflow logging failed in its helper process ({value}); the command's own "
+                          f"outputs are not affected", file=sys.stderr)
                 with self.done:
                     self.answers[ident] = (ok, value)
                     self.done.notify_all()
@@ -85,7 +91,7 @@ class _Helper:
                 self.done.notify_all()
             if not self.closing:
                 print(f"Warning: MLflow's helper process stopped (exit code {self.proc.wait()}); what it had not "
-                      f"logged is missing from MLflow, outputs are saved", file=sys.stderr)
+                      f"logged is missing from MLflow (the command's own outputs are not affected)", file=sys.stderr)
 
     def send(self, fn: Callable, args: tuple, kwargs: dict) -> int | None:
         """The call's number, or None when it cannot be handed over."""
@@ -192,7 +198,12 @@ def _serve() -> None:
     """The helper's loop: calls from stdin, answers ``(number, ok, value, printed)`` on stdout."""
     import io
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the command decides when to stop (Ctrl-C reaches both)
+    # The command decides when to stop: Ctrl-C and a group's SIGTERM reach both, and the command ends (or kills)
+    # its helper itself, after it has told the user what was saved.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    global _IN_HELPER
+    _IN_HELPER = True
     answers = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # anything printed to stdout by a library goes to stderr, not into the answers
     calls = sys.stdin.buffer

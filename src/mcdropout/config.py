@@ -81,9 +81,30 @@ def _list_of(item: Any, allowed: str) -> Any:
                      AfterValidator(_distinct)]
 
 
+def _distinct_names(values: tuple) -> tuple:
+    """Rates and weight decays name members' files and runs by ``{value:g}`` (6 significant digits): values
+    that print alike would train twice and save once."""
+    seen: dict[str, float] = {}
+    for v in values:
+        if f"{v:g}" in seen:
+            raise _bad(f"a list of values that differ in their first 6 significant digits ({seen[f'{v:g}']!r} and "
+                       f"{v!r} both name members '{v:g}')")
+        seen[f"{v:g}"] = v
+    return values
+
+
+def _grid_of(item: Any, allowed: str) -> Any:
+    return Annotated[_list_of(item, allowed), AfterValidator(_distinct_names)]
+
+
 Count = _int(1)
 Rows = _int(1, 10_000_000)  # rows a generator makes: more would not fit in memory as CSV text
 Natural = _int(0)
+Seed = _int(0, 2**32 - 1)  # what numpy's and torch's generators take
+# T of MC dropout at most: 10x the UCI protocol's 10,000. Sampling runs in blocks (memory does not grow with T);
+# this bounds the time one request or command can take.
+MAX_SAMPLES = 100_000
+Samples = _int(1, MAX_SAMPLES)
 Rate = _number("in [0, 1)", ge=0, lt=1)
 OpenUnit = _number("in (0, 1)", gt=0, lt=1)
 Positive = _number("a number > 0", gt=0)
@@ -159,7 +180,7 @@ class ClassificationData(_Section):
 
 
 class DataConfig(_Section):
-    seed: Natural = 0
+    seed: Seed = 0
     dir: Text = "data"
     regression: RegressionData = RegressionData()
     classification: ClassificationData = ClassificationData()
@@ -183,7 +204,7 @@ class ModelConfig(_Section):
 
 class TrainConfig(_Section):
     p: Rate = 0.2
-    seed: Natural = 0
+    seed: Seed = 0
     epochs: Count = 1000  # for datasets that do not set their own (datasets.<name>.epochs)
     lr: Positive = 3e-3
     weight_decay: NonNegative = 0.0
@@ -195,14 +216,14 @@ class TrainConfig(_Section):
 
 
 class SweepConfig(_Section):
-    p: _list_of(Rate, "rates in [0, 1)") = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.75, 0.9)
-    seeds: _list_of(Natural, "integers >= 0") = (0, 1, 2)
+    p: _grid_of(Rate, "rates in [0, 1)") = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.75, 0.9)
+    seeds: _list_of(Seed, "integers in [0, 2**32 - 1]") = (0, 1, 2)
 
 
 class CompareConfig(_Section):
     """The ``compare`` stage: other regularisers against the sweep, same data, seeds and epochs."""
 
-    l2: _list_of(Positive, "numbers > 0") = (1e-5, 1e-4, 1e-3, 1e-2)  # weight-decay grid of the no-dropout MLP
+    l2: _grid_of(Positive, "numbers > 0") = (1e-5, 1e-4, 1e-3, 1e-2)  # weight-decay grid of the no-dropout MLP
     patience: Count = 200  # early stopping: epochs without a lower val loss before the member stops
     dropout_l2_p: OpenUnit | None = 0.5  # dropout at this rate plus each weight decay of the grid (None: skip)
 
@@ -224,7 +245,7 @@ class DatasetSpec(_Section):
     split: Natural = 0  # uci: which of the published splits
     val_fraction: OpenUnit = 0.2
     test_fraction: OpenUnit = 0.2
-    split_seed: Natural = 0
+    split_seed: Seed = 0
     standardize: Switch | None = None  # inputs (and a regression target) by training statistics; default: not synthetic
     epochs: Count | None = None  # these override train.* for this dataset
     batch_size: Natural | None = None
@@ -254,8 +275,18 @@ DEFAULT_DATASETS = {
     "diabetes": DatasetSpec(source="sklearn", name="diabetes", epochs=200),
     "wine": DatasetSpec(source="sklearn", name="wine", epochs=500),
 }
-DatasetName = Annotated[str, Field(strict=True, min_length=1, pattern=r"^[A-Za-z0-9_.-]+$"),
-                        _allowed("a name of letters, digits, '_', '-' or '.'")]
+MAX_NAME = 100  # a dataset's name is a folder's name (with a prefix and suffix when staged) and an experiment's
+
+
+def _not_dots(name: str) -> str:
+    if set(name) == {"."}:  # "." and ".." name folders that are already there: data/ itself, its parent
+        raise _bad(f"a name of letters, digits, '_', '-' or '.' (not dots only), at most {MAX_NAME} characters")
+    return name
+
+
+DatasetName = Annotated[str, Field(strict=True, min_length=1, max_length=MAX_NAME, pattern=r"^[A-Za-z0-9_.-]+$"),
+                        _allowed(f"a name of letters, digits, '_', '-' or '.' (not dots only), at most {MAX_NAME} "
+                                 "characters"), AfterValidator(_not_dots)]
 
 
 class TrustConfig(_Section):
@@ -267,8 +298,8 @@ class TrustConfig(_Section):
 
 
 class MCConfig(_Section):
-    samples: Count = 100
-    seed: Natural = 0
+    samples: Samples = 100
+    seed: Seed = 0
     level: OpenUnit = 0.95
 
 
@@ -346,7 +377,10 @@ def to_dict(params: BaseModel) -> dict[str, Any]:
 def _one_line(exc: ValidationError) -> str:
     """The first error as ``section.key must be <allowed>, got <value>``."""
     err = exc.errors()[0]
-    key = ".".join(part for part in err["loc"] if isinstance(part, str)) or "params"  # list indices left out
+    loc = [part for part in err["loc"] if isinstance(part, str)]  # list indices left out
+    key = ".".join(loc) or "params"
+    if loc and loc[-1] == "[key]":  # a mapping's key: datasets' names
+        key = f"{'.'.join(loc[:-2])} name"
     if err["type"] in ("unknown_keys", "spec"):
         return f"{key}: {err['msg']}"
     sep = " " if err["type"] == "config" else ": "
@@ -357,9 +391,64 @@ def _one_line(exc: ValidationError) -> str:
 def from_dict(raw: Any) -> Params:
     """Validate a nested dict (as read from ``params.yaml``) into :class:`Params`."""
     try:
-        return Params.model_validate(raw)
+        params = Params.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(_one_line(exc)) from None
+    check_folders(params)
+    return params
+
+
+def mc_config(**values: Any) -> MCConfig:
+    """``mc`` settings given one by one (a served model's params), checked as params.yaml's are: one
+    :class:`ConfigError` such as ``samples must be an integer in [1, 100,000], got 0``."""
+    plain = {k: v.item() if hasattr(v, "item") and not isinstance(v, (str, bytes)) else v for k, v in values.items()}
+    try:
+        return MCConfig.model_validate(plain)
+    except ValidationError as exc:
+        raise ConfigError(_one_line(exc)) from None
+
+
+REPORTS_DIR = "reports"  # the report's folder (``mcdropout report --reports-dir``; mcdropout.paths.Paths.reports)
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def _where(text: str) -> Path:
+    return Path(text).expanduser().resolve()  # symlinked folders compared where they lead
+
+
+def check_folders(params: Params) -> None:
+    """Outputs never overlap inputs or each other, so that no command writes over what another wrote or what the
+    user keeps: ``data.dir``, ``train.models_dir``, the artifacts folder and ``reports/`` are apart, and no source
+    file or folder lies where a command writes (``data.dir/<dataset>`` swaps its files, ``models_dir``).
+    Checked once, here, before any command touches a file (one :class:`ConfigError`)."""
+    folders = {"data.dir": params.data.dir, "train.models_dir": params.train.models_dir,
+               "the reports folder": REPORTS_DIR}
+    if "://" not in params.mlflow.artifact_location:
+        folders["mlflow.artifact_location"] = params.mlflow.artifact_location
+    named = [(key, text, _where(text)) for key, text in folders.items()]
+    for i, (key, text, where) in enumerate(named):
+        for other, other_text, other_where in named[i + 1:]:
+            if _inside(where, other_where) or _inside(other_where, where):
+                raise ConfigError(f"{key} ({text}) and {other} ({other_text}) overlap; each needs a folder of its "
+                                  f"own (a command writing one would replace what the other holds)")
+    data = _where(params.data.dir)
+    written = [(data / name, f"{Path(params.data.dir) / name}, which `mcdropout data --dataset {name}` writes")
+               for name in params.datasets]
+    written.append((_where(params.train.models_dir), f"train.models_dir ({params.train.models_dir})"))
+    for name, spec in params.datasets.items():
+        for key in ("path", "train", "val", "test", "dir"):
+            text = getattr(spec, key)
+            if text is None:
+                continue
+            if key == "dir" and spec.name is not None:  # a UCI dataset's folder is <dir>/<name>
+                text = str(Path(text) / spec.name)
+            for folder, what in written:
+                if _inside(_where(text), folder) or _inside(folder, _where(text)):
+                    raise ConfigError(f"datasets.{name}.{key}: {text} overlaps {what}; keep the dataset's source "
+                                      f"outside the folders mcdropout writes")
 
 
 class _Loader(yaml.SafeLoader):
@@ -370,13 +459,41 @@ _Loader.add_implicit_resolver("tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9
                               list("-+0123456789"))
 
 
+def _raw(path: Path) -> Any:
+    return yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
+
+
+def dvc_params_missing(params_file: str | Path, dvc_yaml: str | Path, datasets: list[str]) -> list[str]:
+    """The keys that ``dvc.yaml``'s stages read from ``params_file`` but that it does not write out.
+
+    DVC reads each stage's params from the file itself, not from mcdropout's defaults: a key that the file
+    leaves to the defaults fails that stage after DVC has removed its outputs. ``${key}`` stands for each of
+    ``datasets`` (the ``foreach`` stages).
+    """
+    raw, stages = _raw(Path(params_file)) or {}, (yaml.safe_load(Path(dvc_yaml).read_text(encoding="utf-8")) or {})
+    keys: list[str] = []
+    for stage in (stages.get("stages") or {}).values():
+        body = stage.get("do", stage) if isinstance(stage, dict) else {}
+        for item in body.get("params") or ():
+            for key in [item] if isinstance(item, str) else []:  # keys of other files: not ours to check
+                keys += [key.replace("${key}", name) for name in datasets] if "${key}" in key else [key]
+    missing = []
+    for key in dict.fromkeys(keys):
+        node: Any = raw
+        for part in key.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        if node is None:
+            missing.append(key)
+    return missing
+
+
 def load_params(path: str | Path = "params.yaml") -> Params:
     """Read and validate a params file; raises :class:`ConfigError` with a one-line reason."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"params file not found: {path}")
     try:
-        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
+        raw = _raw(path)
     except UnicodeDecodeError as exc:
         raise ConfigError(f"params file {path} is not UTF-8 text (byte {exc.start})") from None
     except yaml.YAMLError as exc:

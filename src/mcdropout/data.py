@@ -30,7 +30,11 @@ from mcdropout.tasks import Task, task_for
 __all__ = ["DataError", "Dataset", "Schema", "Split", "build_dataset", "load_dataset", "write_dataset"]
 
 MAX_INFERRED_CLASSES = 10
+DATASET_FILES = (*(f"{s}.csv" for s in SPLITS), "schema.json")  # what `mcdropout data` writes in data/<name>/
 MIN_TRAIN_PER_CLASS = 2
+# Values a dataset may hold: standardisation sums squares in float32 (train.standardizer), which overflow beyond
+# ~1.8e19 and, summed over millions of rows, sooner; within this bound they stay finite.
+MAX_VALUE = 1e15
 
 
 @dataclass(frozen=True)
@@ -133,6 +137,20 @@ def _targets(raw: Raw, parts: dict, task: str, name: str) -> tuple[dict[str, np.
     return {s: np.array([index[v] for v in ls], dtype=np.float32) for s, ls in labels.items()}, classes
 
 
+def _check_magnitudes(raw: Raw, parts: dict, targets: dict[str, np.ndarray] | None) -> None:
+    """Features (and regression targets) within ±``MAX_VALUE``: one line naming the column, not a training that
+    overflows."""
+    for s, (x, _) in parts.items():
+        big = np.abs(np.asarray(x, dtype=np.float64)) > MAX_VALUE
+        if big.any():
+            column = raw.features[int(np.argwhere(big)[0][1])]
+            raise DataError(f"{raw.where.get(s, raw.where.get('all'))}: feature {column!r} has values beyond "
+                            f"±{MAX_VALUE:g}; rescale the column (e.g. to thousands or millions)")
+        if targets is not None and np.any(np.abs(targets[s].astype(np.float64)) > MAX_VALUE):
+            raise DataError(f"{raw.where.get(s, raw.where.get('all'))}: target {raw.target!r} has values beyond "
+                            f"±{MAX_VALUE:g}; rescale the column (e.g. to thousands or millions)")
+
+
 def _is_number(v: object) -> bool:
     try:
         float(v)
@@ -148,6 +166,7 @@ def build_dataset(name: str, params: Params) -> Dataset:
     parts = _split(raw, name, params)
     task = spec.task if spec.task != "auto" else raw.task or infer_task(np.concatenate([y for _, y in parts.values()]))
     targets, classes = _targets(raw, parts, task, name)
+    _check_magnitudes(raw, parts, targets if classes is None else None)
     schema = Schema(name, spec.source, task, tuple(raw.features), raw.target, classes, spec.standardized)
     return Dataset(schema, {s: Split(parts[s][0].astype(np.float32), targets[s]) for s in SPLITS})
 
@@ -157,7 +176,7 @@ def write_dataset(name: str, params: Params) -> dict[str, Path]:
     dataset = build_dataset(name, params)
     schema = dataset.schema
     folder = Paths.of(params).data_dir(name)
-    with staged_dir(folder) as staging:
+    with staged_dir(folder, owns=DATASET_FILES) as staging:
         for s, split in dataset.splits.items():
             target = split.y if schema.classes is None else [schema.classes[int(i)] for i in split.y]
             header = [*schema.features, schema.target]

@@ -134,7 +134,7 @@ def train_groups(params: Params, dataset: str, groups: list[Group],
     results = []
     for i, (group, runs, part) in enumerate(zip(groups, all_runs, parts)):
         try:
-            with staged_dir(group.folder) as staging:
+            with staged_dir(group.folder, owns=("*.pt",)) as staging:  # checkpoints
                 outcomes = save_members(data, part, params, staging, runs)
         except BaseException:
             for unfinished in all_runs[i:]:

@@ -52,7 +52,7 @@ from mcdropout.masks import Bits, keep_mask, threshold
 from mcdropout.mc_plan import DROPOUT_TYPES, Dropout, Plan, build_plan, is_dropout
 
 __all__ = ["DEFAULT_CHUNK", "DROPOUT_TYPES", "GPU_CHUNK", "default_chunk", "has_dropout", "is_dropout", "keep_mask",
-           "model_device", "predict_mc", "predict_standard"]
+           "model_device", "predict_mc", "predict_mc_blocks", "predict_standard"]
 
 # Rows (samples x points) in flight at most: the memory bound (128 MiB of a 128-wide float32
 # activation). The fast path's blocks on the CPU are smaller (BLOCK_BYTES); on a GPU the default
@@ -179,6 +179,19 @@ def predict_mc(
             raise ValueError("the fast path needs a model that torch.fx can trace, with one input and one output, "
                              "whose random calls are dropout layers (see mcdropout.mc_plan)")
         return out if out is not None else _predict_loop(model, x, samples, chunk)
+
+
+def predict_mc_blocks(model: nn.Module, x: torch.Tensor, samples: int, block: int, seed: int | None = None,
+                      chunk: int | None = None, method: str = "auto") -> Iterator[torch.Tensor]:
+    """:func:`predict_mc` in blocks of at most ``block`` samples ``[t, N, out]``, one seeded stream: what a
+    caller keeps of each block (running moments) bounds the memory, whatever T. With ``block >= samples`` the
+    one block is ``predict_mc(model, x, samples, seed)``."""
+    if block < 1:
+        raise ValueError(f"block must be >= 1, got {block}")
+    device = model_device(model)
+    with _seeded(seed, device):
+        for start in range(0, samples, block):
+            yield predict_mc(model, x, min(block, samples - start), chunk=chunk, method=method)
 
 
 def _blocks(samples: int, points: int, rows: int) -> Iterator[tuple[int, int, int, int]]:

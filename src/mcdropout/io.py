@@ -8,13 +8,14 @@ each command's outputs with :func:`check_output` before it starts the work.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,24 @@ os.umask(_UMASK)
 
 
 _SEPARATORS = tuple(s for s in (os.sep, os.altsep) if s)
+
+# Every output this process has put in place, in order: what an interrupted command tells the user it saved.
+written: list[Path] = []
+
+
+def check_not_input(output: str | Path, inputs: dict[str, str | Path | None]) -> None:
+    """Refuse an output that is one of the command's inputs (``{"model": path, "input": path}``): writing it
+    would destroy what the command reads. Compared where the paths lead (links, ``./``, hard links)."""
+    out = Path(output)
+    for what, path in inputs.items():
+        if path is None or os.fspath(path) == "-" or os.fspath(out) == "-":
+            continue
+        same = out.resolve() == Path(path).resolve()
+        if not same and out.exists() and Path(path).exists():
+            with suppress(OSError):
+                same = os.path.samefile(out, path)
+        if same:
+            raise DataError(f"{output}: the output would overwrite the {what}; choose another output file")
 
 
 def _cannot(path: str | Path, exc: OSError) -> DataError:
@@ -108,6 +127,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
             os.replace(tmp, path)
         except OSError as exc:
             raise _cannot(path, exc) from None
+        written.append(path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -134,14 +154,27 @@ def write_with(path: str | Path, writer: Callable[[Path], None]) -> None:
 STALE_SECONDS = 3600  # staging folders older than this were left by a killed run
 
 
-@contextmanager
-def staged_dir(folder: str | Path) -> Iterator[Path]:
-    """Yield an empty staging folder beside ``folder``; swap it in whole if the block succeeds.
+def _owned(name: str, patterns: tuple[str, ...]) -> bool:
+    return any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns)
 
-    On failure the staging folder is removed and ``folder`` is left as it was. Staging
-    folders that a killed run left behind (older than an hour) are removed on the way.
+
+@contextmanager
+def staged_dir(folder: str | Path, owns: tuple[str, ...]) -> Iterator[Path]:
+    """Yield an empty staging folder beside ``folder``; put its files in place if the block succeeds.
+
+    ``owns``: the names (glob patterns) of what the project writes in ``folder``; nothing else there is ever
+    removed. Where ``folder`` holds only such entries (the usual case) the staging folder replaces it whole, so
+    a reader sees the old outputs or all of the new ones; where it holds anything else (a user's file), the new
+    files are moved in one by one and only the project's old ones that were not replaced are removed. A
+    symbolic link to a folder stays a link: the files go where it leads. On failure the staging folder is
+    removed and ``folder`` is left as it was. Staging folders that a killed run left behind (older than an hour)
+    are removed on the way.
     """
     folder = Path(folder)
+    if folder.is_symlink():
+        if not folder.is_dir():
+            raise DataError(f"{folder}: is a link to a missing folder; remove the link or create its folder")
+        folder = folder.resolve()
     try:
         folder.parent.mkdir(parents=True, exist_ok=True)
         if folder.exists() and not folder.is_dir():
@@ -154,18 +187,49 @@ def staged_dir(folder: str | Path) -> Iterator[Path]:
         raise _cannot(folder, exc) from None
     try:
         yield staging
-        old = folder.with_name(f".{folder.name}.old")
         try:
             os.chmod(staging, 0o777 & ~_UMASK)  # mkdtemp makes 0700; give the folder the usual permissions
-            if folder.exists():
-                shutil.rmtree(old, ignore_errors=True)
-                folder.rename(old)
-            staging.rename(folder)
-            shutil.rmtree(old, ignore_errors=True)
+            foreign = folder.is_dir() and any(not _owned(e.name, owns) for e in folder.iterdir())
+            if foreign:
+                _move_into(staging, folder, owns)
+            else:
+                _swap(staging, folder)
         except OSError as exc:
-            if old.exists() and not folder.exists():
-                old.rename(folder)  # the previous outputs stay
             raise _cannot(folder, exc) from None
+        written.append(folder)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+def _swap(staging: Path, folder: Path) -> None:
+    """``staging`` becomes ``folder``; the old folder (the project's files only) goes."""
+    old = folder.with_name(f".{folder.name}.old")
+    try:
+        if folder.exists():
+            shutil.rmtree(old, ignore_errors=True)
+            folder.rename(old)
+        staging.rename(folder)
+        shutil.rmtree(old, ignore_errors=True)
+    except OSError:
+        if old.exists() and not folder.exists():
+            old.rename(folder)  # the previous outputs stay
+        raise
+
+
+def _move_into(staging: Path, folder: Path, owns: tuple[str, ...]) -> None:
+    """Each new entry replaces its namesake in ``folder``; the project's old entries that were not replaced go;
+    anything else in ``folder`` stays."""
+    new = {e.name for e in staging.iterdir()}
+    for name in sorted(new):
+        target = folder / name
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target)
+        os.replace(staging / name, target)
+    for entry in folder.iterdir():
+        if entry.name not in new and _owned(entry.name, owns):
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+    staging.rmdir()

@@ -15,6 +15,7 @@ from mcdropout.tracking import (
     GroupRuns,
     _metric,
     client,
+    end_orphaned_runs,
     end_runs,
     experiment_id,
     git_tags,
@@ -23,6 +24,7 @@ from mcdropout.tracking import (
     log_members,
     model_ids,
     now_ms,
+    process_tags,
     warn,
 )
 
@@ -41,6 +43,7 @@ def warm_up(params: Params, dataset: str | None = None, models: bool = False) ->
     else:
         try:
             client(params.mlflow)
+            end_orphaned_runs(params.mlflow)  # runs a killed command left RUNNING
             if dataset is not None:
                 experiment_id(params.mlflow, dataset)
         except Exception as exc:
@@ -108,7 +111,7 @@ def log_trust(params: Params, dataset: str, trust: dict[str, Any]) -> None:
     try:
         mlc = client(params.mlflow)
         run = mlc.create_run(experiment_id(params.mlflow, dataset), run_name=f"trust-{dataset}",
-                             tags={**git_tags(), "kind": "trust"})
+                             tags={**git_tags(), **process_tags(), "kind": "trust"})
         now, metrics = now_ms(), []
         for m in trust["methods"]:
             for part in ("in_distribution", "shifted", "ood_auroc", "selective", "recalibrated"):
@@ -133,7 +136,7 @@ def log_uci(params: Params, result: dict[str, Any], started_ms: int) -> str | No
     try:
         mlc = client(params.mlflow)
         exp = experiment_id(params.mlflow, "uci")
-        tags = {**git_tags(), "kind": "uci"}
+        tags = {**git_tags(), **process_tags(), "kind": "uci"}
         parent = mlc.create_run(exp, start_time=started_ms, run_name=f"uci-{result['dataset']}", tags=tags).info.run_id
         now = now_ms()
         summary = [_metric(f"{stat}/{key}", value, now) for stat in ("mean", "stderr")

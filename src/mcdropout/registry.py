@@ -70,3 +70,19 @@ def register_champion(params: Params, dataset: str, metrics: dict[str, Any], met
     except Exception as exc:
         warn("registration of the champion model", exc)
         return None
+
+
+def champion_missing(params: Params, dataset: str) -> str | None:
+    """Why ``models:/<prefix>-<dataset>@champion`` cannot be served (one line naming what to run first), or None.
+    Creates nothing: a store that is not there is not made."""
+    from mcdropout.store import store_exists
+
+    name = f"{params.mlflow.experiment_prefix}-{dataset}"
+    first = f"run `mcdropout sweep --dataset {dataset}` (or `dvc repro`) first"
+    if not store_exists(params.mlflow):
+        return f"no champion model {name}: the tracking store {tracking_uri(params.mlflow)} does not exist; {first}"
+    try:
+        client(params.mlflow).get_model_version_by_alias(name, "champion")
+    except Exception:
+        return f"no champion model {name} in the tracking store {tracking_uri(params.mlflow)}; {first}"
+    return None

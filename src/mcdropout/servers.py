@@ -65,6 +65,7 @@ def serve(cmd: list[str], health_url: str, ready: Callable[[], None], env: dict[
         raise SystemExit(0)
 
     signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C stops the server (not the CLI's handler)
     try:
         deadline = time.monotonic() + STARTUP_SECONDS
         while not _answers(health_url):

@@ -20,6 +20,8 @@ from typing import Any
 import mlflow.pyfunc
 import numpy as np
 import pandas as pd
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
 from mcdropout.checkpoint import CheckpointMeta
 from mcdropout.config import MCConfig
@@ -35,6 +37,56 @@ def defaults(mc: MCConfig) -> dict[str, Any]:
     return {"samples": mc.samples, "seed": mc.seed, "level": mc.level}
 
 
+class RequestError(MlflowException):
+    """A request the model refuses: one line, HTTP 400, no stack trace. The scoring server puts ``Failed to
+    predict data '<the whole input>'`` before an error's message; this one keeps its own line."""
+
+    def __init__(self, line: str) -> None:
+        super().__init__(line, error_code=INVALID_PARAMETER_VALUE)
+
+    @property
+    def message(self) -> str:
+        return self._line
+
+    @message.setter
+    def message(self, value: str) -> None:
+        if not hasattr(self, "_line"):
+            self._line = value
+
+
+def inputs(frame: pd.DataFrame, features: list[str]) -> np.ndarray:
+    """The feature columns as float32 ``[N, D]``, refused as ``mcdropout predict`` refuses a CSV's cells: empty,
+    not a number, NaN/inf, beyond float32 (one line naming the first such row and column, 1-based rows)."""
+    from mcdropout.tables import FLOAT32_MAX
+
+    missing = [f for f in features if f not in frame.columns]
+    if missing:
+        raise RequestError(f"missing feature column(s) {', '.join(missing)} (has {', '.join(map(str, frame))})")
+    if len(frame) == 0:
+        raise RequestError("no rows to predict")
+    x = np.empty((len(frame), len(features)), dtype=np.float64)
+    for c, name in enumerate(features):
+        column = frame[name].to_numpy()
+        if column.dtype.kind in "iuf":
+            x[:, c] = column
+            continue
+        for r, value in enumerate(column):  # strings, None, booleans: each cell as the CSV reader reads it
+            if value is None or (isinstance(value, float) and np.isnan(value)):
+                raise RequestError(f"row {r + 1}, column {name}: empty value")
+            if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, str, np.number)):
+                raise RequestError(f"row {r + 1}, column {name}: not a number: {value!r}"[:200])
+            try:
+                x[r, c] = float(value)
+            except ValueError:
+                raise RequestError(f"row {r + 1}, column {name}: not a number: {value!r}"[:200]) from None
+    bad = ~np.isfinite(x) | (np.abs(x) > FLOAT32_MAX)
+    if bad.any():
+        r, c = (int(i) for i in np.argwhere(bad)[0])
+        why = "NaN/inf not allowed" if not np.isfinite(x[r, c]) else f"beyond the float32 range (±{FLOAT32_MAX:.3g})"
+        raise RequestError(f"row {r + 1}, column {features[c]}: value is {float(x[r, c]):g} ({why})")
+    return x.astype(np.float32)
+
+
 class MCDropoutModel(mlflow.pyfunc.PythonModel):
     def load_context(self, context: Any) -> None:
         from mcdropout.checkpoint import load_checkpoint
@@ -43,22 +95,30 @@ class MCDropoutModel(mlflow.pyfunc.PythonModel):
         self.model, self.meta = load_checkpoint(context.artifacts[ARTIFACT])
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
-        from mcdropout.predict import prediction_columns
+        """The prediction columns; a bad request (params, values, more memory than the machine has, a
+        prediction that is not finite) is one :class:`RequestError` line."""
+        from mcdropout.config import ConfigError, mc_config
+        from mcdropout.predict import check_memory, prediction_columns
+        from mcdropout.tables import DataError
 
         chosen = {**self.defaults, **{k: v for k, v in (params or {}).items() if v is not None}}
-        mc = MCConfig(samples=int(chosen["samples"]), seed=int(chosen["seed"]), level=float(chosen["level"]))
-        frame = pd.DataFrame(model_input)
-        missing = [f for f in self.meta.features if f not in frame.columns]
-        if missing:
-            raise ValueError(f"missing feature column(s) {', '.join(missing)} (has {', '.join(map(str, frame))})")
-        x = frame[self.meta.features].to_numpy(dtype=np.float32)
-        return pd.DataFrame(prediction_columns(self.model, self.meta, x, mc))
+        try:
+            mc = mc_config(**chosen)
+            frame = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame(model_input)
+            x = inputs(frame, list(self.meta.features))
+            check_memory(len(x), x.shape[1], self.meta, mc)
+            return pd.DataFrame(prediction_columns(self.model, self.meta, x, mc))
+        except (ConfigError, DataError) as exc:
+            raise RequestError(str(exc)) from None
+        except (ValueError, TypeError) as exc:  # e.g. input pandas cannot make a frame of
+            raise RequestError(f"cannot read the input: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+                               ) from None
 
 
 def signature(meta: CheckpointMeta, mc: MCConfig):
     """Inputs: the feature columns (double); outputs: the prediction columns; params: samples, seed, level."""
     from mlflow.models.signature import ModelSignature
-    from mlflow.types.schema import ColSpec, ParamSchema, ParamSpec, Schema
+    from mlflow.types.schema import AnyType, ColSpec, ParamSchema, ParamSpec, Schema
 
     if meta.classes is None:
         outputs = [ColSpec("double", c) for c in ("mean", "std", "lower", "upper", "epistemic_std", "mean_standard")]
@@ -67,7 +127,9 @@ def signature(meta: CheckpointMeta, mc: MCConfig):
         outputs += [ColSpec("string", "label"), ColSpec("double", "entropy"), ColSpec("double", "mutual_info")]
     params = ParamSchema([ParamSpec("samples", "long", mc.samples), ParamSpec("seed", "long", mc.seed),
                           ParamSpec("level", "double", mc.level)])
-    return ModelSignature(Schema([ColSpec("double", f) for f in meta.features]), Schema(outputs), params)
+    # Inputs of any type by name: the model checks values itself (MCDropoutModel.predict), as `mcdropout predict`
+    # does, so integer columns are taken and NaN, text or inf get a one-line answer naming row and column.
+    return ModelSignature(Schema([ColSpec(AnyType(), f) for f in meta.features]), Schema(outputs), params)
 
 
 @functools.cache

@@ -257,4 +257,4 @@ def warn(what: str, exc: BaseException) -> None:
     if _last_uri:
         _failed[_last_uri[0]] = reason
     print(f"Warning: MLflow {what} failed ({type(exc).__name__}: {reason[:300]}); "
-          f"outputs are saved, tracking is skipped for the rest of this command", file=sys.stderr)
+          f"the command's outputs are not affected; tracking is skipped for the rest of this command", file=sys.stderr)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import csv
 import io
 import math
+import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,14 +59,20 @@ def _number(path: Path, line: int, column: str, text: str) -> float:
     return value
 
 
+STDIN = Path("<stdin>")  # how standard input is named in errors
+
+
 def read_table(path: str | Path) -> Table:
-    """Read a CSV with a header row."""
-    path = Path(path)
-    if path.is_dir():
-        raise DataError(f"{path}: is a folder; give a CSV file")
-    if not path.is_file():
-        raise DataError(f"{path}: file not found")
-    raw = path.read_bytes()
+    """Read a CSV with a header row; ``-`` reads standard input."""
+    if os.fspath(path) == "-":
+        path, raw = STDIN, sys.stdin.buffer.read()
+    else:
+        path = Path(path)
+        if path.is_dir():
+            raise DataError(f"{path}: is a folder; give a CSV file")
+        if not path.is_file():
+            raise DataError(f"{path}: file not found")
+        raw = path.read_bytes()
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

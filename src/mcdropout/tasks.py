@@ -16,6 +16,7 @@ infers the task of a table) then starts without loading it.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -30,9 +31,11 @@ from mcdropout.uncertainty import (
     RegressionPrediction,
     classification_metrics,
     classification_prediction,
+    classification_prediction_streamed,
     fit_noise_std,
     regression_metrics,
     regression_prediction,
+    regression_prediction_streamed,
 )
 
 
@@ -74,6 +77,10 @@ class Task:
         raise NotImplementedError
 
     def prediction(self, samples: np.ndarray, noise_std: float | None):
+        raise NotImplementedError
+
+    def prediction_streamed(self, blocks: Iterable[np.ndarray], noise_std: float | None):
+        """:meth:`prediction` of linked samples that arrive in blocks, keeping moments only (no ``samples``)."""
         raise NotImplementedError
 
     def metrics(self, prediction, y: np.ndarray) -> dict[str, float]:
@@ -121,6 +128,9 @@ class Regression(Task):
 
     def prediction(self, samples: np.ndarray, noise_std: float | None) -> RegressionPrediction:
         return regression_prediction(samples, noise_std)
+
+    def prediction_streamed(self, blocks, noise_std):
+        return regression_prediction_streamed(blocks, noise_std)
 
     def metrics(self, prediction: RegressionPrediction, y: np.ndarray) -> dict[str, float]:
         return regression_metrics(prediction, y)
@@ -194,6 +204,9 @@ class Classification(Task):
 
     def prediction(self, samples: np.ndarray, noise_std: float | None) -> ClassificationPrediction:
         return classification_prediction(samples)
+
+    def prediction_streamed(self, blocks, noise_std):
+        return classification_prediction_streamed(blocks)
 
     def metrics(self, prediction: ClassificationPrediction, y: np.ndarray) -> dict[str, float]:
         return classification_metrics(prediction, y)

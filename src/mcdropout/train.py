@@ -65,13 +65,13 @@ def duration(seconds: float) -> str:
 
 
 class EpochProgress(pl.Callback):
-    """Progress over epochs (not steps): a tqdm bar on a terminal, else a line every 10% of the epochs (and at
-    least every ``every`` seconds) with the elapsed and the estimated remaining time.
+    """Progress over epochs (not steps): a tqdm bar on a terminal, else a line at the start, then every 10% of the
+    epochs (and at least every ``every`` seconds) with the elapsed and the estimated remaining time.
 
     The epochs are the routine's (its ``history``; a Lightning epoch is a block of them, see
     :mod:`mcdropout.routine`), reported at the end of each block."""
 
-    def __init__(self, label: str, every: float = 30.0) -> None:
+    def __init__(self, label: str, every: float = 10.0) -> None:
         self.label = label
         self.bar = None
         self.start = self.last = 0.0
@@ -84,6 +84,8 @@ class EpochProgress(pl.Callback):
             from tqdm import tqdm
 
             self.bar = tqdm(total=pl_module.epochs, desc=self.label, unit="epoch", mininterval=0.5, leave=False)
+        elif trainer.is_global_zero:  # a log file or pipe: say at once that training has begun
+            print(f"{self.label}: training {pl_module.epochs} epochs", file=sys.stderr, flush=True)
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._report(trainer, pl_module, final=len(pl_module.history) == pl_module.epochs)

@@ -169,6 +169,9 @@ def parse_splits(text: str, n_splits: int) -> list[int]:
     bad = [s for s in chosen if not 0 <= s < n_splits]
     if bad or not chosen:
         raise DataError(f"--splits: split(s) {bad or text} outside 0-{n_splits - 1}")
+    repeated = sorted({s for s in chosen if chosen.count(s) > 1})
+    if repeated:  # a split counted twice would shrink the standard error over a duplicate
+        raise DataError(f"--splits: split(s) {', '.join(map(str, repeated))} given more than once")
     return chosen
 
 

@@ -114,7 +114,7 @@ def test_unreachable_tracking_server_keeps_outputs(workdir, tiny_params, monkeyp
     assert result.exit_code == 0
     assert (workdir / "models/regression/p0.2_seed0.pt").is_file()
     assert "Warning: MLflow logging failed" in result.output
-    assert "outputs are saved" in result.output
+    assert "outputs are not affected" in result.output
 
 
 def test_single_run_logged_to_sqlite_store(workdir, tiny_params):

@@ -6,6 +6,7 @@ User mistakes (bad params, bad files) print one ``Error: ...`` line and exit wit
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,7 +15,7 @@ from typing import Any
 
 import click
 
-from mcdropout.config import ConfigError, Params, load_params
+from mcdropout.config import ConfigError, Params, dvc_params_missing, load_params
 
 
 def _user_errors() -> tuple[type[Exception], ...]:
@@ -55,7 +56,23 @@ def get_params(ctx: click.Context, dataset: str | None = None, epochs: int | Non
     params = params.override(**overrides).with_epochs(epochs)
     if dataset is not None:
         params.dataset(dataset)
+    if os.environ.get("DVC_STAGE"):  # a stage of `dvc repro`: before anything is written
+        _check_for_dvc(Path(path or "params.yaml"), Path(os.environ.get("DVC_ROOT", ".")), params)
     return params
+
+
+def _check_for_dvc(params_file: Path, root: Path, params: Params) -> None:
+    """Refuse a params file that leaves to mcdropout's defaults a key DVC reads from the file: the first stage of
+    `dvc repro` (data, whose output DVC keeps: ``persist``) stops there, before any stage's outputs are removed."""
+    dvc_yaml = root / "dvc.yaml"
+    if not (dvc_yaml.is_file() and params_file.is_file()):
+        return
+    missing = dvc_params_missing(params_file, dvc_yaml, list(params.datasets))
+    if missing:
+        shown = ", ".join(missing[:8]) + (f" and {len(missing) - 8} more" if len(missing) > 8 else "")
+        raise ConfigError(f"{params_file} leaves key(s) {shown} to the defaults, but dvc repro reads every key its "
+                          f"stages name from the file; write them out (`mcdropout params` prints the whole file "
+                          f"with the defaults filled in)")
 
 
 @contextmanager

@@ -55,11 +55,15 @@ def serve_model(ctx: click.Context, dataset: str, port: int, host: str) -> None:
     """Serve the dataset's champion model (MC dropout predictions) with `mlflow models serve` on /invocations."""
     import os
 
+    from mcdropout.registry import champion_missing
     from mcdropout.servers import check_port, serve
     from mcdropout.tracking import tracking_uri
 
     params = get_params(ctx, dataset)
     check_port(host, port)
+    missing = champion_missing(params, dataset)
+    if missing:
+        raise ConfigError(missing)
     model = f"models:/{params.mlflow.experiment_prefix}-{dataset}@champion"
     uri = tracking_uri(params.mlflow)
     cmd = [sys.executable, "-m", "mlflow", "models", "serve", "-m", model, "--env-manager", "local",

@@ -26,6 +26,18 @@ def data(ctx: click.Context, dataset: str, seed: int | None, out_dir: str | None
         click.echo(f"wrote {path} ({n} rows)")
 
 
+@main.command("params")
+@click.pass_context
+@friendly
+def show_params(ctx: click.Context) -> None:
+    """Print the params in effect (params.yaml with every default filled in): a complete params.yaml."""
+    import yaml
+
+    from mcdropout.config import to_dict
+
+    click.echo(yaml.safe_dump(to_dict(get_params(ctx)), sort_keys=False), nl=False)
+
+
 @main.command()
 @click.pass_context
 @friendly
@@ -182,7 +194,7 @@ def evaluate(ctx: click.Context, dataset: str, model_path: str, samples: int | N
     For a sweep folder, also writes summary.json (dvc metrics) and by_p.json (dvc plots) beside the output.
     """
     from mcdropout.console import evaluation_table
-    from mcdropout.io import check_output, write_json
+    from mcdropout.io import check_not_input, check_output, write_json
     from mcdropout.paths import Paths
 
     params = get_params(ctx, dataset, **{"mc.samples": samples})
@@ -202,6 +214,7 @@ def evaluate(ctx: click.Context, dataset: str, model_path: str, samples: int | N
     from mcdropout.evaluation import evaluate_model
 
     out = check_output(output or paths.checkpoint_json(dataset, model_path))
+    check_not_input(out, {"model": model_path})
     model, meta = load_checkpoint(model_path)
     if meta.dataset != dataset:
         raise ConfigError(f"{model_path} was trained on dataset {meta.dataset!r}, not {dataset!r}")
@@ -217,8 +230,10 @@ def evaluate(ctx: click.Context, dataset: str, model_path: str, samples: int | N
 @main.command()
 @click.option("--model", "model_path", type=click.Path(), required=True, help="A checkpoint file.")
 @click.option("--input", "input_path", type=click.Path(), required=True,
-              help="CSV with the model's feature columns by name (any order; other columns are ignored).")
-@click.option("--output", "output_path", type=click.Path(dir_okay=False), required=True, help="CSV to write.")
+              help="CSV with the model's feature columns by name (any order; other columns are ignored); "
+                   "- reads standard input.")
+@click.option("--output", "output_path", type=click.Path(dir_okay=False, allow_dash=True), required=True,
+              help="CSV to write; - writes standard output.")
 @click.option("--samples", type=int, default=None, help="MC passes T (overrides mc.samples).")
 @click.option("--level", type=float, default=None, help="Central interval level in (0, 1) (overrides mc.level).")
 @click.pass_context
@@ -226,16 +241,18 @@ def evaluate(ctx: click.Context, dataset: str, model_path: str, samples: int | N
 def predict(ctx: click.Context, model_path, input_path, output_path, samples, level) -> None:
     """Predict users' own inputs with uncertainty (regression: mean, std, interval; classification: prob, MI)."""
     from mcdropout.checkpoint import load_checkpoint
-    from mcdropout.io import check_output
+    from mcdropout.io import check_not_input, check_output
     from mcdropout.predict import predict_csv
 
     params = get_params(ctx, **{"mc.samples": samples, "mc.level": level})
-    check_output(output_path)
+    if output_path != "-":
+        check_output(output_path)
+    check_not_input(output_path, {"input": input_path, "model": model_path})
     model, meta = load_checkpoint(model_path)
     n, ignored = predict_csv(model, meta, input_path, output_path, params.mc)
     if ignored:
         click.echo(f"note: ignored column(s) the model does not use: {', '.join(ignored)}", err=True)
-    click.echo(f"wrote {output_path} ({n} rows)")
+    click.echo(f"wrote {'standard output' if output_path == '-' else output_path} ({n} rows)", err=output_path == "-")
 
 
 @main.command()
