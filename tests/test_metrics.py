@@ -4,6 +4,12 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import integrate
+from scipy.special import logsumexp as scipy_logsumexp
+from scipy.stats import norm, rankdata
+from sklearn.metrics import roc_auc_score
 
 from mcdropout import metrics as M
 from mcdropout.uncertainty import classification_prediction, fit_noise_std, regression_prediction
@@ -148,3 +154,185 @@ def test_k_class_auroc_of_uncertainty_for_wrong_predictions():
     wrong = pred.label != yk
     assert out["auroc_entropy"] == pytest.approx(M.auroc(h, wrong))
     assert out["accuracy"] == 0.5 and out["brier"] == pytest.approx(M.brier_k(yk, probs_k))
+
+
+# --- asymmetric cases, bin edges, and random inputs against independent references (SciPy, scikit-learn) ----------
+
+
+FAST = settings(max_examples=60, deadline=None, derandomize=True)
+
+
+def _crps_by_integral(y: float, mu: float, sigma: float) -> float:
+    """CRPS from its definition, int (F(x) - 1[x >= y])^2 dx (quadrature, no closed form)."""
+    below, _ = integrate.quad(lambda x: norm.cdf(x, mu, sigma) ** 2, -np.inf, y)
+    above, _ = integrate.quad(lambda x: norm.sf(x, mu, sigma) ** 2, y, np.inf)
+    return below + above
+
+
+def test_crps_gaussian_away_from_the_mean():
+    # z = 1: (2 Phi(1) - 1) + 2 phi(1) - 1/sqrt(pi) = 0.682689 + 0.483941 - 0.564190 = 0.602441
+    assert M.crps_gaussian(np.array([1.0]), np.array([0.0]), np.array([1.0])) == pytest.approx(0.6024414, rel=1e-6)
+    # below the mean, another scale and location: z = -2, sigma = 0.5
+    assert M.crps_gaussian(np.array([0.0]), np.array([1.0]), np.array([0.5])) == pytest.approx(
+        _crps_by_integral(0.0, 1.0, 0.5), rel=1e-7)
+    yy, mu, sd = np.array([3.0, -1.0, 0.2]), np.array([1.0, 0.0, 0.0]), np.array([1.0, 2.0, 0.1])
+    assert M.crps_gaussian(yy, mu, sd) == pytest.approx(np.mean([_crps_by_integral(*a) for a in zip(yy, mu, sd)]),
+                                                        rel=1e-7)
+
+
+@settings(max_examples=20, deadline=None, derandomize=True)
+@given(st.floats(-5, 5), st.floats(-5, 5), st.floats(0.05, 5))
+def test_crps_gaussian_matches_the_energy_form(y0, mu, sigma):
+    # E|X - y| - E|X - X'| / 2 for X ~ N(mu, sigma^2), the expectations by quadrature of the density
+    e_abs, _ = integrate.quad(lambda x: abs(x - y0) * norm.pdf(x, mu, sigma), mu - 12 * sigma, mu + 12 * sigma,
+                              points=[y0] if abs(y0 - mu) < 12 * sigma else None)
+    expected = e_abs - sigma / math.sqrt(math.pi)
+    assert M.crps_gaussian(np.array([y0]), np.array([mu]), np.array([sigma])) == pytest.approx(expected, abs=1e-7)
+
+
+def test_quantile_calibration_error_is_directional():
+    # Targets far below the mean: PIT = 0, every quantile has all of them below: |1 - 0.1| and |1 - 0.3|.
+    below = M.quantile_calibration_error(np.array([-10.0, -10.0]), np.zeros(2), np.ones(2), levels=[0.1, 0.3])
+    assert below == pytest.approx((0.9 + 0.7) / 2)
+    above = M.quantile_calibration_error(np.array([10.0, 10.0]), np.zeros(2), np.ones(2), levels=[0.1, 0.3])
+    assert above == pytest.approx((0.1 + 0.3) / 2)
+    # PIT = Phi(-1) = 0.159, Phi(0.5) = 0.691, Phi(2) = 0.977; levels 0.2, 0.7, 0.9: observed 1/3, 2/3, 2/3
+    err = M.quantile_calibration_error(np.array([-1.0, 1.0, 4.0]), np.zeros(3), np.array([1.0, 2.0, 2.0]),
+                                       levels=[0.2, 0.7, 0.9])
+    assert err == pytest.approx((abs(1 / 3 - 0.2) + abs(2 / 3 - 0.7) + abs(2 / 3 - 0.9)) / 3)
+
+
+def test_norm_helpers_match_scipy():
+    z = np.array([-20.0, -8.0, -1.5, 0.0, 0.3, 2.0, 9.0])
+    np.testing.assert_allclose(M.norm_cdf(z), norm.cdf(z), rtol=1e-12, atol=0)
+    np.testing.assert_allclose(M.norm_pdf(z), norm.pdf(z), rtol=1e-12)
+    for q in (1e-6, 0.025, 0.5, 0.8, 0.975):
+        assert M.norm_ppf(q) == pytest.approx(norm.ppf(q), rel=1e-9)
+    # the lower tail is not rounded to 0 (erfc, not 1 - erf)
+    assert M.norm_cdf(-20.0) == pytest.approx(2.7536241186062e-89, rel=1e-9)
+
+
+def test_logsumexp_and_ranks_match_scipy():
+    a = np.array([[1000.0, -np.inf, 0.5], [1000.0, -np.inf, -2.0]])
+    np.testing.assert_allclose(M.logsumexp(a, axis=0), scipy_logsumexp(a, axis=0))
+    np.testing.assert_allclose(M.logsumexp(a, axis=1), scipy_logsumexp(a, axis=1))
+    x = np.array([3.0, 1.0, 3.0, 2.0, 3.0, 1.0])
+    np.testing.assert_array_equal(M.average_ranks(x), [5.0, 1.5, 5.0, 3.0, 5.0, 1.5])
+    np.testing.assert_array_equal(M.average_ranks(x), rankdata(x))
+
+
+@FAST
+@given(st.lists(st.integers(0, 4), min_size=1, max_size=30))
+def test_average_ranks_match_scipy_with_ties(values):
+    np.testing.assert_allclose(M.average_ranks(np.array(values, float)), rankdata(values))
+
+
+@FAST
+@given(st.lists(st.tuples(st.integers(0, 5), st.booleans()), min_size=2, max_size=40))
+def test_auroc_matches_sklearn_with_ties(pairs):
+    score = np.array([s for s, _ in pairs], float) / 5
+    positive = np.array([p for _, p in pairs])
+    if positive.all() or not positive.any():
+        assert math.isnan(M.auroc(score, positive))
+    else:
+        assert M.auroc(score, positive) == pytest.approx(roc_auc_score(positive, score))
+
+
+def test_mixture_nll_two_points_against_scipy():
+    samples = np.array([[0.0, 1.0], [1.0, 3.0], [-1.0, 0.5]])  # T = 3, N = 2
+    yy, s = np.array([0.5, 2.5]), 0.7
+    expected = -np.mean(scipy_logsumexp(norm.logpdf(yy, samples, s), axis=0) - math.log(3))
+    assert M.mixture_nll(yy, samples, s) == pytest.approx(expected)
+    # far from every sample: no underflow to -log(0)
+    assert math.isfinite(M.mixture_nll(np.array([100.0]), np.array([[0.0], [1.0]]), 0.1))
+
+
+# Bins of width 1/4: conf 0.6 -> bin 2 (0.6 * 4 = 2.4), 0.7 -> bin 2 (2.8: rounding would give 3), 0.75 exactly on
+# the edge -> bin 3, 0.9 -> bin 3 (3.6: rounding would give 4), 1.0 -> the last bin (3).
+P_EDGE = np.array([0.7, 0.4, 0.75, 1.0, 0.1])  # probability of class 1
+Y_EDGE = np.array([1, 1, 0, 1, 0])  # labels 1, 0, 1, 1, 0 -> right, wrong, wrong, right, right
+# bin 2: conf 0.7, 0.6, acc 1/2; bin 3: conf 0.75, 1.0, 0.9, acc 2/3
+ECE_EDGE = 2 / 5 * abs(0.5 - 0.65) + 3 / 5 * abs(2 / 3 - (0.75 + 1.0 + 0.9) / 3)
+
+
+def test_ece_bins_points_on_edges_and_in_the_top_bin():
+    assert M.ece(Y_EDGE.astype(float), P_EDGE, bins=4) == pytest.approx(ECE_EDGE)
+    assert M.ece_k(Y_EDGE, M.two_class(P_EDGE), bins=4) == pytest.approx(ECE_EDGE)
+    for rel in (M.reliability(Y_EDGE.astype(float), P_EDGE, bins=4), M.reliability_k(Y_EDGE, M.two_class(P_EDGE), 4)):
+        assert rel["count"].tolist() == [0, 0, 2, 3]
+        np.testing.assert_allclose(rel["confidence"][2:], [0.65, 2.65 / 3])
+        np.testing.assert_allclose(rel["accuracy"][2:], [0.5, 2 / 3])
+        assert np.isnan(rel["confidence"][:2]).all()
+
+
+def test_ece_k_three_classes_on_edges():
+    probs = np.array([[0.5, 0.25, 0.25],    # conf 0.5: on the edge of bin 2 of 4; right (y = 0)
+                      [0.25, 0.25, 0.5],    # conf 0.5, bin 2; wrong (y = 1)
+                      [0.125, 0.125, 0.75],  # conf 0.75: bin 3; right
+                      [0.0, 1.0, 0.0]])     # conf 1.0: the last bin; wrong (y = 0)
+    yy = np.array([0, 1, 2, 0])
+    rel = M.reliability_k(yy, probs, bins=4)
+    assert rel["count"].tolist() == [0, 0, 2, 2]
+    assert M.ece_k(yy, probs, bins=4) == pytest.approx(0.5 * abs(0.5 - 0.5) + 0.5 * abs(0.5 - 0.875))
+
+
+def _ece_reference(conf, correct, bins):
+    """Bins [b/B, (b+1)/B), the last one closed, by comparisons (no index arithmetic)."""
+    total = 0.0
+    for b in range(bins):
+        lo, hi = b / bins, (b + 1) / bins
+        sel = (conf >= lo) & ((conf < hi) if b < bins - 1 else (conf <= hi))
+        if sel.any():
+            total += sel.mean() * abs(correct[sel].mean() - conf[sel].mean())
+    return total
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(st.lists(st.tuples(st.integers(0, 16), st.integers(0, 1)), min_size=1, max_size=20), st.sampled_from([4, 8]))
+def test_ece_matches_a_reference_on_grid_points(points, bins):
+    # probabilities on a grid of 1/16: many exactly on bin edges (exact in binary floating point)
+    p = np.array([a for a, _ in points], float) / 16
+    yy = np.array([b for _, b in points])
+    probs = M.two_class(p)
+    # top label: a tie at p = 1/2 goes to class 0 (argmax); the binary ece predicts class 1 there (p >= 1/2)
+    expected = _ece_reference(probs.max(-1), probs.argmax(-1) == yy, bins)
+    assert M.ece_k(yy, probs, bins) == pytest.approx(expected)
+    binary = _ece_reference(np.maximum(p, 1 - p), (p >= 0.5) == (yy == 1), bins)
+    assert M.ece(yy.astype(float), p, bins) == pytest.approx(binary)
+
+
+def test_coverage_counts_the_interval_ends_and_width_scales():
+    lo, hi = M.interval(np.array([0.0, 1.0]), np.array([1.0, 2.0]), 0.9)
+    np.testing.assert_allclose(hi - lo, 2 * norm.ppf(0.95) * np.array([1.0, 2.0]))
+    # y exactly on both ends is covered
+    assert M.coverage(np.array([lo[0], hi[1]]), np.array([0.0, 1.0]), np.array([1.0, 2.0]), 0.9) == 1.0
+    assert M.interval_width(np.array([1.0, 3.0]), 0.5) == pytest.approx(2 * norm.ppf(0.75) * 2.0)
+    assert M.interval_width(2.0, 0.95) == pytest.approx(4 * norm.ppf(0.975))
+
+
+def test_binary_metrics_at_the_threshold_and_the_ends():
+    yb = np.array([1.0, 1.0, 0.0, 1.0, 0.0])
+    p = np.array([0.5, 1.0, 0.0, 0.3, 0.5])  # p = 0.5 predicts class 1: right for point 0, wrong for point 4
+    assert M.accuracy(yb, p) == pytest.approx(3 / 5)
+    # p = 1 and 0 on the right class cost ~0 (clipped at 1e-12, not log 0); p = 0.3 on class 1 costs -log 0.3
+    assert M.binary_nll(yb, p) == pytest.approx(-(2 * math.log(0.5) + math.log(0.3)) / 5, abs=1e-9)
+    assert M.binary_nll(np.array([1.0]), np.array([0.0])) == pytest.approx(-math.log(1e-12))
+    np.testing.assert_allclose(M.binary_entropy(np.array([0.0, 1.0, 0.5, 0.2])),
+                               [0.0, 0.0, math.log(2), -(0.2 * math.log(0.2) + 0.8 * math.log(0.8))], atol=1e-10)
+    assert M.binary_entropy(np.array([0.0]))[0] > 0  # clipped, not nan
+    # std 2 and a std per point: 0.5 log(2 pi 4) + (y - mean)^2 / 8
+    assert M.gaussian_nll(y, mean, 2.0) == pytest.approx(0.5 * math.log(8 * math.pi) + np.mean([0, 1, 4]) / 8)
+    assert M.gaussian_nll(y, mean, np.array([1.0, 2.0, 0.5])) == pytest.approx(
+        -np.mean(norm.logpdf(y, mean, [1.0, 2.0, 0.5])))
+
+
+def test_ece_and_reliability_default_to_fifteen_bins():
+    # confidences 0.6 and 0.64: the same bin of 15 (9), different bins of 16 (9 and 10)
+    yb = np.array([1.0, 0.0])
+    p = np.array([0.6, 0.64])  # right at 0.6, wrong at 0.64
+    assert M.ece(yb, p) == pytest.approx(abs(0.5 - 0.62))
+    rel = M.reliability(yb, p)
+    assert len(rel["count"]) == 15 and rel["count"][9] == 2
+    assert rel["accuracy"][9] == 0.5 and rel["confidence"][9] == pytest.approx(0.62)
+    assert M.ece_k(yb.astype(int), M.two_class(p)) == pytest.approx(abs(0.5 - 0.62))
+    assert len(M.reliability_k(yb.astype(int), M.two_class(p))["count"]) == 15

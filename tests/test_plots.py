@@ -160,3 +160,27 @@ def test_long_curves_are_binned_keeping_mean_and_extremes():
     assert lo.tolist() == [0.0, 2.0, 5.0, 7.0] and hi.tolist() == [11.0, 100.0, 16.0, 19.0]
     short = binned(np.arange(3), values[:, :3], bins=4)
     assert np.array_equal(short[1], values[:, :3].mean(0))
+
+
+def test_a_saved_figure_has_its_size_and_is_drawn(tmp_path):
+    """What the report embeds: the PNG is figsize x 110 dpi, and the curve and band are on it (not a blank canvas)."""
+    from PIL import Image
+
+    from mcdropout.report.figures import save
+
+    x_tr, y_tr, x_te, y_te, grid = _curve_data()
+    fig, ax = plots.single()
+    plots.regression_curve(ax, x_tr, y_tr, x_te, y_te, grid, np.sin(grid), np.full_like(grid, 0.2), title="curve")
+    w, h = fig.get_size_inches()
+    path = save(fig, tmp_path / "curve.png")
+    with Image.open(path) as im:
+        assert im.format == "PNG" and im.size == (round(w * 110), round(h * 110))
+        rgb = np.asarray(im.convert("RGB"), dtype=np.int16)
+    ink = np.abs(rgb - 255).sum(-1) > 60
+    assert 0.03 < ink.mean() < 0.8
+    assert len(np.unique(rgb[ink], axis=0)) > 20  # the points, the line, the band, text: many colours
+    # a blank figure of the same size fails the same check
+    blank, _ = plots.single()
+    with Image.open(save(blank, tmp_path / "blank.png")) as im:
+        rgb = np.asarray(im.convert("RGB"), dtype=np.int16)
+    assert (np.abs(rgb - 255).sum(-1) > 60).mean() < ink.mean() / 2

@@ -88,3 +88,90 @@ def test_predict_csv_errors(tmp_path):
     assert not (tmp_path / "out.csv").exists()
     with pytest.raises(DataError, match="overwrite the input"):
         predict_csv(_model(), meta, src, src, MC)
+
+
+def test_streamed_moments_equal_the_whole_samples():
+    """The running moments of blocks of samples are those of all samples at once (issue 33: memory bounded in T)."""
+    from mcdropout.uncertainty import (
+        classification_prediction,
+        classification_prediction_streamed,
+        regression_prediction,
+        regression_prediction_streamed,
+    )
+
+    rng = np.random.default_rng(1)
+    samples = rng.normal(3.0, 2.0, size=(37, 5))
+    whole = regression_prediction(samples, 0.4)
+    streamed = regression_prediction_streamed([samples[:1], samples[1:16], samples[16:]], 0.4)
+    np.testing.assert_allclose(streamed.mean, whole.mean, rtol=1e-12)
+    np.testing.assert_allclose(streamed.epistemic_std, whole.epistemic_std, rtol=1e-10)
+    np.testing.assert_allclose(streamed.std, whole.std, rtol=1e-10)
+    assert streamed.samples is None and streamed.noise_std == 0.4
+    probs = rng.dirichlet(np.ones(3), size=(37, 5))
+    whole, streamed = classification_prediction(probs), classification_prediction_streamed([probs[:20], probs[20:]])
+    for key in ("probs", "entropy", "expected_entropy", "mutual_info"):
+        np.testing.assert_allclose(getattr(streamed, key), getattr(whole, key), rtol=1e-12)
+    binary = rng.uniform(size=(9, 4))  # [T, N] of class 1
+    np.testing.assert_allclose(classification_prediction_streamed([binary[:4], binary[4:]]).probs,
+                               classification_prediction(binary).probs, rtol=1e-12)
+    with pytest.raises(ValueError):
+        regression_prediction_streamed([], 0.1)
+
+
+def test_one_block_is_todays_single_call_and_blocks_one_seeded_stream():
+    from mcdropout.inference import predict_mc, predict_mc_blocks
+
+    model, x = _model(p=0.5), torch.from_numpy(X)
+    whole = predict_mc(model, x, 12, seed=3)
+    (one,) = predict_mc_blocks(model, x, 12, block=12, seed=3)
+    assert torch.equal(one, whole)
+    parts = list(predict_mc_blocks(model, x, 12, block=5, seed=3))
+    assert [p.shape[0] for p in parts] == [5, 5, 2]
+    again = torch.cat(list(predict_mc_blocks(model, x, 12, block=5, seed=3)))
+    assert torch.equal(torch.cat(parts), again)  # same seed, same blocks
+    assert not torch.equal(parts[0], parts[1])  # the blocks continue one stream, not restart it
+    with pytest.raises(ValueError):
+        next(predict_mc_blocks(model, x, 12, block=0))
+
+
+@pytest.mark.parametrize("task, out_dim, classes", [("regression", 1, None), ("classification", 3, ["a", "b", "c"])])
+def test_prediction_in_blocks_keeps_memory_bounded_and_the_same_distribution(monkeypatch, task, out_dim, classes):
+    """Where T samples of all rows exceed the block, the columns come from blocks; with a large T they agree with
+    the one-call columns to Monte Carlo error."""
+    import mcdropout.predict as P
+
+    meta = CheckpointMeta(task=task, seed=0, classes=classes, noise_std={"standard": 0.2, "mc": 0.1})
+    model, mc = _model(out_dim=out_dim), MCConfig(samples=4000, seed=0, level=0.9)
+    whole = prediction_columns(model, meta, X, mc)
+    calls = []
+    real = P.predict_in_blocks
+    monkeypatch.setattr(P, "BLOCK_VALUES", 6 * out_dim * 100)  # 100 samples a block
+    monkeypatch.setattr(P, "predict_in_blocks", lambda *a: calls.append(a[-1]) or real(*a))
+    blocked = prediction_columns(model, meta, X, mc)
+    assert calls == [100]
+    for key, values in whole.items():
+        if values.dtype.kind == "f":
+            np.testing.assert_allclose(blocked[key], values, atol=0.03, err_msg=key)
+    assert blocked.keys() == whole.keys()
+
+
+def test_memory_estimate_and_block_size():
+    from mcdropout.predict import BLOCK_VALUES, block_samples, memory_needed
+
+    assert block_samples(1_000_000, 1) == BLOCK_VALUES // 1_000_000 == 16
+    assert block_samples(10**9, 3) == 1  # at least one sample a block
+    # 200k rows x 400 samples (issue 33: 1.57 GB as one array): a block of 83 samples, ~0.3 GB in all, not ~1 GB
+    need = memory_needed(200_000, 1, 6, 1, 400)
+    assert need == 200_000 * 7 * 64 + 83 * 200_000 * 12
+    assert need < 0.3 * 2**30
+    assert memory_needed(10, 1, 6, 1, 100_000) == 10 * 7 * 64 + 100_000 * 10 * 12  # fewer samples than a block
+
+
+def test_predictions_that_are_not_finite_are_refused():
+    model = _model()
+    with torch.no_grad():
+        model[-1].bias.fill_(3e38)  # the output's sum overflows float32 for every row
+        model[-1].weight.fill_(3e38)
+    meta = CheckpointMeta(task="regression", seed=0, noise_std={"standard": 0.2, "mc": 0.1})
+    with pytest.raises(DataError, match=r"row 1: the model's mean is not finite"):
+        prediction_columns(model, meta, X, MC)

@@ -4,6 +4,9 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.stats import norm
 
 from mcdropout import metrics as M
 from mcdropout import recalibration as R
@@ -90,3 +93,55 @@ def test_fit_temperature_sharpens_under_confident_and_stays_in_bounds():
     log_p = np.log(np.array([[0.6, 0.4], [0.4, 0.6], [0.6, 0.4]]))
     t = R.fit_temperature(log_p, np.array([0, 1, 0]))
     assert R.T_BOUNDS[0] <= t < 0.06
+
+
+# --- random inputs against references written out here (SciPy in the test only) ------------------------------------
+
+
+FAST = settings(max_examples=60, deadline=None, derandomize=True)
+
+
+@FAST
+@given(st.lists(st.integers(0, 9), min_size=1, max_size=30), st.sampled_from([0.1, 0.5, 0.8, 0.9, 0.95]))
+def test_conformal_quantile_matches_order_statistics(values, level):
+    scores = np.array(values, float) / 4  # with ties
+    n = len(scores)
+    k = -(-round(level * 100) * (n + 1) // 100)  # ceil((n + 1) level) in integers
+    expected = sorted(scores)[k - 1] if k <= n else math.inf
+    assert R.conformal_quantile(scores, level) == expected
+    lower, upper = R.conformal_interval(np.zeros(n), np.ones(n), expected)
+    if k <= n:  # at least k of the n scores are covered, ends included
+        assert R.interval_coverage(scores, lower, upper) >= k / n
+
+
+def test_conformal_quantile_ignores_input_order():
+    assert R.conformal_quantile(np.array([[0.9, 0.2], [0.5, 0.1]]), 0.5) == 0.5  # ceil(2.5) = 3rd of 4
+
+
+@FAST
+@given(st.lists(st.tuples(st.floats(-3, 3), st.floats(0.2, 3)), min_size=1, max_size=15))
+def test_variance_scale_maximises_the_gaussian_likelihood(pairs):
+    y = np.array([a for a, _ in pairs])
+    std = np.array([b for _, b in pairs])
+    if not np.any(y):
+        return
+    s = R.fit_variance_scale(y, np.zeros_like(y), std)
+    assert s == pytest.approx(math.sqrt(np.mean((y / std) ** 2)))
+    ll = lambda f: norm.logpdf(y, 0.0, f * std).sum()  # noqa: E731
+    assert ll(s) >= max(ll(0.97 * s), ll(1.03 * s))
+
+
+def test_fit_variance_scale_with_an_offset_mean():
+    # residuals 1, -2, 3 over std 1, 2, 3: z^2 = 1, 1, 1 -> s = 1
+    assert R.fit_variance_scale(np.array([2.0, 0.0, 6.0]), np.array([1.0, 2.0, 3.0]), np.array([1.0, 2.0, 3.0])) \
+        == pytest.approx(1.0)
+
+
+def test_fit_temperature_three_classes_matches_a_grid():
+    log_p = np.log(np.array([[0.8, 0.15, 0.05], [0.1, 0.7, 0.2], [0.6, 0.3, 0.1], [0.2, 0.2, 0.6]]))
+    y = np.array([1, 1, 0, 2])
+    t = R.fit_temperature(log_p, y)
+    grid = np.geomspace(0.5, 5, 4001)
+    best = grid[np.argmin([_nll(log_p, y, g) for g in grid])]
+    assert t == pytest.approx(best, rel=2e-3)
+    assert _nll(log_p, y, t) <= _nll(log_p, y, 1.0)

@@ -276,13 +276,31 @@ def study(tmp_path_factory):
     return params, paths, build_report(params, list(DATASETS), paths.reports)
 
 
+def _assert_drawn(png: Path) -> None:
+    """A real figure: a PNG of a plausible size at the report's 110 dpi, with ink in every quarter of the canvas and
+    more than a handful of colours (a blank or one-colour canvas fails)."""
+    from PIL import Image
+
+    with Image.open(png) as im:
+        assert im.format == "PNG", png
+        width, height = im.size
+        rgb = np.asarray(im.convert("RGB"), dtype=np.int16)
+    assert 300 <= width <= 3000 and 200 <= height <= 3000, (png, im.size)
+    ink = np.abs(rgb - 255).sum(-1) > 60  # not (near) white
+    assert 0.02 < ink.mean() < 0.9, (png, ink.mean())
+    quarters = [ink[:height // 2, :width // 2], ink[:height // 2, width // 2:], ink[height // 2:, :width // 2],
+                ink[height // 2:, width // 2:]]
+    assert all(q.mean() > 0.005 for q in quarters), (png, [q.mean() for q in quarters])
+    assert len(np.unique(rgb[ink], axis=0)) > 20, png
+
+
 def test_build_report_writes_markdown_html_and_every_figure(study):
     params, paths, built = study
     assert (built.md_path, built.html_path) == (paths.report_md, paths.report_html)
     pngs = sorted(paths.figures.rglob("*.png"))
     assert [p.relative_to(paths.figures).as_posix() for p in pngs] == FIGURES
     for png in pngs:
-        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        _assert_drawn(png)
     md = built.md_path.read_text()
     for needle in ("## Setup", "## Regression", "## Classification", "## Wine", findings.RULES, " (best) | ",
                    "MC epistemic std is", "between the moons",

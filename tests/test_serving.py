@@ -49,8 +49,10 @@ def test_pyfunc_predicts_like_mcdropout_predict(tracked, dataset):
     schema = model.metadata.signature
     assert schema.inputs.input_names() == meta.features
     assert {p.name: p.default for p in schema.params.params} == {"samples": 20, "seed": 0, "level": 0.95}
-    with pytest.raises(Exception, match="missing inputs"):  # the signature names the missing column
-        model.predict(frame.drop(columns=[meta.features[0]]))
+    from mcdropout.serving import RequestError
+
+    with pytest.raises(RequestError, match=rf"^missing feature column\(s\) {meta.features[0]} \(has "):
+        model.predict(frame.drop(columns=[meta.features[0]]))  # the model names the missing column, in one line
 
 
 def test_champion_alias_moves_and_old_versions_stay(tracked):

@@ -9,11 +9,14 @@ import pytest
 import torch
 import yaml
 from click.testing import CliRunner
+from scipy.special import logsumexp
+from scipy.stats import norm
 
 from mcdropout.checkpoint import CheckpointError, load_checkpoint
 from mcdropout.cli import main
 from mcdropout.config import Params, to_dict
-from mcdropout.data import build_dataset, write_dataset
+from mcdropout.data import build_dataset, load_dataset, write_dataset
+from mcdropout.evaluation import raw_samples
 from mcdropout.experiment import run_single
 from mcdropout.members import Member
 from mcdropout.train import fit_members
@@ -79,9 +82,19 @@ def test_default_p02_mc_interval_covers_test_points(workdir):
     result = runner.invoke(main, ["evaluate", "--task", "regression", "--model", "models/regression/p0.2_seed0.pt"])
     assert result.exit_code == 0, result.output
     assert "mc cover95" in result.output and "mc nll" in result.output
-    test = json.loads((workdir / "reports/regression/p0.2_seed0.json").read_text())["mc"]["test"]
+    evaluation = json.loads((workdir / "reports/regression/p0.2_seed0.json").read_text())
+    test = evaluation["mc"]["test"]
     assert 0.85 <= test["coverage_95"] <= 1.0
-    assert test["nll"] == test["nll"]  # finite
+    # The reported MC NLL is the mixture NLL of the T sample means with the val-fitted noise, recomputed with SciPy
+    # from the checkpoint's MC samples (T and seed from params.yaml).
+    model, _ = load_checkpoint(workdir / "models/regression/p0.2_seed0.pt")
+    split = load_dataset("regression", params.data.dir).splits["test"]
+    samples = raw_samples(model, split.x, "regression", "mc", params.mc.samples, params.mc.seed)
+    assert samples.shape == (params.mc.samples, len(split.y))
+    y, s = split.y.astype(np.float64), evaluation["noise_std"]["mc"]
+    expected = -np.mean(logsumexp(norm.logpdf(y, samples, s), axis=0) - np.log(len(samples)))
+    assert test["nll"] == pytest.approx(expected, rel=1e-6)
+    assert test["rmse"] == pytest.approx(float(np.sqrt(np.mean((y - samples.mean(0)) ** 2))), rel=1e-6)
 
 
 MEMORY_CHILD = r"""
@@ -143,7 +156,8 @@ def test_progress_lines_show_elapsed_and_remaining_time(capsys):
     params = Params().override(**{"model.hidden": [4], "train.epochs": 200, "mlflow.enabled": False,
                                   "train.accelerator": "cpu", "train.devices": 1})
     fit_members("regression", {"train": split, "val": split}, [Member(0.1, 0)], params, label="tiny")
-    lines = capsys.readouterr().err.splitlines()  # not a terminal: a line every 10% of the epochs
+    first, *lines = capsys.readouterr().err.splitlines()  # not a terminal: a line at once, then every 10%
+    assert first == "tiny: training 200 epochs"
     assert [line.split(",")[0] for line in lines] == [f"tiny: epoch {e}/200" for e in range(20, 201, 20)]
     assert all("elapsed, about" in line and line.endswith("left)") for line in lines)
     assert lines[-1].endswith("about 0s left)")

@@ -1,19 +1,27 @@
 """The trust comparison on tiny trained models: methods, shift rules per kind of data, the ensemble as one fit."""
 
 import json
+import math
+from types import SimpleNamespace
 
+import numpy as np
 import pytest
+from scipy.special import log_softmax, softmax
+from scipy.stats import norm
 
+from mcdropout import metrics as M
 from mcdropout.checkpoint import load_checkpoint
 from mcdropout.compare import compare_members, ensemble_members, run_compare
 from mcdropout.console import trust_table
-from mcdropout.data import write_dataset
+from mcdropout.data import Split, write_dataset
 from mcdropout.experiment import train_group
 from mcdropout.io import write_json
 from mcdropout.paths import Paths
 from mcdropout.report.trust import trust_findings
 from mcdropout.sweep import evaluate_sweep, run_sweep
-from mcdropout.trust import run_trust, summary
+from mcdropout.tasks import Classification, Regression
+from mcdropout.trust import Method, evaluate_method, run_trust, summary
+from mcdropout.uncertainty import classification_prediction, regression_prediction
 
 
 @pytest.fixture
@@ -80,3 +88,160 @@ def test_real_data_shift_is_the_farthest_test_points(study):
     total = trust["shift"]["n"] + trust["shift"]["n_in_distribution"]
     assert trust["shift"]["labeled"] and trust["shift"]["n"] == round(0.2 * total)
     assert all(m["shifted"] is not None for m in trust["methods"])
+
+
+# --- every cell of one method's row, through a fake method whose MC samples are known (no training) -------------------
+
+
+NOISE = 3.0
+
+
+def _regression_rows(mean, std):
+    """Inputs whose fake MC prediction has this mean and predictive std: x = (mean, a), the T = 2 sample means
+    mean -/+ a with a = sqrt(std^2 - 3^2), noise 3."""
+    return np.stack([np.asarray(mean, float), np.sqrt(np.asarray(std, float) ** 2 - NOISE**2)], axis=1)
+
+
+def _fake_mc(x):
+    return regression_prediction(np.stack([x[:, 0] - x[:, 1], x[:, 0] + x[:, 1]]), NOISE)
+
+
+def _fake_standard(x):
+    return regression_prediction(x[None, :, 0], NOISE)
+
+
+# val: 19 points, mean 0, std 3, normalised residuals 0.1, 0.2, ..., 1.9 -> the conformal q (the 19th of 19) is 1.9
+VAL = Split(_regression_rows(np.zeros(19), np.full(19, 3.0)), 3.0 * 0.1 * np.arange(1, 20))
+# test: std (the rank) 3, 4, 5, 6, 3; errors 1, 6, 2, 12, 0.5, two of them below the mean; z = 1/3, 1.5, 0.4, 2, 1/6
+TEST = Split(_regression_rows([0.0, 0.0, 1.0, 2.0, 0.0], [3.0, 4.0, 5.0, 6.0, 3.0]),
+             np.array([1.0, -6.0, 3.0, -10.0, 0.5]))
+# shifted: std 4, 6, 7; errors 2, 12, 7 (z = 0.5, 2, 1)
+SHIFT = (_regression_rows([0.0, 0.0, 0.0], [4.0, 6.0, 7.0]), np.array([2.0, -12.0, 7.0]), "rule")
+
+
+def _mixture_nll(y, mean, a):
+    return -np.mean(np.log(0.5 * (norm.pdf(y, mean - a, NOISE) + norm.pdf(y, mean + a, NOISE))))
+
+
+def test_trust_regression_cells_by_hand():
+    method = Method("mc_dropout", _fake_mc, 12.5, has_uncertainty=True)
+    row = evaluate_method(Regression(), method, SimpleNamespace(splits={"val": VAL}), TEST, SHIFT)
+    assert row["name"] == "mc_dropout" and row["train_seconds"] == 12.5 and row["predict_ms_per_1000"] > 0
+    ind = row["in_distribution"]
+    assert ind["error"] == pytest.approx(math.sqrt((1 + 36 + 4 + 144 + 0.25) / 5))  # RMSE
+    assert ind["nll"] == pytest.approx(_mixture_nll(TEST.y, TEST.x[:, 0], TEST.x[:, 1]))
+    assert ind["coverage_95"] == pytest.approx(0.8)  # z = 2 is outside +-1.96
+    shifted = row["shifted"]
+    assert shifted["error"] == pytest.approx(math.sqrt((4 + 144 + 49) / 3))
+    assert shifted["nll"] == pytest.approx(_mixture_nll(SHIFT[1], SHIFT[0][:, 0], SHIFT[0][:, 1]))
+    assert shifted["coverage_95"] == pytest.approx(2 / 3)
+    # OOD: out 4 beats in 3, 3 and ties 4 (2.5); out 6 beats 3, 3, 4, 5 and ties 6 (4.5); out 7 beats all (5): 12/15.
+    assert row["ood_auroc"] == {"std": pytest.approx(0.8), "std_fpr95": pytest.approx(0.4)}  # threshold 4.2: 5, 6
+    # selective: most certain first (the tie at std 3 in input order): errors 1, 0.5, 6, 2, 12
+    risk = [1.0, 0.75, 2.5, 2.375, 4.3]
+    assert row["selective"] == {"drop_10": pytest.approx(4.3), "drop_20": pytest.approx(2.375),
+                                "drop_50": pytest.approx(2.5), "aurc": pytest.approx(np.mean(risk))}
+    curve = row["curves"]["risk_coverage"]
+    assert curve["coverage"] == pytest.approx([0.2, 0.4, 0.6, 0.8, 1.0]) and curve["risk"] == pytest.approx(risk)
+    hist = row["curves"]["histogram"]
+    assert hist["uncertainty"] == "std" and hist["edges"] == pytest.approx(np.linspace(3.0, 7.0, 21).tolist())
+    stds_in, stds_out = _fake_mc(TEST.x).std, _fake_mc(SHIFT[0]).std
+    edges = np.linspace(stds_in.min(), stds_out.max(), 21)  # the values' own range (7 may be 7 + 1 ulp)
+    assert hist["in_distribution"] == np.histogram(stds_in, edges)[0].tolist()
+    assert hist["shifted"] == np.histogram(stds_out, edges)[0].tolist()
+    assert (sum(hist["in_distribution"]), sum(hist["shifted"]), hist["in_distribution"][0], hist["shifted"][-1]) \
+        == (5, 3, 2, 1)
+    recal = row["recalibrated"]
+    assert recal["conformal_q"] == pytest.approx(1.9)  # from val, not from the 5 test points (+inf there)
+    assert recal["variance_scale"] == pytest.approx(0.1 * math.sqrt(130))  # sqrt(mean(0.1 k)^2), k = 1..19
+    # conformal: |z| <= 1.9; scaled: |z| <= 1.96 * 1.140 = 2.235; raw: |z| <= 1.96
+    assert (recal["coverage_95"], recal["scaled_coverage_95"], recal["raw_coverage_95"]) == pytest.approx((0.8, 1, 0.8))
+    assert (recal["coverage_95_shifted"], recal["scaled_coverage_95_shifted"], recal["raw_coverage_95_shifted"]) \
+        == pytest.approx((2 / 3, 1, 2 / 3))
+
+
+def test_trust_regression_standard_has_no_rank_and_unlabeled_shift():
+    method = Method("standard", _fake_standard, 1.0, has_uncertainty=False)
+    row = evaluate_method(Regression(), method, SimpleNamespace(splits={"val": VAL}), TEST, (SHIFT[0], None, "r"))
+    assert row["ood_auroc"] is None and row["selective"] is None and row["curves"] is None
+    assert row["shifted"] is None
+    assert row["in_distribution"]["nll"] == pytest.approx(-np.mean(norm.logpdf(TEST.y, TEST.x[:, 0], NOISE)))
+    assert set(row["recalibrated"]) == {"variance_scale", "conformal_q", "coverage_95", "scaled_coverage_95",
+                                        "raw_coverage_95"}  # no shifted labels: no shifted coverage
+    # val: mean 0, std 3 (the noise alone): the same q and scale as the MC fake
+    assert row["recalibrated"]["conformal_q"] == pytest.approx(1.9)
+    # a constant uncertainty does not rank: no OOD AUROC even when the method says it has one
+    flat = Method("flat", _fake_standard, 1.0, has_uncertainty=True)
+    row = evaluate_method(Regression(), flat, SimpleNamespace(splits={"val": VAL}), TEST, SHIFT)
+    assert row["ood_auroc"] is None
+    assert row["selective"]["aurc"] == pytest.approx(np.mean(np.cumsum([1, 6, 2, 12, 0.5]) / np.arange(1, 6)))
+
+
+def _fake_classifier(x):
+    return classification_prediction(x.T)  # columns: the two passes' probability of class 1
+
+
+# test: passes (0.9, 0.9), (0.6, 0.6), (0.2, 0.5), (0.05, 0.25) -> p = 0.9, 0.6, 0.35, 0.15, labels 1, 1, 0, 0;
+# entropy 0.325, 0.673, 0.647, 0.423; mutual information 0, 0, 0.0507, 0.0423
+CTEST = Split(np.array([[0.9, 0.9], [0.6, 0.6], [0.2, 0.5], [0.05, 0.25]]), np.array([1.0, 0.0, 0.0, 1.0]))
+# shifted, no labels: p = 0.5 each (entropy log 2); mutual information 0, 0.368, 0.131
+CSHIFT = (np.array([[0.5, 0.5], [0.125, 0.875], [0.25, 0.75]]), None, "away")
+CVAL = Split(np.array([[0.95, 0.85], [0.1, 0.2], [0.8, 0.9], [0.3, 0.1], [0.7, 0.9], [0.2, 0.2]]),
+             np.array([1.0, 0.0, 0.0, 0.0, 1.0, 1.0]))
+
+
+def _log_mean_probs(x):
+    p = x.mean(1)
+    return np.log(np.stack([1 - p, p], axis=1))
+
+
+def test_trust_classification_cells_by_hand():
+    method = Method("mc_dropout", _fake_classifier, 2.0, has_uncertainty=True)
+    row = evaluate_method(Classification(), method, SimpleNamespace(splits={"val": CVAL}), CTEST, CSHIFT)
+    ind = row["in_distribution"]
+    assert ind["error"] == pytest.approx(0.5)  # points 1 and 3 wrong
+    assert ind["nll"] == pytest.approx(-np.mean(np.log([0.9, 0.4, 0.65, 0.15])))
+    assert ind["ece"] == pytest.approx(M.ece_k(CTEST.y.astype(int), np.exp(_log_mean_probs(CTEST.x))))
+    assert row["shifted"] is None
+    # entropy: every shifted point (log 2) above every test point; MI: out 0 ties in 0, 0 (1 pair), out 0.368 and
+    # 0.131 beat all four (8): 9/12. fpr95: entropy threshold log 2 -> none flagged; MI threshold 0.0131 -> 2 of 4.
+    assert row["ood_auroc"] == {"entropy": pytest.approx(1.0), "entropy_fpr95": 0.0,
+                                "mutual_info": pytest.approx(0.75), "mutual_info_fpr95": pytest.approx(0.5)}
+    # selective by entropy: errors in order 0 (0.325), 1 (0.423), 0 (0.647), 1 (0.673)
+    risk = [0.0, 0.5, 1 / 3, 0.5]
+    assert row["selective"] == {"drop_10": pytest.approx(0.5), "drop_20": pytest.approx(0.5),
+                                "drop_50": pytest.approx(0.5), "aurc": pytest.approx(np.mean(risk))}
+    assert row["curves"]["risk_coverage"] == {"coverage": pytest.approx([0.25, 0.5, 0.75, 1.0]),
+                                              "risk": pytest.approx(risk)}
+    hist = row["curves"]["histogram"]
+    assert hist["uncertainty"] == "entropy" and hist["shifted"] == [0] * 19 + [3]
+    h = M.binary_entropy(np.array([0.9, 0.6, 0.35, 0.15]))
+    lo, width = h.min(), (math.log(2) - h.min()) / 20
+    expected = np.bincount(np.minimum(((h - lo) / width).astype(int), 19), minlength=20).tolist()
+    assert hist["in_distribution"] == expected and expected[0] == 1
+    # temperature on val, against a reference fit by scipy on a fine grid
+    recal = row["recalibrated"]
+    log_val, y_val = _log_mean_probs(CVAL.x), CVAL.y.astype(int)
+    grid = np.geomspace(0.05, 20, 3001)[:, None, None]  # steps of 0.2%
+    nll = -np.mean(np.take_along_axis(log_softmax(log_val / grid, axis=-1), y_val[None, :, None], -1), axis=(1, 2))
+    t = recal["temperature"]
+    assert t == pytest.approx(grid[int(np.argmin(nll)), 0, 0], rel=3e-3) and 0.1 < t < 10
+    log_test = _log_mean_probs(CTEST.x)
+    after = softmax(log_test / t, axis=1)
+    y_test = CTEST.y.astype(int)
+    assert recal["nll_before"] == pytest.approx(ind["nll"])
+    assert recal["nll_after"] == pytest.approx(-np.mean(np.log(after[np.arange(4), y_test])), rel=1e-6)
+    assert recal["ece_before"] == pytest.approx(ind["ece"])
+    assert recal["ece_after"] == pytest.approx(M.ece_k(y_test, after), rel=1e-6)
+    assert set(recal) == {"temperature", "nll_before", "nll_after", "ece_before", "ece_after"}
+
+
+def test_summary_rounds_the_main_cells_and_leaves_out_fpr95():
+    trust = {"methods": [
+        {"name": "mc_dropout", "in_distribution": {"error": 0.1234567, "nll": 1.0, "coverage_95": 0.95},
+         "ood_auroc": {"std": 0.876543, "std_fpr95": 0.5}},
+        {"name": "standard", "in_distribution": {"error": 0.2, "nll": 2.0000049, "coverage_95": 0.9},
+         "ood_auroc": None}]}
+    assert summary(trust) == {
+        "mc_dropout": {"test_error": 0.12346, "test_nll": 1.0, "test_coverage_95": 0.95, "ood_auroc_std": 0.87654},
+        "standard": {"test_error": 0.2, "test_nll": 2.0, "test_coverage_95": 0.9}}

@@ -35,12 +35,12 @@ from typing import Any, NoReturn
 
 _active: _Helper | None = None
 _STOP = object()
-_IN_HELPER = False  # this process is a command's helper
+_COMMAND_PID = "MCDROPOUT_COMMAND_PID"  # set in a helper's environment: the command it works for
 
 
 def command_pid() -> int:
-    """The process of the command whose MLflow work this is: the helper's parent, or this process."""
-    return os.getppid() if _IN_HELPER else os.getpid()
+    """The process of the command whose MLflow work this is: the helper's command, or this process."""
+    return int(os.environ.get(_COMMAND_PID) or os.getpid())
 
 
 class _Helper:
@@ -48,7 +48,7 @@ class _Helper:
 
     def __init__(self) -> None:
         self.proc = subprocess.Popen([sys.executable, "-m", "mcdropout.background"], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE)
+                                     stdout=subprocess.PIPE, env={**os.environ, _COMMAND_PID: str(os.getpid())})
         self.outbox: queue.Queue = queue.Queue()
         self.answers: dict[int, tuple[bool, Any]] = {}
         self.done = threading.Condition()
@@ -202,8 +202,6 @@ def _serve() -> None:
     # its helper itself, after it has told the user what was saved.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    global _IN_HELPER
-    _IN_HELPER = True
     answers = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # anything printed to stdout by a library goes to stderr, not into the answers
     calls = sys.stdin.buffer

@@ -6,19 +6,44 @@ what is allowed, and the CLI turns that into a one-line message and exit code 2.
 
 Why declarative (pydantic): each key states its type, range and default once, in the
 class body, and the defaults equal ``params.yaml`` (a test checks it). The constrained
-types below carry the wording of what they allow, so whichever check fails the error
-reads ``section.key must be <allowed>, got <value>``. Ints reject bools and floats must
-be finite, everywhere.
+types (:mod:`mcdropout.constraints`) carry the wording of what they allow, so whichever
+check fails the error reads ``section.key must be <allowed>, got <value>``. Ints reject
+bools and floats must be finite, everywhere. Where the params put files is checked apart
+(:mod:`mcdropout.workspace`).
 """
 
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
-from pydantic.functional_validators import AfterValidator, BeforeValidator, WrapValidator
+from pydantic.functional_validators import AfterValidator
 from pydantic_core import PydanticCustomError, ValidationError
+
+from mcdropout.constraints import (  # noqa: F401 - MAX_SAMPLES: the cap's one home, read from here too
+    MAX_SAMPLES,
+    Coordinate,
+    Count,
+    Devices,
+    Hidden,
+    Natural,
+    Noise,
+    NonNegative,
+    OpenUnit,
+    Positive,
+    Rate,
+    Rows,
+    Samples,
+    Seed,
+    Switch,
+    Text,
+    allowing,
+    bad,
+    grid_of,
+    list_of,
+    one_of,
+)
 
 TASKS = ("regression", "classification")
 SOURCES = ("synthetic", "csv", "sklearn", "uci")
@@ -33,101 +58,6 @@ class ConfigError(ValueError):
     """A configuration value is missing, malformed or out of range."""
 
 
-# --- constrained types: what each key allows, in words and in checks -------------------
-
-
-def _bad(allowed: str) -> PydanticCustomError:
-    return PydanticCustomError("config", "must be {allowed}", {"allowed": allowed})
-
-
-def _allowed(text: str) -> WrapValidator:
-    """Report any failure of the wrapped type as ``must be <text>`` (a list item's own report wins)."""
-
-    def check(value: Any, handler: Any) -> Any:
-        try:
-            return handler(value)
-        except ValidationError as exc:
-            kind = exc.errors()[0]["type"]
-            if kind == "config":
-                raise
-            raise _bad("a finite number" if kind == "finite_number" else text) from None
-
-    return WrapValidator(check)
-
-
-def _int(minimum: int, maximum: int | None = None) -> Any:
-    if maximum is None:
-        return Annotated[int, Field(strict=True, ge=minimum), _allowed(f"an integer >= {minimum}")]
-    return Annotated[int, Field(strict=True, ge=minimum, le=maximum),
-                     _allowed(f"an integer in [{minimum}, {maximum:_}]".replace("_", ","))]
-
-
-def _number(allowed: str, **bounds: float) -> Any:
-    return Annotated[float, Field(strict=True, allow_inf_nan=False, **bounds), _allowed(allowed)]
-
-
-def _one_of(choices: tuple[str, ...]) -> Any:
-    return Annotated[Literal[choices], _allowed(f"one of {', '.join(choices)}")]
-
-
-def _distinct(values: tuple) -> tuple:
-    if len(set(values)) != len(values):
-        raise _bad("a list without repeated values")
-    return values
-
-
-def _list_of(item: Any, allowed: str) -> Any:
-    return Annotated[tuple[item, ...], Field(min_length=1), _allowed(f"a non-empty list of {allowed}"),
-                     AfterValidator(_distinct)]
-
-
-def _distinct_names(values: tuple) -> tuple:
-    """Rates and weight decays name members' files and runs by ``{value:g}`` (6 significant digits): values
-    that print alike would train twice and save once."""
-    seen: dict[str, float] = {}
-    for v in values:
-        if f"{v:g}" in seen:
-            raise _bad(f"a list of values that differ in their first 6 significant digits ({seen[f'{v:g}']!r} and "
-                       f"{v!r} both name members '{v:g}')")
-        seen[f"{v:g}"] = v
-    return values
-
-
-def _grid_of(item: Any, allowed: str) -> Any:
-    return Annotated[_list_of(item, allowed), AfterValidator(_distinct_names)]
-
-
-Count = _int(1)
-Rows = _int(1, 10_000_000)  # rows a generator makes: more would not fit in memory as CSV text
-Natural = _int(0)
-Seed = _int(0, 2**32 - 1)  # what numpy's and torch's generators take
-# T of MC dropout at most: 10x the UCI protocol's 10,000. Sampling runs in blocks (memory does not grow with T);
-# this bounds the time one request or command can take.
-MAX_SAMPLES = 100_000
-Samples = _int(1, MAX_SAMPLES)
-Rate = _number("in [0, 1)", ge=0, lt=1)
-OpenUnit = _number("in (0, 1)", gt=0, lt=1)
-Positive = _number("a number > 0", gt=0)
-NonNegative = _number("a number >= 0", ge=0)
-Coordinate = _number("a number in [-1e6, 1e6]", ge=-1e6, le=1e6)
-Noise = _number("a number in [0, 1e6]", ge=0, le=1e6)  # larger: targets beyond float32
-
-
-def _no_nul(text: str) -> str:
-    if "\x00" in text:  # no file name can hold one
-        raise _bad("a string without NUL characters")
-    return text
-
-
-Text = Annotated[str, Field(strict=True, min_length=1), _allowed("a non-empty string"), AfterValidator(_no_nul)]
-Switch = Annotated[bool, Field(strict=True), _allowed("true or false")]
-StrictInt = Annotated[int, Field(strict=True)]
-DeviceIds = Annotated[list[Annotated[StrictInt, Field(ge=0)]], Field(min_length=1), AfterValidator(_distinct)]
-Devices = Annotated[Literal["auto"] | Annotated[StrictInt, Field(ge=1)] | DeviceIds,
-                    _allowed("'auto', an integer >= 1 or a non-empty list of distinct device ids >= 0")]
-Hidden = Annotated[tuple[Annotated[StrictInt, Field(ge=1)], ...], Field(min_length=1),  # an int: one hidden layer
-                   BeforeValidator(lambda v: [v] if type(v) is int else v),
-                   _allowed("a non-empty list of integers >= 1")]
 
 
 class _Section(BaseModel):
@@ -143,7 +73,7 @@ class _Section(BaseModel):
         if isinstance(raw, cls):
             return raw
         if not isinstance(raw, dict):
-            raise _bad("a mapping")
+            raise bad("a mapping")
         unknown = sorted(set(map(str, raw)) - set(cls.model_fields))
         if unknown:
             known = ", ".join(sorted(cls.model_fields))
@@ -168,7 +98,7 @@ class RegressionData(_Section):
     def _above_x_min(cls, x_max: float, info: ValidationInfo) -> float:
         x_min = info.data.get("x_min")  # absent when x_min itself failed
         if x_min is not None and x_max <= x_min:
-            raise _bad(f"> x_min ({x_min:g})")
+            raise bad(f"> x_min ({x_min:g})")
         return x_max
 
 
@@ -196,9 +126,9 @@ class ConcreteConfig(_Section):
 
 class ModelConfig(_Section):
     hidden: Hidden = (128, 128)
-    activation: _one_of(ACTIVATIONS) = "relu"
+    activation: one_of(ACTIVATIONS) = "relu"
     input_p: Rate = 0.0
-    dropout: _one_of(DROPOUT_KINDS) = "fixed"  # fixed: nn.Dropout(p) | concrete: p learned per layer
+    dropout: one_of(DROPOUT_KINDS) = "fixed"  # fixed: nn.Dropout(p) | concrete: p learned per layer
     concrete: ConcreteConfig = ConcreteConfig()
 
 
@@ -216,14 +146,14 @@ class TrainConfig(_Section):
 
 
 class SweepConfig(_Section):
-    p: _grid_of(Rate, "rates in [0, 1)") = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.75, 0.9)
-    seeds: _list_of(Seed, "integers in [0, 2**32 - 1]") = (0, 1, 2)
+    p: grid_of(Rate, "rates in [0, 1)") = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.75, 0.9)
+    seeds: list_of(Seed, "integers in [0, 2**32 - 1]") = (0, 1, 2)
 
 
 class CompareConfig(_Section):
     """The ``compare`` stage: other regularisers against the sweep, same data, seeds and epochs."""
 
-    l2: _grid_of(Positive, "numbers > 0") = (1e-5, 1e-4, 1e-3, 1e-2)  # weight-decay grid of the no-dropout MLP
+    l2: grid_of(Positive, "numbers > 0") = (1e-5, 1e-4, 1e-3, 1e-2)  # weight-decay grid of the no-dropout MLP
     patience: Count = 200  # early stopping: epochs without a lower val loss before the member stops
     dropout_l2_p: OpenUnit | None = 0.5  # dropout at this rate plus each weight decay of the grid (None: skip)
 
@@ -231,15 +161,15 @@ class CompareConfig(_Section):
 class DatasetSpec(_Section):
     """One declared dataset (``datasets.<name>`` in params.yaml); README "Your own data" lists the keys."""
 
-    source: _one_of(SOURCES)
-    task: _one_of(("auto", *TASKS)) = "auto"  # auto: inferred from the target column
-    generator: _one_of(GENERATORS) | None = None  # synthetic (default: moons for "classification", else regression)
+    source: one_of(SOURCES)
+    task: one_of(("auto", *TASKS)) = "auto"  # auto: inferred from the target column
+    generator: one_of(GENERATORS) | None = None  # synthetic (default: moons for "classification", else regression)
     path: Text | None = None  # csv: one file, split by val_fraction / test_fraction / split_seed ...
     train: Text | None = None  # ... or three files with the same columns
     val: Text | None = None
     test: Text | None = None
     target: Text | None = None  # csv: the target column's name
-    features: _list_of(Text, "column names") | None = None  # csv: default every column but the target
+    features: list_of(Text, "column names") | None = None  # csv: default every column but the target
     name: Text | None = None  # sklearn: one of SKLEARN_SETS; uci: the dataset's folder under dir
     dir: Text | None = None  # uci: the folder holding the datasets (the published layout)
     split: Natural = 0  # uci: which of the published splits
@@ -280,12 +210,12 @@ MAX_NAME = 100  # a dataset's name is a folder's name (with a prefix and suffix 
 
 def _not_dots(name: str) -> str:
     if set(name) == {"."}:  # "." and ".." name folders that are already there: data/ itself, its parent
-        raise _bad(f"a name of letters, digits, '_', '-' or '.' (not dots only), at most {MAX_NAME} characters")
+        raise bad(f"a name of letters, digits, '_', '-' or '.' (not dots only), at most {MAX_NAME} characters")
     return name
 
 
 DatasetName = Annotated[str, Field(strict=True, min_length=1, max_length=MAX_NAME, pattern=r"^[A-Za-z0-9_.-]+$"),
-                        _allowed(f"a name of letters, digits, '_', '-' or '.' (not dots only), at most {MAX_NAME} "
+                        allowing(f"a name of letters, digits, '_', '-' or '.' (not dots only), at most {MAX_NAME} "
                                  "characters"), AfterValidator(_not_dots)]
 
 
@@ -394,7 +324,6 @@ def from_dict(raw: Any) -> Params:
         params = Params.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(_one_line(exc)) from None
-    check_folders(params)
     return params
 
 
@@ -408,49 +337,6 @@ def mc_config(**values: Any) -> MCConfig:
         raise ConfigError(_one_line(exc)) from None
 
 
-REPORTS_DIR = "reports"  # the report's folder (``mcdropout report --reports-dir``; mcdropout.paths.Paths.reports)
-
-
-def _inside(path: Path, folder: Path) -> bool:
-    return path == folder or folder in path.parents
-
-
-def _where(text: str) -> Path:
-    return Path(text).expanduser().resolve()  # symlinked folders compared where they lead
-
-
-def check_folders(params: Params) -> None:
-    """Outputs never overlap inputs or each other, so that no command writes over what another wrote or what the
-    user keeps: ``data.dir``, ``train.models_dir``, the artifacts folder and ``reports/`` are apart, and no source
-    file or folder lies where a command writes (``data.dir/<dataset>`` swaps its files, ``models_dir``).
-    Checked once, here, before any command touches a file (one :class:`ConfigError`)."""
-    folders = {"data.dir": params.data.dir, "train.models_dir": params.train.models_dir,
-               "the reports folder": REPORTS_DIR}
-    if "://" not in params.mlflow.artifact_location:
-        folders["mlflow.artifact_location"] = params.mlflow.artifact_location
-    named = [(key, text, _where(text)) for key, text in folders.items()]
-    for i, (key, text, where) in enumerate(named):
-        for other, other_text, other_where in named[i + 1:]:
-            if _inside(where, other_where) or _inside(other_where, where):
-                raise ConfigError(f"{key} ({text}) and {other} ({other_text}) overlap; each needs a folder of its "
-                                  f"own (a command writing one would replace what the other holds)")
-    data = _where(params.data.dir)
-    written = [(data / name, f"{Path(params.data.dir) / name}, which `mcdropout data --dataset {name}` writes")
-               for name in params.datasets]
-    written.append((_where(params.train.models_dir), f"train.models_dir ({params.train.models_dir})"))
-    for name, spec in params.datasets.items():
-        for key in ("path", "train", "val", "test", "dir"):
-            text = getattr(spec, key)
-            if text is None:
-                continue
-            if key == "dir" and spec.name is not None:  # a UCI dataset's folder is <dir>/<name>
-                text = str(Path(text) / spec.name)
-            for folder, what in written:
-                if _inside(_where(text), folder) or _inside(folder, _where(text)):
-                    raise ConfigError(f"datasets.{name}.{key}: {text} overlaps {what}; keep the dataset's source "
-                                      f"outside the folders mcdropout writes")
-
-
 class _Loader(yaml.SafeLoader):
     """YAML as DVC reads params.yaml (YAML 1.2 numbers): ``1e-3`` is a float, not the string PyYAML makes of it."""
 
@@ -459,32 +345,9 @@ _Loader.add_implicit_resolver("tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9
                               list("-+0123456789"))
 
 
-def _raw(path: Path) -> Any:
+def read_yaml(path: Path) -> Any:
+    """A YAML file as DVC reads it (:class:`_Loader`)."""
     return yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
-
-
-def dvc_params_missing(params_file: str | Path, dvc_yaml: str | Path, datasets: list[str]) -> list[str]:
-    """The keys that ``dvc.yaml``'s stages read from ``params_file`` but that it does not write out.
-
-    DVC reads each stage's params from the file itself, not from mcdropout's defaults: a key that the file
-    leaves to the defaults fails that stage after DVC has removed its outputs. ``${key}`` stands for each of
-    ``datasets`` (the ``foreach`` stages).
-    """
-    raw, stages = _raw(Path(params_file)) or {}, (yaml.safe_load(Path(dvc_yaml).read_text(encoding="utf-8")) or {})
-    keys: list[str] = []
-    for stage in (stages.get("stages") or {}).values():
-        body = stage.get("do", stage) if isinstance(stage, dict) else {}
-        for item in body.get("params") or ():
-            for key in [item] if isinstance(item, str) else []:  # keys of other files: not ours to check
-                keys += [key.replace("${key}", name) for name in datasets] if "${key}" in key else [key]
-    missing = []
-    for key in dict.fromkeys(keys):
-        node: Any = raw
-        for part in key.split("."):
-            node = node.get(part) if isinstance(node, dict) else None
-        if node is None:
-            missing.append(key)
-    return missing
 
 
 def load_params(path: str | Path = "params.yaml") -> Params:
@@ -493,7 +356,7 @@ def load_params(path: str | Path = "params.yaml") -> Params:
     if not path.is_file():
         raise ConfigError(f"params file not found: {path}")
     try:
-        raw = _raw(path)
+        raw = read_yaml(path)
     except UnicodeDecodeError as exc:
         raise ConfigError(f"params file {path} is not UTF-8 text (byte {exc.start})") from None
     except yaml.YAMLError as exc:

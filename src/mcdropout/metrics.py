@@ -24,7 +24,8 @@ _erfc = np.frompyfunc(math.erfc, 1, 1)
 
 def norm_cdf(z: np.ndarray | float) -> np.ndarray:
     """Standard normal CDF, elementwise: ``erfc(-z / sqrt 2) / 2`` (accurate in both tails)."""
-    return 0.5 * _erfc(-np.asarray(z, dtype=float) / math.sqrt(2)).astype(float)
+    # np.asarray: on a scalar (or 0-d array) the ufunc returns a Python float, which has no .astype
+    return 0.5 * np.asarray(_erfc(-np.asarray(z, dtype=float) / math.sqrt(2)), dtype=float)
 
 
 def norm_pdf(z: np.ndarray | float) -> np.ndarray:

@@ -128,8 +128,10 @@ def signature(meta: CheckpointMeta, mc: MCConfig):
     params = ParamSchema([ParamSpec("samples", "long", mc.samples), ParamSpec("seed", "long", mc.seed),
                           ParamSpec("level", "double", mc.level)])
     # Inputs of any type by name: the model checks values itself (MCDropoutModel.predict), as `mcdropout predict`
-    # does, so integer columns are taken and NaN, text or inf get a one-line answer naming row and column.
-    return ModelSignature(Schema([ColSpec(AnyType(), f) for f in meta.features]), Schema(outputs), params)
+    # does, so integer columns are taken and NaN, text, inf or a missing column get a one-line answer (naming row
+    # and column): a column is "not required" here only so that the model, not MLflow, names the missing ones.
+    inputs = Schema([ColSpec(AnyType(), f, required=False) for f in meta.features])
+    return ModelSignature(inputs, Schema(outputs), params)
 
 
 @functools.cache

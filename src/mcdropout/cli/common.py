@@ -15,7 +15,8 @@ from typing import Any
 
 import click
 
-from mcdropout.config import ConfigError, Params, dvc_params_missing, load_params
+from mcdropout.config import ConfigError, Params, load_params
+from mcdropout.workspace import check_folders, dvc_params_missing
 
 
 def _user_errors() -> tuple[type[Exception], ...]:
@@ -56,6 +57,7 @@ def get_params(ctx: click.Context, dataset: str | None = None, epochs: int | Non
     params = params.override(**overrides).with_epochs(epochs)
     if dataset is not None:
         params.dataset(dataset)
+    check_folders(params)
     if os.environ.get("DVC_STAGE"):  # a stage of `dvc repro`: before anything is written
         _check_for_dvc(Path(path or "params.yaml"), Path(os.environ.get("DVC_ROOT", ".")), params)
     return params

@@ -275,8 +275,10 @@ def report(ctx: click.Context, datasets: tuple[str, ...], reports_dir: str, sect
     from mcdropout import background
     from mcdropout.paths import Paths
     from mcdropout.publish import log_section, log_whole_report
+    from mcdropout.workspace import check_folders
 
     params = get_params(ctx)
+    check_folders(params, reports_dir)
     for name in datasets:
         params.dataset(name)
     names = list(datasets or params.datasets)
