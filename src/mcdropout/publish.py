@@ -9,13 +9,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mcdropout.config import Params
+from mcdropout.processes import end_orphaned_runs, process_tags
 from mcdropout.registry import register_champion
 from mcdropout.store import store_exists
 from mcdropout.tracking import (
     GroupRuns,
     _metric,
     client,
-    end_orphaned_runs,
     end_runs,
     experiment_id,
     git_tags,
@@ -24,7 +24,6 @@ from mcdropout.tracking import (
     log_members,
     model_ids,
     now_ms,
-    process_tags,
     warn,
 )
 
