@@ -177,7 +177,7 @@ params = st.fixed_dictionaries({}, optional={
     "level": st.floats(-1, 2, allow_nan=False)})
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data(), chosen=params)
 def test_pyfunc_model_never_a_traceback_never_a_nan(served, data, chosen):
     """Generated payloads (values, params, shapes) at the loaded pyfunc model: a frame of finite numbers, or one
