@@ -27,6 +27,7 @@ run: install
 
 test: install
 	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/deptry src
 	$(BIN)/python -m pytest -m "not slow"
 
 test-all: install
