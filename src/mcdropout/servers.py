@@ -83,8 +83,13 @@ def serve(cmd: list[str], health_url: str, ready: Callable[[], None], env: dict[
     return 0
 
 
+# MLflow 3's UI opens in its GenAI view unless the address (or the browser's stored choice) says model training.
+TRAINING = "workflowType=machine_learning"
+
+
 def first_experiment_page(address: str, prefix: str) -> str:
-    """The runs page of the first ``<prefix>-*`` experiment (the server root if there is none yet)."""
+    """The runs page of the first ``<prefix>-*`` experiment (the server root if there is none yet), in the UI's
+    model-training view."""
     import json
 
     request = urllib.request.Request(f"{address}/api/2.0/mlflow/experiments/search", method="POST",
@@ -94,6 +99,7 @@ def first_experiment_page(address: str, prefix: str) -> str:
         with urllib.request.urlopen(request, timeout=10) as answer:
             experiments = json.loads(answer.read()).get("experiments", [])
     except Exception:  # noqa: BLE001 - the root page still works
-        return f"{address}/#/experiments"
+        return f"{address}/#/experiments?{TRAINING}"
     ours = sorted((e for e in experiments if e["name"].startswith(f"{prefix}-")), key=lambda e: int(e["experiment_id"]))
-    return f"{address}/#/experiments/{ours[0]['experiment_id']}/runs" if ours else f"{address}/#/experiments"
+    return (f"{address}/#/experiments/{ours[0]['experiment_id']}/runs?{TRAINING}" if ours
+            else f"{address}/#/experiments?{TRAINING}")

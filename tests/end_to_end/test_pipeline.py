@@ -8,6 +8,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -296,6 +297,16 @@ def test_mcdropout_ui_serves_the_project_store(repo):
             pytest.fail("mcdropout ui did not start within 90 s")
         exps = requests.post(f"{url}/api/2.0/mlflow/experiments/search", json={"max_results": 10}, timeout=10)
         assert {"mcdropout-regression", "mcdropout-classification"} <= {e["name"] for e in exps.json()["experiments"]}
+        lines: list[str] = []
+        reader = threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True)
+        reader.start()
+        deadline = time.time() + 30
+        while time.time() < deadline and not any(line.startswith("MLflow UI: ") for line in lines):
+            time.sleep(0.2)
+        printed = next(line for line in lines if line.startswith("MLflow UI: "))
+        first = min(int(e["experiment_id"]) for e in exps.json()["experiments"] if e["name"].startswith("mcdropout-"))
+        # the first experiment's runs, in the UI's model-training view (MLflow 3 opens its GenAI view otherwise)
+        assert printed.startswith(f"MLflow UI: {url}/#/experiments/{first}/runs?workflowType=machine_learning ")
     finally:
         proc.terminate()
         proc.wait(timeout=30)

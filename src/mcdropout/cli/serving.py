@@ -24,7 +24,7 @@ def ui(ctx: click.Context, port: int, host: str) -> None:
     uri = tracking_uri(params.mlflow)
     if uri.startswith(("http://", "https://")):
         raise ConfigError(f"the tracking store is a server ({uri}); open it in a browser instead")
-    from mcdropout.servers import check_port, first_experiment_page, serve
+    from mcdropout.servers import TRAINING, check_port, first_experiment_page, serve
     from mcdropout.tracking import StoreUnavailable, probe_store
 
     check_port(host, port)
@@ -40,7 +40,8 @@ def ui(ctx: click.Context, port: int, host: str) -> None:
 
     def ready() -> None:
         page = first_experiment_page(address, params.mlflow.experiment_prefix)
-        click.echo(f"MLflow UI: {page} (all experiments: {address}/#/experiments); Ctrl-C stops it", err=True)
+        click.echo(f"MLflow UI: {page} (all experiments: {address}/#/experiments?{TRAINING}); Ctrl-C stops it",
+                   err=True)
 
     sys.exit(serve(cmd, f"{address}/health", ready))
 
