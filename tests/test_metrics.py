@@ -336,3 +336,83 @@ def test_ece_and_reliability_default_to_fifteen_bins():
     assert rel["accuracy"][9] == 0.5 and rel["confidence"][9] == pytest.approx(0.62)
     assert M.ece_k(yb.astype(int), M.two_class(p)) == pytest.approx(abs(0.5 - 0.62))
     assert len(M.reliability_k(yb.astype(int), M.two_class(p))["count"]) == 15
+
+
+def test_probability_one_half_predicts_class_one_everywhere():
+    # p = 0.5 on class 1 is right (>= 0.5), on class 0 wrong; two of each would hide a `>` for `>=`
+    y1, half = np.array([1.0, 1.0, 0.0]), np.array([0.5, 0.5, 0.9])
+    assert M.accuracy(y1, half) == pytest.approx(2 / 3)
+    rel = M.reliability(y1, half)  # confidence 0.5 -> bin 7 of 15 (7.5); 0.9 -> bin 13 (13.5)
+    assert rel["count"][7] == 2 and rel["accuracy"][7] == 1.0 and rel["accuracy"][13] == 0.0
+    assert M.ece(y1, half) == pytest.approx((2 * 0.5 + 0.9) / 3)
+
+
+def test_reliability_of_empty_bins_is_nan_without_a_warning():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # 0 / 0 in the empty bins: silenced, not warned about
+        rel = M.reliability(np.array([1.0]), np.array([0.9]))
+        rel_k = M.reliability_k(np.array([0]), np.array([[0.7, 0.3]]))
+    assert np.isnan(rel["confidence"][0]) and np.isnan(rel["accuracy"][0]) and rel["count"].sum() == 1
+    assert np.isnan(rel_k["confidence"][0]) and np.isnan(rel_k["accuracy"][0]) and rel_k["count"][10] == 1
+
+
+@pytest.mark.filterwarnings("error")  # a solver option misspelt is a warning, and the search would use its default
+def test_noise_fit_floors_and_the_bounds_of_its_search():
+    # T = 1: the RMSE; an exact fit gives the floor 1e-6 * std(y) (1e-12 when y is constant)
+    assert fit_noise_std(np.zeros((1, 3)), np.array([1.0, -1.0, 3.0])) == pytest.approx(math.sqrt(11 / 3))
+    assert fit_noise_std(np.array([[1.0, 3.0]]), np.array([1.0, 3.0])) == pytest.approx(1e-6)
+    assert fit_noise_std(np.array([[2.0, 2.0]]), np.array([2.0, 2.0])) == pytest.approx(1e-12)
+    # T = 2, the search on log s bounded by [max(resid / 1000, floor), max(2 resid, 10 floor)]:
+    # one pass exact (the likelihood grows as s -> 0): the lower bound, resid / 1000 = 1e-3
+    assert fit_noise_std(np.array([[0.0, 1.0], [2.0, 3.0]]), np.array([0.0, 1.0])) == pytest.approx(1e-3, rel=1e-3)
+    # passes at -/+ 1 around y = -/+ 0.01 (the optimum s is about 1): the upper bound 2 resid = 0.02
+    far = np.array([[-1.0, -1.0], [1.0, 1.0]])
+    assert fit_noise_std(far, np.array([0.01, -0.01])) == pytest.approx(0.02, rel=1e-3)
+    # the mean exact (resid 0), passes 0.5 away: the upper bound 10 floor = 10 * 1e-6 * std(y) = 1e-5
+    assert fit_noise_std(np.array([[1.5, -0.5], [0.5, -1.5]]), np.array([1.0, -1.0])) == pytest.approx(1e-5, rel=1e-3)
+
+
+def test_noise_fit_mc_is_the_likelihood_optimum_to_a_thousandth():
+    from scipy.optimize import minimize_scalar
+
+    rng = np.random.default_rng(1)
+    yy = rng.normal(size=50)
+    samples = rng.normal(scale=0.5, size=(4, 50))
+    ref = minimize_scalar(lambda s: M.mixture_nll(yy, samples, s), bounds=(0.05, 5.0), method="bounded",
+                          options={"xatol": 1e-9}).x
+    assert fit_noise_std(samples, yy) == pytest.approx(ref, rel=1e-3)
+
+
+@pytest.mark.filterwarnings("error")  # log 0 of all -inf, 0 / 0 of one class: handled, not warned about
+def test_logsumexp_axis_shape_and_all_minus_infinity():
+    a = np.log(np.array([[1.0, 2.0, 3.0], [3.0, 2.0, 1.0]]))
+    assert M.logsumexp(a).tolist() == pytest.approx(np.log([4.0, 4.0, 4.0]).tolist())  # axis 0 by default
+    assert M.logsumexp(a, axis=1).tolist() == pytest.approx(np.log([6.0, 6.0]).tolist())
+    # the reduced axis alone is dropped: [2, 3, 1] along axis 1 gives [2, 1]
+    b = np.log(np.arange(1.0, 7.0)).reshape(2, 3, 1)
+    out = M.logsumexp(b, axis=1)
+    assert out.shape == (2, 1)
+    np.testing.assert_allclose(out, [[math.log(6)], [math.log(15)]], rtol=1e-12)
+    assert M.logsumexp(np.zeros((2, 1))).shape == (1,) and M.logsumexp(np.zeros((2, 1)))[0] == pytest.approx(np.log(2))
+    assert M.logsumexp(np.array([[-np.inf, 0.0], [-np.inf, 0.0]])).tolist() == [-np.inf, pytest.approx(np.log(2))]
+    assert math.isnan(M.auroc(np.array([0.1, 0.2]), np.array([1, 1])))
+    assert math.isnan(M.auroc(np.array([0.1, 0.2]), np.array([0, 0])))
+
+
+def test_quantile_calibration_counts_a_pit_equal_to_the_level():
+    # pit 0.5 (y on the mean) and pit 0.9 (z = 1.2816): at q = 0.5 one of two is <= q, so no error; at q = 0.9 both
+    y2, mean2 = np.array([0.0, norm.ppf(0.9)]), np.zeros(2)
+    assert M.quantile_calibration_error(y2, mean2, np.ones(2), levels=[0.5]) == pytest.approx(0.0)
+    assert M.quantile_calibration_error(y2, mean2, np.ones(2), levels=[0.5, 0.6]) == pytest.approx(0.05)
+
+
+def test_nll_k_clips_a_zero_probability_of_the_true_class():
+    probs = np.array([[1.0, 0.0], [0.5, 0.5]])
+    assert M.nll_k(np.array([1, 0]), probs) == pytest.approx((-math.log(1e-12) - math.log(0.5)) / 2)
+
+
+def test_normal_density_of_integers_in_floating_point():
+    assert M.norm_pdf(np.array([4_000_000_000])).tolist() == [0.0]  # 4e9 squared overflows int64
+    assert M.norm_pdf(np.array([2])).tolist() == pytest.approx([math.exp(-2) / math.sqrt(2 * math.pi)])

@@ -72,6 +72,7 @@ def _nll(log_p, y, t):
     return M.nll_k(y, R.apply_temperature(log_p, t))
 
 
+@pytest.mark.filterwarnings("error")  # a misspelt solver option is only a warning (the search keeps its default)
 def test_fit_temperature_on_over_confident_toy():
     # Says 99% for class 0 everywhere, right 7 times in 10. The best T puts p = 0.7:
     # 1 / (1 + 99^(-1/T)) = 0.7  ->  T = ln 99 / ln(7/3) = 5.4233.
@@ -145,3 +146,45 @@ def test_fit_temperature_three_classes_matches_a_grid():
     best = grid[np.argmin([_nll(log_p, y, g) for g in grid])]
     assert t == pytest.approx(best, rel=2e-3)
     assert _nll(log_p, y, t) <= _nll(log_p, y, 1.0)
+
+
+def test_conformal_quantile_rejects_both_ends_saying_why():
+    for level in (0.0, 1.0, -0.1):
+        with pytest.raises(ValueError, match=rf"^level must be in \(0, 1\), got {level}$"):
+            R.conformal_quantile(np.ones(3), level)
+
+
+def test_integer_inputs_are_scaled_in_floating_point():
+    # counts as targets: 8e9 squared overflows int64; the scale is |8e9 - 0| / 4e9 = 2
+    big = np.array([8_000_000_000]), np.array([0]), np.array([4_000_000_000])
+    assert R.fit_variance_scale(*big) == pytest.approx(2.0)
+    # the std alone (4e9 squared overflows int64 too)
+    assert M.gaussian_nll(big[0], np.array([0.0]), big[2]) == pytest.approx(0.5 * math.log(2 * math.pi * 1.6e19) + 2.0)
+
+
+def test_temperature_nll_normalises_each_row():
+    # rows (0.5, 0.5) with label 0 and (0.9, 0.1) with label 1: at T = 1 the NLL is -(log 0.5 + log 0.1) / 2
+    log_p = np.log(np.array([[0.5, 0.5], [0.9, 0.1]]))
+    assert R._nll(log_p, np.array([0, 1]), 1.0) == pytest.approx(-(math.log(0.5) + math.log(0.1)) / 2)
+    # T = 2: the square roots renormalised per row
+    row2 = np.sqrt([0.9, 0.1]) / np.sqrt([0.9, 0.1]).sum()
+    assert R._nll(log_p, np.array([0, 1]), 2.0) == pytest.approx(-(math.log(0.5) + math.log(row2[1])) / 2)
+
+
+def test_apply_temperature_along_the_last_axis_in_float64():
+    log_p = np.log(np.array([[[0.5, 0.25, 0.25]], [[0.8, 0.1, 0.1]]], np.float32))  # [T, N, K] = [2, 1, 3]
+    out = R.apply_temperature(log_p, 2.0)
+    assert out.dtype == np.float64 and out.shape == (2, 1, 3)
+    for t in range(2):
+        root = np.sqrt(np.exp(log_p[t, 0].astype(float)))
+        np.testing.assert_allclose(out[t, 0], root / root.sum(), rtol=1e-12)
+
+
+@pytest.mark.filterwarnings("error")
+def test_fit_temperature_to_a_millionth():
+    # four points at (0.1, 0.9), three of them class 1: softmax(log p / T) = 0.75 at T = log 9 / log 3 = 2. The
+    # search stops with log T within 1e-6 (scipy's default tolerance, 1e-5, ends 1e-6 away here)
+    log_p = np.log(np.array([[0.1, 0.9]] * 4))
+    assert R.fit_temperature(log_p, np.array([1, 1, 1, 0])) == pytest.approx(2.0, abs=1e-7)
+    # float32 log probabilities: the NLL in float64 all the same (in float32 its optimum moves by 3e-4)
+    assert R.fit_temperature(log_p.astype(np.float32), np.array([1, 1, 1, 0])) == pytest.approx(2.0, abs=1e-7)

@@ -88,10 +88,13 @@ def test_selective_error_keeps_at_least_one_and_ceil():
     assert S.selective_error(np.array([1.0]), np.array([0.0]), drop_fractions=(0.9,)) == {"drop_90": 1.0}
 
 
+@pytest.mark.filterwarnings("error")  # empty inputs give NaN by rule, not by NumPy's "mean of empty slice"
 def test_selective_error_rejects_bad_fraction_and_empty_is_nan():
-    with pytest.raises(ValueError):
-        S.selective_error(errors, uncertainty, drop_fractions=(1.0,))
+    for f in (1.0, -0.1):
+        with pytest.raises(ValueError, match=rf"^drop fraction must be in \[0, 1\), got {f}$"):
+            S.selective_error(errors, uncertainty, drop_fractions=(f,))
     assert math.isnan(S.selective_error(np.array([]), np.array([]))["drop_10"])
+    assert math.isnan(S.aurc(np.array([]), np.array([])))
 
 
 # --- ties among many points, and random inputs against references written out here ---------------------------------

@@ -10,17 +10,20 @@ from scipy.special import log_softmax, softmax
 from scipy.stats import norm
 
 from mcdropout import metrics as M
+from mcdropout import shift
+from mcdropout import trust as trust_module
 from mcdropout.checkpoint import load_checkpoint
 from mcdropout.compare import compare_members, ensemble_members, run_compare
 from mcdropout.console import trust_table
-from mcdropout.data import Split, write_dataset
+from mcdropout.data import DataError, Split, write_dataset
 from mcdropout.experiment import train_group
 from mcdropout.io import write_json
 from mcdropout.paths import Paths
 from mcdropout.report.trust import trust_findings
+from mcdropout.sources import regression_curve
 from mcdropout.sweep import evaluate_sweep, run_sweep
 from mcdropout.tasks import Classification, Regression
-from mcdropout.trust import Method, evaluate_method, run_trust, summary
+from mcdropout.trust import Method, evaluate_method, run_trust, shifted_set, summary
 from mcdropout.uncertainty import classification_prediction, regression_prediction
 
 
@@ -245,3 +248,134 @@ def test_summary_rounds_the_main_cells_and_leaves_out_fpr95():
     assert summary(trust) == {
         "mc_dropout": {"test_error": 0.12346, "test_nll": 1.0, "test_coverage_95": 0.95, "ood_auroc_std": 0.87654},
         "standard": {"test_error": 0.2, "test_nll": 2.0, "test_coverage_95": 0.9}}
+
+
+# --- the helpers around the table, without training --------------------------------------------------------
+
+
+def _data_and_params(source, x_train, shift_points=6):
+    data = SimpleNamespace(schema=SimpleNamespace(source=source), splits={"train": Split(x_train, x_train[:, 0])})
+    params = SimpleNamespace(trust=SimpleNamespace(shift_points=shift_points),
+                             data=SimpleNamespace(seed=3, regression=SimpleNamespace(noise=0.2)))
+    return data, params
+
+
+def test_shifted_set_follows_the_rule_of_each_kind_of_data():
+    x1 = np.array([[0.0], [1.0], [4.0]], np.float32)
+    x, y, rule = shifted_set(*_data_and_params("synthetic", x1, shift_points=5))
+    # span 4: right 4.4 .. 6 (3 points), left -2 .. -0.4 (2 points)
+    assert x.dtype == np.float32 and x[:, 0].tolist() == pytest.approx([-2.0, -0.4, 4.4, 5.2, 6.0])
+    noise = 0.2 * np.random.default_rng(3 + 7).standard_normal(5)  # the data seed + 7
+    assert y.dtype == np.float32 and y == pytest.approx(regression_curve(x[:, 0]) + noise, abs=1e-6)
+    assert rule == "1-D: points beyond the training range on both sides, same curve and noise"
+    x2 = np.array([[0.0, 0.0], [0.1, 0.0], [0.0, 0.1], [3.0, 3.0], [3.1, 3.0], [3.0, 3.1]], np.float32)
+    x, y, rule = shifted_set(*_data_and_params("synthetic", x2, shift_points=4))
+    assert y is None and rule == "2-D: points away from both moons (no labels: OOD detection only)"
+    assert np.array_equal(x, shift.away_from_data(x2, 4, seed=3))
+    mahalanobis = "test points farthest from the training data (Mahalanobis)"
+    for source, x_train in (("csv", x1), ("csv", x2), ("synthetic", np.zeros((4, 3), np.float32))):
+        x, y, rule = shifted_set(*_data_and_params(source, x_train))
+        assert x.shape == (0, x_train.shape[1]) and x.dtype == np.float32 and y is None and rule == mahalanobis
+
+
+def test_member_seconds_and_load(tmp_path, monkeypatch):
+    seconds = trust_module._member_seconds
+    assert seconds(SimpleNamespace(fit_seconds=12.0, fit_members=4)) == 3.0
+    assert seconds(SimpleNamespace(fit_seconds=12.0, fit_members=1)) == 12.0
+    assert seconds(SimpleNamespace(fit_seconds=12.0, fit_members=0)) == 12.0
+    missing = tmp_path / "m.pt"
+    with pytest.raises(DataError) as err:
+        trust_module._load(missing, "sweep --dataset d")
+    assert str(err.value) == f"{missing}: missing; run `mcdropout sweep --dataset d` first"
+    missing.write_bytes(b"")
+    monkeypatch.setattr(trust_module, "load_checkpoint", lambda path: ("model", path))
+    assert trust_module._load(missing, "sweep") == ("model", missing)
+
+
+def test_timed_ms_per_1000_runs_three_times_and_a_tenth_of_a_second(monkeypatch):
+    def clock_of(ticks):
+        ticks = iter(ticks)
+        return SimpleNamespace(perf_counter=lambda: next(ticks))
+
+    calls = []
+    x = np.zeros((4, 1))
+    # 0.1 s already gone after the third call (the bound itself ends the loop): 3 calls, the last reading 0.4 s
+    monkeypatch.setattr(trust_module, "time", clock_of([0.0, 0.1, 0.4]))
+    assert trust_module._timed_ms_per_1000(calls.append, x) == pytest.approx(0.4 / 3 / 4 * 1e6)
+    assert len(calls) == 3 and all(c is x for c in calls)
+    # fast calls: six, until 0.1 s has passed (a clock that does not start at 0)
+    calls.clear()
+    monkeypatch.setattr(trust_module, "time", clock_of([1.0, 1.02, 1.05, 1.099, 1.125, 1.25]))
+    assert trust_module._timed_ms_per_1000(calls.append, x) == pytest.approx(0.25 / 6 / 4 * 1e6)
+    assert len(calls) == 6
+
+
+def test_trust_regression_conformal_scores_are_residuals_from_the_val_mean():
+    # the val set shifted by +1 in both mean and target: the same residuals, so the same q and scale as above
+    val = Split(_regression_rows(np.ones(19), np.full(19, 3.0)), 1.0 + 3.0 * 0.1 * np.arange(1, 20))
+    row = evaluate_method(Regression(), Method("m", _fake_mc, 1.0, True), SimpleNamespace(splits={"val": val}),
+                          TEST, SHIFT)
+    assert row["recalibrated"]["conformal_q"] == pytest.approx(1.9)
+    assert row["recalibrated"]["variance_scale"] == pytest.approx(0.1 * math.sqrt(130))
+
+
+def test_trust_without_a_rank_or_without_shifted_points():
+    # has_uncertainty False: nothing is ranked, even when the std varies from point to point
+    row = evaluate_method(Regression(), Method("m", _fake_mc, 1.0, has_uncertainty=False),
+                          SimpleNamespace(splits={"val": VAL}), TEST, SHIFT)
+    assert row["ood_auroc"] is None and row["selective"] is None and row["curves"] is None
+    assert row["shifted"]["coverage_95"] == pytest.approx(2 / 3)
+    # no shifted points: no shifted score, no OOD AUROC, a histogram of the test points alone
+    empty = (np.empty((0, 2)), None, "none")
+    row = evaluate_method(Classification(), Method("m", _fake_classifier, 1.0, True),
+                          SimpleNamespace(splits={"val": CVAL}), CTEST, empty)
+    assert row["shifted"] is None and row["ood_auroc"] is None
+    hist = row["curves"]["histogram"]
+    h = M.binary_entropy(np.array([0.9, 0.6, 0.35, 0.15]))
+    assert hist["shifted"] is None and hist["edges"] == pytest.approx(np.linspace(h.min(), h.max(), 21).tolist())
+    assert hist["in_distribution"] == np.histogram(h, np.linspace(h.min(), h.max(), 21))[0].tolist()
+    assert set(row["recalibrated"]) == {"temperature", "nll_before", "nll_after", "ece_before", "ece_after"}
+
+
+def test_curves_pick_fifty_points_and_bin_a_zero_uncertainty():
+    errors = np.arange(100.0)
+    out = trust_module._curves(errors, np.arange(100.0), "std", None)
+    pick = np.linspace(0, 99, 50).round().astype(int)  # 50 of the 100 points, the first and the last among them
+    assert out["risk_coverage"]["coverage"] == pytest.approx(((pick + 1) / 100).tolist())
+    assert out["risk_coverage"]["risk"] == pytest.approx((pick / 2).tolist())  # mean of 0..k
+    assert out["histogram"]["shifted"] is None and out["histogram"]["in_distribution"] == [5] * 20
+    # every uncertainty 0 (and no shifted points): the histogram spans [0, 1], all in the first bin
+    out = trust_module._curves(np.array([1.0, 0.0, 1.0]), np.zeros(3), "entropy", None)
+    assert out["histogram"]["edges"] == pytest.approx(np.linspace(0.0, 1.0, 21).tolist())
+    assert out["histogram"]["in_distribution"] == [3] + [0] * 19
+    assert out["risk_coverage"] == {"coverage": pytest.approx([1 / 3, 2 / 3, 1.0]),
+                                    "risk": pytest.approx([1.0, 0.5, 2 / 3])}
+
+
+# val and test with passes of probability exactly 0 and 1 (log 0 would be -inf): clipped at 1e-12
+ZVAL = Split(np.vstack([CVAL.x, [[0.0, 0.0], [1.0, 1.0]]]), np.concatenate([CVAL.y, [0.0, 1.0]]))
+ZTEST = Split(np.vstack([CTEST.x, [[1.0, 1.0]]]), np.concatenate([CTEST.y, [0.0]]))
+ZSHIFT = (np.array([[0.0, 0.0], [0.3, 0.5], [0.8, 1.0]]), np.array([1.0, 0.0, 1.0]), "labeled")
+
+
+@pytest.mark.filterwarnings("error")  # log 0 is a warning
+def test_trust_classification_recalibrates_zero_probabilities_and_labeled_shift():
+    row = evaluate_method(Classification(), Method("m", _fake_classifier, 1.0, True),
+                          SimpleNamespace(splits={"val": ZVAL}), ZTEST, ZSHIFT)
+    recal = row["recalibrated"]
+    log_val = np.log(np.clip(np.stack([1 - ZVAL.x.mean(1), ZVAL.x.mean(1)], axis=1), 1e-12, 1.0))
+    grid = np.geomspace(0.05, 20, 3001)[:, None, None]
+    y_val = ZVAL.y.astype(int)[None, :, None]
+    nll = -np.mean(np.take_along_axis(log_softmax(log_val / grid, axis=-1), y_val, -1), axis=(1, 2))
+    t = recal["temperature"]
+    assert t == pytest.approx(grid[int(np.argmin(nll)), 0, 0], rel=3e-3)
+    for suffix, (x, y) in {"": (ZTEST.x, ZTEST.y), "_shifted": ZSHIFT[:2]}.items():
+        p = x.mean(1)
+        probs = np.stack([1 - p, p], axis=1)
+        after = softmax(np.log(np.clip(probs, 1e-12, 1.0)) / t, axis=1)
+        y = y.astype(int)
+        assert recal[f"nll_before{suffix}"] == pytest.approx(M.nll_k(y, probs))
+        assert recal[f"nll_after{suffix}"] == pytest.approx(M.nll_k(y, after), rel=1e-9)
+        assert recal[f"ece_before{suffix}"] == pytest.approx(M.ece_k(y, probs))
+        assert recal[f"ece_after{suffix}"] == pytest.approx(M.ece_k(y, after), rel=1e-9)
+    assert row["shifted"]["error"] == pytest.approx(1 / 3)  # p = 0, 0.4, 0.9: the second is right (class 0)
