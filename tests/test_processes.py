@@ -40,9 +40,11 @@ def test_alive_tells_a_live_process_from_a_gone_one_and_from_a_reused_pid():
     assert _alive(os.getpid(), "")  # no start time recorded: the pid alone
 
 
-def test_orphaned_runs_are_marked_killed_and_only_they(tmp_path):
+def test_orphaned_runs_are_marked_killed_and_only_they(tmp_path, monkeypatch):
     pytest.importorskip("mlflow")
     from mlflow import MlflowClient
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)  # it would override the store given here
 
     cfg = MLflowConfig(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db", artifact_location=str(tmp_path / "mlruns"))
     mlc = MlflowClient(cfg.tracking_uri)
