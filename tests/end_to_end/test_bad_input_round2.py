@@ -29,6 +29,14 @@ def _rows(n: int = 40) -> str:
     return "a,b,price\n" + "".join(f"{i / 10},{i % 7 / 3},{(i * 37) % 11 + 100}\n" for i in range(n))
 
 
+def _trained(workdir: Path, tiny_params) -> str:
+    """The regression dataset and a model trained for 3 epochs in ``workdir``; returns the checkpoint's path."""
+    write_params(workdir, tiny_params.with_epochs(3))
+    assert run("data", "--dataset", "regression").exit_code == 0
+    assert run("train", "--dataset", "regression", "--quiet").exit_code == 0
+    return "models/regression/p0.2_seed0.pt"
+
+
 def _csv_params(workdir: Path, tiny_params, **spec) -> None:
     raw = to_dict(tiny_params)
     raw["datasets"] = {"houses": {"source": "csv", "target": "price", **spec}}
@@ -102,10 +110,7 @@ def test_dataset_names_that_name_no_folder_of_their_own(workdir, tiny_params, na
 
 
 def test_predict_output_that_is_the_model_is_refused(workdir, tiny_params):
-    write_params(workdir, tiny_params.with_epochs(3))
-    assert run("data", "--dataset", "regression").exit_code == 0
-    assert run("train", "--dataset", "regression", "--quiet").exit_code == 0
-    model = "models/regression/p0.2_seed0.pt"
+    model = _trained(workdir, tiny_params)
     (workdir / "in.csv").write_text("x1\n0.5\n")
     os.link(workdir / model, workdir / "hard_link.pt")
     before = snapshot(workdir)
@@ -191,9 +196,7 @@ def test_samples_are_capped(workdir, tiny_params, key, value, needle):
 def test_predict_checks_memory_before_the_work(workdir, tiny_params, monkeypatch):
     import mcdropout.predict
 
-    write_params(workdir, tiny_params.with_epochs(3))
-    assert run("data", "--dataset", "regression").exit_code == 0
-    assert run("train", "--dataset", "regression", "--quiet").exit_code == 0
+    _trained(workdir, tiny_params)
     (workdir / "in.csv").write_text("x1\n" + "0.5\n" * 1000)
     monkeypatch.setattr(mcdropout.predict, "available_memory", lambda: 100_000)  # 100 kB left
     monkeypatch.setattr(mcdropout.predict, "prediction_columns", lambda *a: pytest.fail("worked before checking"))
@@ -325,10 +328,7 @@ def test_uci_split_given_twice_is_refused(workdir):
 
 
 def test_predict_reads_standard_input_and_writes_standard_output(workdir, tiny_params):
-    write_params(workdir, tiny_params.with_epochs(3))
-    assert run("data", "--dataset", "regression").exit_code == 0
-    assert run("train", "--dataset", "regression", "--quiet").exit_code == 0
-    model = "models/regression/p0.2_seed0.pt"
+    model = _trained(workdir, tiny_params)
     (workdir / "in.csv").write_text("x1\n0.5\n-1.0\n")
     assert run("predict", "--model", model, "--input", "in.csv", "--output", "file.csv").exit_code == 0
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}

@@ -9,7 +9,7 @@ import signal
 import sys
 
 from mcdropout.cli import benchmark, serving, study  # noqa: F401 - registers the commands
-from mcdropout.cli.common import main
+from mcdropout.cli.common import listed, main
 
 __all__ = ["Interrupted", "main", "run"]
 
@@ -33,8 +33,7 @@ def stopped_line(signum: int, written: list) -> str:
     if not saved:
         what = "nothing was saved; earlier outputs are as they were"
     else:
-        shown = ", ".join(saved[:6]) + (f" and {len(saved) - 6} more" if len(saved) > 6 else "")
-        what = f"saved before it: {shown}; the command's other outputs were not written"
+        what = f"saved before it: {listed(saved, 6)}; the command's other outputs were not written"
     return f"Error: stopped by {signal.Signals(signum).name}; {what}"
 
 

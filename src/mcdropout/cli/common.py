@@ -41,6 +41,12 @@ def friendly(fn):
     return wrapper
 
 
+def listed(items: list[str], limit: int) -> str:
+    """``a, b, c and 4 more``: at most ``limit`` items of a list in a one-line message."""
+    more = f" and {len(items) - limit} more" if len(items) > limit else ""
+    return ", ".join(items[:limit]) + more
+
+
 def printable(text: str) -> str:
     """One visible line: line breaks, control and invisible characters (a byte-order mark, a zero-width space)
     of the user's own names and values are shown escaped, e.g. ``\\n``, ``\\ufeff``."""
@@ -71,10 +77,9 @@ def _check_for_dvc(params_file: Path, root: Path, params: Params) -> None:
         return
     missing = dvc_params_missing(params_file, dvc_yaml, list(params.datasets))
     if missing:
-        shown = ", ".join(missing[:8]) + (f" and {len(missing) - 8} more" if len(missing) > 8 else "")
-        raise ConfigError(f"{params_file} leaves key(s) {shown} to the defaults, but dvc repro reads every key its "
-                          f"stages name from the file; write them out (`mcdropout params` prints the whole file "
-                          f"with the defaults filled in)")
+        raise ConfigError(f"{params_file} leaves key(s) {listed(missing, 8)} to the defaults, but dvc repro reads "
+                          f"every key its stages name from the file; write them out (`mcdropout params` prints the "
+                          f"whole file with the defaults filled in)")
 
 
 @contextmanager
