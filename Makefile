@@ -5,7 +5,7 @@ VENV ?= .venv
 TORCH ?= torch==2.13.0
 BIN := $(VENV)/bin
 
-.PHONY: install run test test-all lint bench mutation
+.PHONY: install run test test-all lint bench mutation plots-template
 
 $(BIN)/mcdropout: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ test: install
 
 test-all: install
 	$(BIN)/python -m pytest
+
+# `dvc plots show` offline: Vega inline from its npm packages (needs npm and the registry; docs/dvc.md)
+plots-template:
+	bash .dvc/plots/make_offline.sh
 
 bench: install
 	$(BIN)/python benchmarks/mc_sampling.py

@@ -7,7 +7,7 @@ from mcdropout.checkpoint import load_checkpoint
 from mcdropout.config import Params
 from mcdropout.data import build_dataset, write_dataset
 from mcdropout.members import Member
-from mcdropout.sweep import evaluate_sweep, run_sweep, summary_by_p
+from mcdropout.sweep import dvc_metrics, evaluate_sweep, run_sweep, summary_by_p
 from mcdropout.train import fit_members
 
 
@@ -41,6 +41,13 @@ def test_sweep_checkpoints_and_metrics(tiny_params):
     val = {p: np.mean([r["standard"]["val"]["nll"] for r in metrics["runs"] if r["p"] == p]) for p in (0.0, 0.5)}
     assert metrics["best_p"] == min(val, key=val.get)
     json.dumps(metrics)  # serialisable as written
+    # dvc metrics show: four flat keys, the seed means at the selected p
+    best = [r for r in metrics["runs"] if r["p"] == metrics["best_p"]]
+    assert dvc_metrics(metrics) == {
+        "best_p": metrics["best_p"],
+        "test_accuracy": round(np.mean([r["standard"]["test"]["accuracy"] for r in best]), 5),
+        "mc_test_accuracy": round(np.mean([r["mc"]["test"]["accuracy"] for r in best]), 5),
+        "mc_test_nll": round(np.mean([r["mc"]["test"]["nll"] for r in best]), 5)}
     # A second sweep with fewer members replaces the folder whole: no stale members.
     run_sweep(params.override(**{"sweep.p": [0.2]}), "classification", progress=False)
     assert sorted(p.name for p in result.folder.iterdir()) == ["p0.2_seed0.pt", "p0.2_seed1.pt"]

@@ -239,15 +239,14 @@ def test_trust_classification_cells_by_hand():
     assert set(recal) == {"temperature", "nll_before", "nll_after", "ece_before", "ece_after"}
 
 
-def test_summary_rounds_the_main_cells_and_leaves_out_fpr95():
+def test_summary_is_each_methods_rounded_test_nll_in_flat_keys():
     trust = {"methods": [
-        {"name": "mc_dropout", "in_distribution": {"error": 0.1234567, "nll": 1.0, "coverage_95": 0.95},
+        {"name": "mc_dropout", "in_distribution": {"error": 0.1234567, "nll": 1.0000049, "coverage_95": 0.95},
          "ood_auroc": {"std": 0.876543, "std_fpr95": 0.5}},
-        {"name": "standard", "in_distribution": {"error": 0.2, "nll": 2.0000049, "coverage_95": 0.9},
+        {"name": "standard", "in_distribution": {"error": 0.2, "nll": 2.0, "coverage_95": 0.9}, "ood_auroc": None},
+        {"name": "deep_ensemble", "in_distribution": {"error": 0.2, "nll": 0.123456, "coverage_95": 0.9},
          "ood_auroc": None}]}
-    assert summary(trust) == {
-        "mc_dropout": {"test_error": 0.12346, "test_nll": 1.0, "test_coverage_95": 0.95, "ood_auroc_std": 0.87654},
-        "standard": {"test_error": 0.2, "test_nll": 2.0, "test_coverage_95": 0.9}}
+    assert summary(trust) == {"nll_mc_dropout": 1.0, "nll_deep_ensemble": 0.12346}
 
 
 # --- the helpers around the table, without training --------------------------------------------------------

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from mcdropout.config import ConfigError, from_dict
-from mcdropout.workspace import check_folders, dvc_params_missing
+from mcdropout.workspace import check_folders, dvc_params_missing, tracking_in_user_repo, user_repo
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -69,3 +69,20 @@ def test_dvc_params_missing_names_the_keys_the_file_leaves_out(tmp_path):
     empty_section = tmp_path / "empty.yaml"  # `train:` with nothing under it: DVC finds no train.lr either
     empty_section.write_text(yaml.safe_dump({**to_dict(Params()), "train": None}))
     assert "train.lr" in dvc_params_missing(empty_section, ROOT / "dvc.yaml", list(Params().datasets))
+
+
+def test_a_queued_experiment_tracks_into_the_users_store(tmp_path):
+    """`dvc exp run --queue` runs in <repo>/.dvc/tmp/exps/tmpXXXX, deleted afterwards: runs go to <repo>'s store."""
+    copy = tmp_path / "repo" / ".dvc" / "tmp" / "exps" / "tmpab12"
+    copy.mkdir(parents=True)
+    params = from_dict({})
+    moved = tracking_in_user_repo(params, cwd=copy)
+    assert moved.mlflow.tracking_uri == f"sqlite:///{tmp_path / 'repo' / 'mlflow.db'}"
+    assert moved.mlflow.artifact_location == str(tmp_path / "repo" / "mlruns")
+    assert tracking_in_user_repo(params, cwd=tmp_path / "repo") is params  # the repository itself: as written
+    server = from_dict({"mlflow": {"tracking_uri": "http://127.0.0.1:5000", "artifact_location": "s3://b/runs"}})
+    assert tracking_in_user_repo(server, cwd=copy) is server
+    absolute = from_dict({"mlflow": {"tracking_uri": f"sqlite:///{tmp_path}/m.db",
+                                     "artifact_location": str(tmp_path / "art")}})
+    assert tracking_in_user_repo(absolute, cwd=copy) is absolute
+    assert user_repo(copy / "sub") == tmp_path / "repo" and user_repo(tmp_path) is None

@@ -126,14 +126,10 @@ def summary_by_p(metrics: dict[str, Any]) -> list[dict[str, float]]:
     return rows
 
 
-def dvc_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
-    """Test metric of both modes per p, nested so ``dvc metrics show`` prints one column each."""
+def dvc_metrics(metrics: dict[str, Any]) -> dict[str, float]:
+    """The sweep's headline for ``dvc metrics show``: the selected p and its seed-mean test metrics, four flat keys so
+    the table of every dataset fits a terminal (the per-p table is by_p.json, the runs metrics.json)."""
     key = get_task(metrics["task"]).metric
-    out: dict[str, Any] = {"best_p": metrics["best_p"]}
-    for row in summary_by_p(metrics):
-        out[f"p={row['p']:g}"] = {
-            f"standard_test_{key}": round(row[f"standard_test_{key}"], 5),
-            f"mc_test_{key}": round(row[f"mc_test_{key}"], 5),
-            "mc_test_nll": round(row["mc_test_nll"], 5),
-        }
-    return out
+    row = next(r for r in summary_by_p(metrics) if r["p"] == metrics["best_p"])
+    return {"best_p": metrics["best_p"], f"test_{key}": round(row[f"standard_test_{key}"], 5),
+            f"mc_test_{key}": round(row[f"mc_test_{key}"], 5), "mc_test_nll": round(row["mc_test_nll"], 5)}

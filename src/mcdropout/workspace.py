@@ -5,6 +5,8 @@
   ``reports/`` its JSON and figures.
 * Under ``dvc repro``, every key a stage reads from the params file is written out there
   (:func:`dvc_params_missing`): DVC reads them from the file, not from mcdropout's defaults.
+* A queued DVC experiment runs in a temporary copy of the repository (``.dvc/tmp/exps/tmp*``), deleted when it ends:
+  its MLflow runs go to the user's store, not to a copy that goes with it (:func:`tracking_in_user_repo`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,32 @@ import yaml
 from mcdropout.config import ConfigError, Params, read_yaml
 
 REPORTS_DIR = "reports"  # the report's folder (``mcdropout report --reports-dir``; mcdropout.paths.Paths.reports)
+
+
+def user_repo(cwd: Path | None = None) -> Path | None:
+    """The repository whose queued experiment (`dvc exp run --queue`, `--temp`) runs in ``cwd``; None elsewhere."""
+    parts = (cwd or Path.cwd()).resolve().parts
+    for i in range(len(parts) - 3):
+        if parts[i:i + 3] == (".dvc", "tmp", "exps"):
+            return Path(*parts[:i])
+    return None
+
+
+def tracking_in_user_repo(params: Params, cwd: Path | None = None) -> Params:
+    """Inside a queued experiment's temporary copy, a relative SQLite store and artifact folder are read from the
+    user's repository: the runs (tagged with the experiment's name) stay after DVC deletes the copy."""
+    root = user_repo(cwd)
+    if root is None:
+        return params
+    changes = {}
+    uri = params.mlflow.tracking_uri
+    scheme, sep, path = uri.partition(":///")
+    if sep and scheme.split("+")[0].lower() == "sqlite" and not Path(path).is_absolute():
+        changes["mlflow.tracking_uri"] = f"{scheme}:///{root / path}"
+    location = params.mlflow.artifact_location
+    if "://" not in location and not Path(location).expanduser().is_absolute():
+        changes["mlflow.artifact_location"] = str(root / location)
+    return params.override(**changes) if changes else params
 
 
 def _inside(path: Path, folder: Path) -> bool:

@@ -135,6 +135,7 @@ def test_a_linked_data_folder_stays_a_link(workdir, tiny_params):
 def _dvc_project(workdir: Path, params_text: str) -> Path:
     """The project's dvc.yaml in a fresh git + DVC repository, with committed reports to lose."""
     shutil.copy(ROOT / "dvc.yaml", workdir / "dvc.yaml")
+    shutil.copytree(ROOT / "sources", workdir / "sources")
     shutil.copytree(ROOT / "src" / "mcdropout", workdir / "src" / "mcdropout",  # the stages' code dependencies
                     ignore=shutil.ignore_patterns("__pycache__"))
     (workdir / "params.yaml").write_text(params_text)

@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -37,22 +38,22 @@ def repo(tmp_path_factory):
     repo = tmp_path_factory.mktemp("pipeline") / "repo"
     repo.mkdir()
     shutil.copy(REPO / "dvc.yaml", repo)
+    shutil.copytree(REPO / "sources", repo / "sources")
     shutil.copytree(REPO / "src", repo / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     params = Params().override(**{
         "data.regression.n_test": 60, "data.classification.n_train": 40, "data.classification.n_val": 40,
         "data.classification.n_test": 60, "model.hidden": [16, 16], "mc.samples": 10,
         "sweep.p": [0.0, 0.5], "sweep.seeds": [0, 1], "compare.l2": [1e-4, 1e-2], "compare.patience": 5,
         "datasets": {"regression": {"source": "synthetic"}, "classification": {"source": "synthetic"},
-                     "flowers": {"source": "csv", "path": "data_raw/flowers.csv", "target": "kind"}},
+                     "flowers": {"source": "csv", "path": "sources/flowers.csv", "target": "kind"}},
         "train.epochs": 20, "trust.ensemble_size": 2, "trust.shift_points": 30,
     })
-    (repo / "data_raw").mkdir()
     rng = np.random.default_rng(0)
     lines = ["petal,kind,sepal"]  # a user's table: named columns, string labels, the target in the middle
     for i in range(90):
         kind = ("iris", "lily", "rose")[i % 3]
         lines.append(f"{rng.normal(i % 3, 0.3):.3f},{kind},{rng.normal(-(i % 3), 0.3):.3f}")
-    (repo / "data_raw" / "flowers.csv").write_text("\n".join(lines) + "\n")
+    (repo / "sources" / "flowers.csv").write_text("\n".join(lines) + "\n")
     (repo / "params.yaml").write_text(yaml.safe_dump(to_dict(params)))
     subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
     dvc(repo, "init", "-q")
@@ -115,8 +116,14 @@ def test_repro_outputs(repo):
                                                 "early stopping, no dropout"]
     assert "Concrete dropout learned p = layer 1:" in report
     assert report.count("Learned against swept rate") == 3  # regression, classification, flowers
-    shown = dvc(repo, "metrics", "show", "--json")
-    assert "standard_test_rmse" in shown and "mc_test_accuracy" in shown
+    shown = next(iter(json.loads(dvc(repo, "metrics", "show", "--json")).values()))["data"]  # the workspace
+    headline = {name: m["data"] for name, m in shown.items()}
+    assert set(headline["reports/regression/summary.json"]) == {"best_p", "test_rmse", "mc_test_rmse", "mc_test_nll"}
+    assert set(headline["reports/flowers/trust_summary.json"]) == {"nll_mc_dropout", "nll_deep_ensemble",
+                                                                  "nll_concrete"}
+    table = dvc(repo, "metrics", "show").splitlines()  # readable in a terminal: every dataset, one line each
+    assert len(table) == 7 and max(map(len, table)) <= 200, table
+    assert dvc(repo, "status").strip() == "Data and pipelines are up to date."  # a second repro would run nothing
     # the user's CSV went through every stage: K = 3 classes with their labels, a report section, trust.json
     flowers = json.loads((repo / "reports" / "flowers" / "metrics.json").read_text())
     assert (flowers["task"], flowers["n_classes"]) == ("classification", 3)
@@ -284,6 +291,34 @@ def test_mlflow_ui_in_browser(server):
     assert (shots / "mlflow_ui.png").stat().st_size > 10_000
 
 
+@pytest.mark.browser
+def test_dvc_plots_render_with_the_network_off(repo):
+    """The project's DVC config points `dvc plots show` at a page template with Vega inline (.dvc/plots)."""
+    repo, _ = repo
+    shutil.copytree(REPO / ".dvc" / "plots", repo / ".dvc" / "plots", dirs_exist_ok=True)
+    shutil.copy(REPO / ".dvc" / "config", repo / ".dvc" / "config")
+    dvc(repo, "plots", "show", "-o", "dvc_plots")
+    page_html = (repo / "dvc_plots" / "index.html").read_text()
+    assert "<script src=" not in page_html  # nothing to fetch
+    shots = REPO / "reports" / "screenshots"
+    shots.mkdir(parents=True, exist_ok=True)
+    with _browser() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
+        context = browser.new_context(offline=True, viewport={"width": 1400, "height": 900})
+        page = context.new_page()
+        requested: list[str] = []
+        page.on("request", lambda r: requested.append(r.url))
+        page.goto((repo / "dvc_plots" / "index.html").as_uri())
+        page.wait_for_function("document.querySelectorAll('.vega-embed canvas').length >= 4", timeout=30_000)
+        charts = page.evaluate("document.querySelectorAll('.vega-embed').length")
+        drawn = page.evaluate("document.querySelectorAll('.vega-embed canvas').length")
+        page.screenshot(path=str(shots / "dvc_plots.png"))
+        browser.close()
+    # the four plots of dvc.yaml whose files exist here, and flowers' by_p.json: every one drawn
+    assert charts >= 5 and drawn == charts
+    assert [u for u in requested if not u.startswith("file:")] == []
+
+
 def test_mcdropout_ui_serves_the_project_store(repo):
     repo, _ = repo
     port = _free_port()
@@ -327,8 +362,14 @@ def test_mcdropout_ui_serves_the_project_store(repo):
 @pytest.mark.slow  # three more repros (about 5 minutes on 2 cores): `make test-all`
 def test_zz_second_repro_noop_then_param_edit(repo):
     repo, _ = repo
-    again = dvc(repo, "repro")  # data@ stages always read their source; nothing after them reruns
-    assert "Running stage" not in again.replace("Running stage 'data@", "")
+    again = dvc(repo, "repro")
+    assert "Running stage" not in again
+    # a user's CSV in sources/ changes: the data stages reread their sources, only that dataset trains again
+    csv = repo / "sources" / "flowers.csv"
+    csv.write_text(csv.read_text().replace("iris", "tulip"))
+    edited = dvc(repo, "repro")
+    assert "Running stage 'data@regression'" in edited and "Running stage 'train@flowers'" in edited
+    assert "Running stage 'train@regression'" not in edited and "Running stage 'train@classification'" not in edited
     params = yaml.safe_load((repo / "params.yaml").read_text())
     params["datasets"]["regression"]["lr"] = 0.01  # one dataset's own setting: only its stages rerun
     (repo / "params.yaml").write_text(yaml.safe_dump(params))
@@ -348,3 +389,34 @@ def test_zz_second_repro_noop_then_param_edit(repo):
     status = dvc(repo, "status")
     assert "report:" in status or "report" in status.split()
     assert "train@" not in status
+
+
+@pytest.mark.slow  # two queued experiments, each rerunning the sections and the report (about a minute)
+def test_zzz_a_grid_of_queued_experiments(repo):
+    """docs/dvc.md: a grid as DVC users run one, `dvc exp run --queue -S ...`, then `dvc exp show`."""
+    repo, _ = repo
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@t"}
+    dvc(repo, "repro")
+    (repo / ".gitignore").write_text("/mlflow.db*\n/mlruns/\n/dvc_plots/\n")  # as in the project's .gitignore
+    for cmd in (["git", "add", "-A"], ["git", "commit", "-qm", "study"]):
+        subprocess.run(cmd, cwd=repo, env=env, check=True, capture_output=True)
+    dvc(repo, "exp", "run", "--queue", "-S", "trust.shift_fraction=0.1,0.4")  # a grid: one experiment per value
+    dvc(repo, "exp", "run", "--run-all")
+    shown = json.loads(dvc(repo, "exp", "show", "--json"))
+    fractions, names = {}, set()
+    for rev in shown:
+        for exp in rev.get("experiments") or []:
+            run = exp["revs"][0]
+            names.add(exp["name"])
+            fractions[run["data"]["params"]["params.yaml"]["data"]["trust"]["shift_fraction"]] = \
+                run["data"]["metrics"]["reports/flowers/trust_summary.json"]["data"]
+    assert set(fractions) == {0.1, 0.4}
+    assert all(set(m) == {"nll_mc_dropout", "nll_deep_ensemble", "nll_concrete"} for m in fractions.values())
+    table = dvc(repo, "exp", "show", "--csv", "--only-changed")
+    cells = set(table.replace("\n", ",").split(","))
+    assert "trust.shift_fraction" in table.splitlines()[0] and {"0.1", "0.4"} <= cells
+    # each experiment's MLflow runs reached the repository's store (DVC deletes the copy it ran in), tagged
+    with sqlite3.connect(repo / "mlflow.db") as db:
+        tagged = {v for (v,) in db.execute("select value from tags where key = 'dvc.exp_name'")}
+    assert tagged == names and len(names) == 2

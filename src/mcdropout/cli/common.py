@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from mcdropout.config import ConfigError, Params, load_params
-from mcdropout.workspace import check_folders, dvc_params_missing
+from mcdropout.workspace import check_folders, dvc_params_missing, tracking_in_user_repo
 
 
 def _user_errors() -> tuple[type[Exception], ...]:
@@ -64,6 +64,7 @@ def get_params(ctx: click.Context, dataset: str | None = None, epochs: int | Non
     if dataset is not None:
         params.dataset(dataset)
     check_folders(params)
+    params = tracking_in_user_repo(params)
     if os.environ.get("DVC_STAGE"):  # a stage of `dvc repro`: before anything is written
         _check_for_dvc(Path(path or "params.yaml"), Path(os.environ.get("DVC_ROOT", ".")), params)
     return params
