@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from mcdropout.checkpoint import load_checkpoint
-from mcdropout.config import MCConfig
+from mcdropout.config import MCConfig, mc_config
 from mcdropout.data import write_dataset
 from mcdropout.predict import prediction_columns
 from mcdropout.sweep import evaluate_sweep, run_sweep
@@ -48,7 +48,16 @@ def test_pyfunc_predicts_like_mcdropout_predict(tracked, dataset):
             np.testing.assert_allclose(got[column].to_numpy(), values, rtol=1e-6, atol=1e-9)
     schema = model.metadata.signature
     assert schema.inputs.input_names() == meta.features
-    assert {p.name: p.default for p in schema.params.params} == {"samples": 20, "seed": 0, "level": 0.95}
+    assert {p.name: p.default for p in schema.params.params} == {"samples": 20, "seed": 0, "level": 0.95,
+                                                                 "tolerance": None, "max_samples": 10_000}
+    assert schema.outputs.input_names() == list(want)  # the signature names the columns a prediction returns
+    # sampling to a tolerance: every row's main standard error below it, or the cap; the same as predict's
+    tol = {"tolerance": 0.05, "max_samples": 640, "seed": 3}
+    got = model.predict(frame, params=tol)
+    want = prediction_columns(net, meta, x, mc_config(**tol))
+    assert list(got.columns) == [*want] and list(want)[-2:] == ["samples", "tolerance_met"]
+    np.testing.assert_array_equal(got["samples"].to_numpy(), want["samples"])
+    assert ((got["samples"] == 640) | got["tolerance_met"]).all()
     from mcdropout.serving import RequestError
 
     with pytest.raises(RequestError, match=rf"^missing feature column\(s\) {meta.features[0]} \(has "):
@@ -70,7 +79,9 @@ def test_champion_alias_moves_and_old_versions_stay(tracked):
     assert sorted(str(v.version) for v in versions) == ["1", "2"]
     model = mlflow.pyfunc.load_model("models:/mcdropout-regression@champion")
     out = model.predict(pd.DataFrame({"x1": [-7.0, 0.0]}))
-    assert list(out.columns) == ["mean", "std", "lower", "upper", "epistemic_std", "mean_standard"]
+    assert list(out.columns) == ["mean", "mean_mc_se", "std", "std_mc_se", "lower", "upper", "epistemic_std",
+                                 "mean_standard", "samples"]
+    assert out["samples"].tolist() == [20, 20]
     # The champion's logged model shows its final metrics (linked to the model), not epoch-0 history points.
     (logged,) = mlflow.search_logged_models(output_format="list", filter_string=f"source_run_id = '{champion.run_id}'",
                                             experiment_ids=[mlflow.get_experiment_by_name("mcdropout-regression")

@@ -19,10 +19,8 @@ from mcdropout.uncertainty import (
     LEVELS,
     classification_metrics,
     classification_prediction,
-    classification_prediction_streamed,
     regression_metrics,
     regression_prediction,
-    regression_prediction_streamed,
 )
 
 # --- regression: T = 2 sample means of three points, noise s = 1 -------------------------------------------------
@@ -185,50 +183,6 @@ def test_regression_metrics_match_references(samples, s, seed):
     assert out["calibration_error"] == pytest.approx(np.mean([abs(np.mean(pit <= q) - q) for q in levels]))
     inside = np.abs(y - mean) <= norm.ppf(0.975) * std
     assert out["coverage_95"] == pytest.approx(inside.mean())
-
-
-# --- the same predictions from blocks of samples ---------------------------------------------------------------------
-
-
-def test_regression_prediction_streamed_by_hand():
-    # passes (1, 2), then (3, 4) and (5, 0): means 3 and 2, variances (4 + 0 + 4) / 3 = 8 / 3 in both columns
-    for blocks in ([np.array([[1.0, 2.0]]), np.array([[3.0, 4.0], [5.0, 0.0]])],
-                   [np.array([[1.0, 2.0], [3.0, 4.0]]), np.array([[5.0, 0.0]])],
-                   [np.array([[1.0, 2.0]]), np.array([[3.0, 4.0]]), np.array([[5.0, 0.0]])],
-                   [np.array([[1, 2], [3, 4], [5, 0]])]):  # integers: float64 moments
-        pred = regression_prediction_streamed(iter(blocks), 2)
-        assert pred.mean.tolist() == pytest.approx([3.0, 2.0], abs=1e-12)
-        assert pred.epistemic_std.tolist() == pytest.approx([math.sqrt(8 / 3)] * 2, abs=1e-12)
-        assert type(pred.noise_std) is float and pred.noise_std == 2.0 and pred.samples is None
-        assert pred.std.tolist() == pytest.approx([math.sqrt(4 + 8 / 3)] * 2)
-    # float32 blocks: the moments in float64 (a float32 running sum of 1e4 + small spreads loses them)
-    blocks = [np.array([[1e4 + 0.001]], np.float32), np.array([[1e4 - 0.001]], np.float32)]
-    pred = regression_prediction_streamed(blocks, 0.1)
-    assert pred.mean.dtype == np.float64
-    assert pred.epistemic_std[0] == pytest.approx(abs(float(blocks[0][0, 0]) - float(blocks[1][0, 0])) / 2)
-    with pytest.raises(ValueError, match="^no samples$"):
-        regression_prediction_streamed(iter([]), 0.1)
-
-
-def test_classification_prediction_streamed_by_hand():
-    # class-1 probabilities [t, N]: passes (0.2, 0.9), then (0.6, 0.5) and (1.0, 0.1) -> p = 0.6, 0.5
-    blocks = [np.array([[0.2, 0.9]]), np.array([[0.6, 0.5], [1.0, 0.1]])]
-    pred = classification_prediction_streamed(iter(blocks))
-    h = lambda p: -(p * np.log(p) + (1 - p) * np.log(1 - p)) if 0 < p < 1 else 0.0  # noqa: E731
-    np.testing.assert_allclose(pred.probs, [[0.4, 0.6], [0.5, 0.5]], rtol=1e-12)
-    assert pred.entropy.tolist() == pytest.approx([h(0.6), math.log(2)])
-    assert pred.expected_entropy.tolist() == pytest.approx(
-        [(h(0.2) + h(0.6) + h(1.0)) / 3, (h(0.9) + h(0.5) + h(0.1)) / 3], abs=1e-9)
-    assert pred.samples is None
-    # [t, N, K] blocks of three classes, and one block alone
-    three = np.array([[[0.5, 0.25, 0.25]], [[0.1, 0.1, 0.8]], [[0.3, 0.3, 0.4]]])
-    for split in ([three[:1], three[1:]], [three[:2], three[2:]], [three]):
-        pred = classification_prediction_streamed(split)
-        np.testing.assert_allclose(pred.probs, [[0.3, 0.65 / 3, 1.45 / 3]], rtol=1e-12)
-        assert pred.expected_entropy[0] == pytest.approx(np.mean(scipy_entropy(three[:, 0], axis=-1)))
-        assert pred.entropy[0] == pytest.approx(scipy_entropy([0.3, 0.65 / 3, 1.45 / 3]))
-    with pytest.raises(ValueError, match="^no samples$"):
-        classification_prediction_streamed(iter([]))
 
 
 def test_predictions_keep_their_samples():

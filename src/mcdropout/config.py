@@ -233,6 +233,15 @@ class MCConfig(_Section):
     level: OpenUnit = 0.95
 
 
+class PredictionConfig(MCConfig):
+    """``mc`` and what one prediction may ask besides (`mcdropout predict`, a served model's params): sampling to a
+    tolerance, until each row's main Monte Carlo standard error is below it or ``max_samples`` is reached
+    (:mod:`mcdropout.predict`); ``samples`` is then not used."""
+
+    tolerance: Positive | None = None
+    max_samples: Samples = 10_000
+
+
 class MLflowConfig(_Section):
     tracking_uri: Text = "sqlite:///mlflow.db"
     artifact_location: Text = "mlruns"
@@ -327,12 +336,12 @@ def from_dict(raw: Any) -> Params:
     return params
 
 
-def mc_config(**values: Any) -> MCConfig:
+def mc_config(**values: Any) -> PredictionConfig:
     """``mc`` settings given one by one (a served model's params), checked as params.yaml's are: one
     :class:`ConfigError` such as ``samples must be an integer in [1, 100,000], got 0``."""
     plain = {k: v.item() if hasattr(v, "item") and not isinstance(v, (str, bytes)) else v for k, v in values.items()}
     try:
-        return MCConfig.model_validate(plain)
+        return PredictionConfig.model_validate(plain)
     except ValidationError as exc:
         raise ConfigError(_one_line(exc)) from None
 

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from mcdropout.data import Split
-from mcdropout.inference import predict_mc, predict_mc_blocks, predict_standard
+from mcdropout.inference import predict_mc, predict_standard
 from mcdropout.tasks import Task, get_task
 
 MODES = ("standard", "mc")
@@ -37,16 +37,6 @@ def predict(model: nn.Module, x: np.ndarray, task: Task | str, mode: str, sample
     """The task's prediction object (``RegressionPrediction`` or ``ClassificationPrediction``)."""
     task = get_task(task)
     return task.prediction(raw_samples(model, x, task, mode, samples, seed), noise[mode] if noise else None)
-
-
-def predict_in_blocks(model: nn.Module, x: np.ndarray, task: Task | str, samples: int, seed: int,
-                      noise: dict[str, float] | None, block: int):
-    """MC dropout's prediction as :func:`predict` gives it, its samples drawn ``block`` at a time and kept as
-    running moments: memory grows with the rows, not with T (the prediction's ``samples`` is None)."""
-    task = get_task(task)
-    xt = torch.from_numpy(np.array(x, dtype=np.float32))
-    blocks = (task.link(out) for out in predict_mc_blocks(model, xt, samples, block, seed=seed))
-    return task.prediction_streamed(blocks, noise["mc"] if noise else None)
 
 
 def evaluate_model(model: nn.Module, task: Task | str, splits: dict[str, Split], samples: int, seed: int,

@@ -4,8 +4,11 @@
 raw feature columns by name and returns the columns of ``mcdropout predict``
 (regression: ``mean``, ``std``, ``lower``, ``upper``, ``epistemic_std``,
 ``mean_standard``; classification: ``prob_<label>``, ``label``, ``entropy``,
-``mutual_info``). ``samples``, ``seed`` and ``level`` are inference params (MLflow's
-``params``), with the defaults of ``mc.*`` it was logged with. The checkpoint travels as
+``mutual_info``; each MC value with its Monte Carlo standard error ``<column>_mc_se``, and
+``samples``). ``samples``, ``seed`` and ``level`` are inference params (MLflow's
+``params``), with the defaults of ``mc.*`` it was logged with; ``tolerance`` (and
+``max_samples``) samples each row until its main standard error is below it, and adds
+``tolerance_met``. The checkpoint travels as
 an artifact: the network, the standardisation, the feature names and class labels are
 all in it, so ``mlflow models serve --env-manager local`` needs nothing else.
 """
@@ -24,7 +27,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
 from mcdropout.checkpoint import CheckpointMeta
-from mcdropout.config import MCConfig
+from mcdropout.config import MCConfig, PredictionConfig
 
 ARTIFACT = "checkpoint"
 MODEL_NAME = "model"  # the logged model's name on its run
@@ -35,6 +38,19 @@ CODE = Path(__file__).with_name("pyfunc_model.py")
 
 def defaults(mc: MCConfig) -> dict[str, Any]:
     return {"samples": mc.samples, "seed": mc.seed, "level": mc.level}
+
+
+def output_columns(meta: CheckpointMeta) -> list[tuple[str, str]]:
+    """``(name, type)`` of the columns a prediction returns, in order (:func:`mcdropout.predict.prediction_columns`;
+    ``tolerance_met``, boolean, follows with a tolerance)."""
+    if meta.classes is None:
+        values = ["mean", "mean_mc_se", "std", "std_mc_se", "lower", "upper", "epistemic_std", "mean_standard"]
+        columns = [(c, "double") for c in values]
+    else:
+        columns = [(name, "double") for c in meta.classes for name in (f"prob_{c}", f"prob_{c}_mc_se")]
+        columns += [("label", "string")] + [(c, "double") for c in ("entropy", "entropy_mc_se", "mutual_info",
+                                                                       "mutual_info_mc_se")]
+    return [*columns, ("samples", "long")]
 
 
 class RequestError(MlflowException):
@@ -116,17 +132,15 @@ class MCDropoutModel(mlflow.pyfunc.PythonModel):
 
 
 def signature(meta: CheckpointMeta, mc: MCConfig):
-    """Inputs: the feature columns (double); outputs: the prediction columns; params: samples, seed, level."""
+    """Inputs: the feature columns (double); outputs: the prediction columns; params: samples, seed, level,
+    tolerance, max_samples."""
     from mlflow.models.signature import ModelSignature
     from mlflow.types.schema import AnyType, ColSpec, ParamSchema, ParamSpec, Schema
 
-    if meta.classes is None:
-        outputs = [ColSpec("double", c) for c in ("mean", "std", "lower", "upper", "epistemic_std", "mean_standard")]
-    else:
-        outputs = [ColSpec("double", f"prob_{c}") for c in meta.classes]
-        outputs += [ColSpec("string", "label"), ColSpec("double", "entropy"), ColSpec("double", "mutual_info")]
+    outputs = [ColSpec(kind, name) for name, kind in output_columns(meta)]
     params = ParamSchema([ParamSpec("samples", "long", mc.samples), ParamSpec("seed", "long", mc.seed),
-                          ParamSpec("level", "double", mc.level)])
+                          ParamSpec("level", "double", mc.level), ParamSpec("tolerance", "double", None),
+                          ParamSpec("max_samples", "long", PredictionConfig().max_samples)])
     # Inputs of any type by name: the model checks values itself (MCDropoutModel.predict), as `mcdropout predict`
     # does, so integer columns are taken and NaN, text, inf or a missing column get a one-line answer (naming row
     # and column): a column is "not required" here only so that the model, not MLflow, names the missing ones.

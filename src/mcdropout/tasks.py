@@ -16,7 +16,6 @@ infers the task of a table) then starts without loading it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -26,16 +25,15 @@ if TYPE_CHECKING:
     import torch
 
 from mcdropout import metrics as M
+from mcdropout.mc_error import ClassificationMoments, RegressionMoments
 from mcdropout.uncertainty import (
     ClassificationPrediction,
     RegressionPrediction,
     classification_metrics,
     classification_prediction,
-    classification_prediction_streamed,
     fit_noise_std,
     regression_metrics,
     regression_prediction,
-    regression_prediction_streamed,
 )
 
 
@@ -79,8 +77,9 @@ class Task:
     def prediction(self, samples: np.ndarray, noise_std: float | None):
         raise NotImplementedError
 
-    def prediction_streamed(self, blocks: Iterable[np.ndarray], noise_std: float | None):
-        """:meth:`prediction` of linked samples that arrive in blocks, keeping moments only (no ``samples``)."""
+    def moments(self, rows: int):
+        """Empty running moments of ``rows`` rows' MC passes (:mod:`mcdropout.mc_error`): the prediction and the
+        Monte Carlo standard error of each of its columns, from passes that arrive in blocks."""
         raise NotImplementedError
 
     def metrics(self, prediction, y: np.ndarray) -> dict[str, float]:
@@ -129,8 +128,8 @@ class Regression(Task):
     def prediction(self, samples: np.ndarray, noise_std: float | None) -> RegressionPrediction:
         return regression_prediction(samples, noise_std)
 
-    def prediction_streamed(self, blocks, noise_std):
-        return regression_prediction_streamed(blocks, noise_std)
+    def moments(self, rows: int) -> RegressionMoments:
+        return RegressionMoments.empty(rows)
 
     def metrics(self, prediction: RegressionPrediction, y: np.ndarray) -> dict[str, float]:
         return regression_metrics(prediction, y)
@@ -205,8 +204,8 @@ class Classification(Task):
     def prediction(self, samples: np.ndarray, noise_std: float | None) -> ClassificationPrediction:
         return classification_prediction(samples)
 
-    def prediction_streamed(self, blocks, noise_std):
-        return classification_prediction_streamed(blocks)
+    def moments(self, rows: int) -> ClassificationMoments:
+        return ClassificationMoments.empty(rows, self.labels)
 
     def metrics(self, prediction: ClassificationPrediction, y: np.ndarray) -> dict[str, float]:
         return classification_metrics(prediction, y)

@@ -16,7 +16,6 @@ H[E p], expected entropy E H[p], and mutual information (BALD) = H[E p] - E H[p]
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -123,42 +122,3 @@ def classification_metrics(pred: ClassificationPrediction, y: np.ndarray) -> dic
         "mean_entropy": float(pred.entropy.mean()),
         "mean_mutual_info": float(pred.mutual_info.mean()),
     }
-
-
-# --- the same predictions from samples that arrive in blocks (memory bounded whatever T) ------------------------
-
-
-def regression_prediction_streamed(blocks: Iterable[np.ndarray], noise_std: float) -> RegressionPrediction:
-    """:func:`regression_prediction` of the concatenated blocks ``[t, N]``, keeping only running moments
-    (Chan et al.'s pairwise merge of means and squared deviations, in float64); ``samples`` is None."""
-    count, mean, m2 = 0, None, None
-    for block in blocks:
-        block = np.asarray(block, dtype=np.float64)
-        t, b_mean = block.shape[0], block.mean(0)
-        b_m2 = ((block - b_mean) ** 2).sum(0)
-        if mean is None:
-            count, mean, m2 = t, b_mean, b_m2
-            continue
-        delta, total = b_mean - mean, count + t
-        mean = mean + delta * (t / total)
-        m2 = m2 + b_m2 + delta**2 * (count * t / total)
-        count = total
-    if mean is None:
-        raise ValueError("no samples")
-    return RegressionPrediction(mean, np.sqrt(m2 / count), float(noise_std), None)
-
-
-def classification_prediction_streamed(blocks: Iterable[np.ndarray]) -> ClassificationPrediction:
-    """:func:`classification_prediction` of the concatenated blocks ``[t, N, K]`` (or ``[t, N]`` of class 1),
-    keeping only the sums of the probabilities and of each pass's entropy; ``samples`` is None."""
-    count, probs, entropies = 0, None, None
-    for block in blocks:
-        block = M.two_class(block) if block.ndim == 2 else block
-        probs = block.sum(0) if probs is None else probs + block.sum(0)
-        h = M.entropy(block).sum(0)
-        entropies = h if entropies is None else entropies + h
-        count += block.shape[0]
-    if probs is None:
-        raise ValueError("no samples")
-    probs = probs / count
-    return ClassificationPrediction(probs, M.entropy(probs), entropies / count, None)

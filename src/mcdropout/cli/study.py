@@ -236,22 +236,37 @@ def evaluate(ctx: click.Context, dataset: str, model_path: str, samples: int | N
               help="CSV to write; - writes standard output.")
 @click.option("--samples", type=int, default=None, help="MC passes T (overrides mc.samples).")
 @click.option("--level", type=float, default=None, help="Central interval level in (0, 1) (overrides mc.level).")
+@click.option("--tolerance", type=float, default=None,
+              help="Sample each row until the Monte Carlo standard error of its main output (regression: mean and "
+                   "std, in the target's units; classification: the top class's probability) is below this; "
+                   "--samples is then not used.")
+@click.option("--max-samples", type=int, default=None, help="Cap on the passes a row gets with --tolerance "
+                                                            "[default: 10000].")
 @click.pass_context
 @friendly
-def predict(ctx: click.Context, model_path, input_path, output_path, samples, level) -> None:
-    """Predict users' own inputs with uncertainty (regression: mean, std, interval; classification: prob, MI)."""
+def predict(ctx: click.Context, model_path, input_path, output_path, samples, level, tolerance,
+            max_samples) -> None:
+    """Predict users' own inputs with uncertainty (regression: mean, std, interval; classification: prob, MI),
+    each MC value with its Monte Carlo standard error (<column>_mc_se) and the passes behind it (samples)."""
     from mcdropout.checkpoint import load_checkpoint
+    from mcdropout.config import mc_config
     from mcdropout.io import check_not_input, check_output
     from mcdropout.predict import predict_csv
 
     params = get_params(ctx, **{"mc.samples": samples, "mc.level": level})
+    if max_samples is not None and tolerance is None:
+        raise ConfigError("--max-samples caps sampling to a --tolerance; give one, or use --samples")
+    extra = {k: v for k, v in (("tolerance", tolerance), ("max_samples", max_samples)) if v is not None}
+    mc = mc_config(**params.mc.model_dump(), **extra)
     if output_path != "-":
         check_output(output_path)
     check_not_input(output_path, {"input": input_path, "model": model_path})
     model, meta = load_checkpoint(model_path)
-    n, ignored = predict_csv(model, meta, input_path, output_path, params.mc)
+    n, ignored, reached = predict_csv(model, meta, input_path, output_path, mc)
     if ignored:
         click.echo(f"note: ignored column(s) the model does not use: {', '.join(ignored)}", err=True)
+    if reached:
+        click.echo(reached, err=True)
     click.echo(f"wrote {'standard output' if output_path == '-' else output_path} ({n} rows)", err=output_path == "-")
 
 
