@@ -57,6 +57,9 @@ class Paths:
     def trust_json(self, task: str) -> Path:
         return self.task_reports(task) / "trust.json"
 
+    def samples_json(self, task: str) -> Path:
+        return self.task_reports(task) / "samples.json"
+
     def checkpoint_json(self, task: str, checkpoint: str | Path) -> Path:
         """``mcdropout evaluate`` of one checkpoint."""
         return self.task_reports(task) / f"{Path(checkpoint).stem}.json"

@@ -109,10 +109,21 @@ def require_columns(table: Table, names: list[str], what: str = "column") -> Non
 
 
 def write_table(header: list[str], columns: list[np.ndarray | list]) -> str:
-    """CSV text of columns (numbers as shortest round-trip text, strings as they are)."""
+    """CSV text of columns (numbers as shortest round-trip text, integers and booleans as such, strings as they
+    are)."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(header)
     for row in zip(*columns):
-        writer.writerow([v if isinstance(v, str) else repr(float(v)) for v in row])
+        writer.writerow([_cell(v) for v in row])
     return buf.getvalue()
+
+
+def _cell(value) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (bool, np.bool_)):
+        return "true" if value else "false"
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    return repr(float(value))

@@ -47,6 +47,7 @@ class Task:
     uncertainty_metric: str  # shown beside the error ("coverage_95", "ece")
     loss_name: str  # the validation loss that picks best_p ("mse", "nll")
     summary_keys: tuple[str, ...]  # per-split metrics kept in the per-p summary, main metric first
+    count_metrics: tuple[str, ...]  # metrics that are fractions of the points: they move in steps of 1 / N
     fits_noise: bool  # a homoscedastic observation noise is fitted on val (regression)
     plain_uncertainty: str  # what a model without MC dropout offers as uncertainty
     plain_has_uncertainty: bool  # whether that is a per-input uncertainty of the model's own
@@ -106,6 +107,7 @@ class Regression(Task):
     uncertainty_metric: str = "coverage_95"
     loss_name: str = "mse"
     summary_keys: tuple[str, ...] = ("rmse", "nll", "coverage_95", "crps")
+    count_metrics: tuple[str, ...] = ("coverage_50", "coverage_90", "coverage_95")
     fits_noise: bool = True
     plain_uncertainty: str = "none (constant noise fitted on val)"
     plain_has_uncertainty: bool = False
@@ -154,6 +156,7 @@ class Classification(Task):
     uncertainty_metric: str = "ece"
     loss_name: str = "nll"
     summary_keys: tuple[str, ...] = ("accuracy", "nll", "brier", "ece")
+    count_metrics: tuple[str, ...] = ("accuracy",)
     fits_noise: bool = False
     plain_uncertainty: str = "sigmoid output (dropout off)"
     plain_has_uncertainty: bool = True

@@ -227,6 +227,32 @@ def test_predict_output_equal_to_input_is_refused(project):
     assert snapshot(project) == before
 
 
+@pytest.mark.parametrize("args, needle", [
+    (["--tolerance", "0"], "tolerance must be a number > 0"),
+    (["--tolerance", "-0.1"], "tolerance must be a number > 0"),
+    (["--tolerance", "nan"], "tolerance"),
+    (["--tolerance", "0.1", "--max-samples", "0"], "max_samples must be an integer in [1, 100,000]"),
+    (["--max-samples", "50"], "--max-samples caps sampling to a --tolerance"),
+])
+def test_predict_tolerance_mistakes(project, args, needle):
+    (project / "in.csv").write_text("x1\n0.5\n")
+    before = snapshot(project)
+    one_error(run("predict", "--model", MODEL, "--input", "in.csv", "--output", "out.csv", *args), needle)
+    assert snapshot(project) == before
+
+
+def test_predict_to_a_tolerance_says_what_it_reached(project):
+    (project / "in.csv").write_text("x1\n0.5\n-7\n")
+    result = run("predict", "--model", MODEL, "--input", "in.csv", "--output", "out.csv", "--tolerance", "1e-9",
+                 "--max-samples", "40")
+    assert result.exit_code == 0, result.output
+    assert "tolerance 1e-09: 0 of 2 rows within it (40 to 40 passes a row, 80 in all); 2 stopped at the cap of 40 " \
+           "passes (--max-samples)" in result.output
+    header, *rows = (project / "out.csv").read_text().splitlines()
+    assert header.split(",")[-2:] == ["samples", "tolerance_met"]
+    assert [r.split(",")[-2:] for r in rows] == [["40", "false"], ["40", "false"]]
+
+
 @pytest.mark.parametrize("output, needle", [
     ("/proc/x.csv", "cannot write"),
     ("/proc/nope/x.csv", "cannot write"),

@@ -139,10 +139,14 @@ def test_repro_outputs(repo):
     assert proc.returncode == 0, proc.stderr
     assert "ignored column(s) the model does not use: note" in proc.stderr
     rows = (repo / "preds.csv").read_text().splitlines()
-    assert rows[0] == "petal,sepal,prob_iris,prob_lily,prob_rose,label,entropy,mutual_info"
+    header = rows[0].split(",")
+    assert header == ["petal", "sepal", "prob_iris", "prob_iris_mc_se", "prob_lily", "prob_lily_mc_se", "prob_rose",
+                      "prob_rose_mc_se", "label", "entropy", "entropy_mc_se", "mutual_info", "mutual_info_mc_se",
+                      "samples"]
     for row in rows[1:]:
-        cells = row.split(",")
-        assert cells[5] in {"iris", "lily", "rose"} and sum(map(float, cells[2:5])) == pytest.approx(1, abs=1e-5)
+        cells = dict(zip(header, row.split(",")))
+        assert cells["label"] in {"iris", "lily", "rose"} and cells["samples"] == "10"
+        assert sum(float(cells[f"prob_{k}"]) for k in ("iris", "lily", "rose")) == pytest.approx(1, abs=1e-5)
     assert [float(v) for v in rows[1].split(",")[:2]] == pytest.approx([1.9, -2.1])  # reordered to the model's
 
 

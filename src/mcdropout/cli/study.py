@@ -278,14 +278,17 @@ def predict(ctx: click.Context, model_path, input_path, output_path, samples, le
 @click.option("--assemble", is_flag=True, help="Only the report, from the sections already written.")
 @click.option("--trust", "with_trust", is_flag=True,
               help="First evaluate which uncertainty to trust for each dataset (what `mcdropout trust` does).")
+@click.option("--samples", "with_samples", is_flag=True,
+              help="First measure how many MC passes each dataset needs (what `mcdropout samples` does).")
 @click.pass_context
 @friendly
 def report(ctx: click.Context, datasets: tuple[str, ...], reports_dir: str, section: bool, assemble: bool,
-           with_trust: bool) -> None:
+           with_trust: bool, with_samples: bool) -> None:
     """Figures, reports/report.md and a self-contained reports/report.html; logged to the MLflow runs.
 
-    The pipeline runs it in two steps: --section --trust per dataset (reports/<dataset>/trust.json, then the
-    section's figures and reports/sections/<dataset>.json), then --assemble (the report from the sections).
+    The pipeline runs it in two steps: --section --trust --samples per dataset (reports/<dataset>/trust.json and
+    samples.json, then the section's figures and reports/sections/<dataset>.json), then --assemble (the report
+    from the sections).
     """
     from mcdropout import background
     from mcdropout.paths import Paths
@@ -299,13 +302,16 @@ def report(ctx: click.Context, datasets: tuple[str, ...], reports_dir: str, sect
     names = list(datasets or params.datasets)
     if section and assemble:
         raise ConfigError("--section and --assemble are two steps; give one of them (or neither for both)")
-    if with_trust and assemble:
-        raise ConfigError("--trust evaluates before the sections are drawn; it goes with --section (or neither)")
+    if (with_trust or with_samples) and assemble:
+        raise ConfigError("--trust and --samples evaluate before the sections are drawn; they go with --section "
+                          "(or neither)")
     with tracked(params, names[0] if len(names) == 1 else None):
         from mcdropout import report as R
 
         for name in names if with_trust else ():
             _trust(params, name, quiet=True)
+        for name in names if with_samples else ():
+            _samples(params, name)
         if section:
             for name in names:
                 background.submit(log_section, params, R.build_section(params, name, reports_dir), reports_dir)
@@ -330,6 +336,29 @@ def trust(ctx: click.Context, dataset: str, quiet: bool) -> None:
     params = get_params(ctx, dataset)
     with tracked(params, dataset):
         _trust(params, dataset, quiet)
+
+
+@main.command()
+@dataset_option
+@click.pass_context
+@friendly
+def samples(ctx: click.Context, dataset: str) -> None:
+    """Is T enough? The test metrics of the selected model against the MC passes T, from 1 to 1,000, over 5 MC
+    seeds: writes reports/<dataset>/samples.json (the T each metric needs, and whether mc.samples is enough)."""
+    _samples(get_params(ctx, dataset), dataset)
+
+
+def _samples(params, dataset: str) -> None:
+    from mcdropout.io import write_json
+    from mcdropout.paths import Paths
+    from mcdropout.sample_size import run_sample_size
+
+    result = run_sample_size(params, dataset)
+    out = Paths.of(params).samples_json(dataset)
+    write_json(out, result)
+    enough = "enough" if result["default_enough"] else "not enough"
+    click.echo(f"{dataset}: the metrics need T = {result['needed']}; mc.samples = {result['default_samples']} is "
+               f"{enough}. wrote {out}")
 
 
 def _trust(params, dataset: str, quiet: bool) -> None:

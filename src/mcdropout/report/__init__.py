@@ -125,12 +125,17 @@ def _task_blocks(tr: TaskReport) -> list:
                         f"{metrics['mc_samples']}."),
               Table(head, body), Heading(3, "What MC dropout added"), Bullets(tr.findings), *_figures(tr.figures)]
     blocks += _comparison_blocks(tr) if tr.comparison else []
-    if not tr.inputs.trust:
-        return blocks
     from mcdropout.report.figures import save
-    from mcdropout.report.trust import trust_blocks
 
-    return blocks + trust_blocks(tr.name, tr.inputs.trust, tr.fig_dir, save)
+    if tr.inputs.trust:
+        from mcdropout.report.trust import trust_blocks
+
+        blocks += trust_blocks(tr.name, tr.inputs.trust, tr.fig_dir, save)
+    if tr.inputs.samples:
+        from mcdropout.report.samples import samples_blocks
+
+        blocks += samples_blocks(tr.name, tr.inputs.samples, tr.fig_dir, save)
+    return blocks
 
 
 def report_document(params: Params, sections: list[list]) -> Document:

@@ -37,6 +37,7 @@ class TaskInputs:
     compare_checkpoints: list[Checkpoint] = field(default_factory=list)
     compare_run_id: str | None = None  # MLflow parent run of the comparison
     trust: dict[str, Any] | None = None  # trust.json, where there is one
+    samples: dict[str, Any] | None = None  # samples.json, where there is one
 
     @property
     def best_p(self) -> float:
@@ -94,6 +95,8 @@ def load_inputs(params: Params, name: str, paths: Paths) -> TaskInputs:
         data_noise=curve.noise if curve else None, sweep_run_id=_parent_run(sweep))
     if paths.trust_json(name).is_file():
         inputs.trust = json.loads(paths.trust_json(name).read_text())
+    if paths.samples_json(name).is_file():
+        inputs.samples = json.loads(paths.samples_json(name).read_text())
     if paths.compare_json(name).is_file():
         inputs.compare = json.loads(paths.compare_json(name).read_text())
         inputs.compare_checkpoints = _checkpoints(paths.compare_dir(name))

@@ -1,0 +1,56 @@
+"""The report's "Is T enough?" part of a dataset: the test metrics against the MC passes T, and what they say.
+
+Everything here reads ``reports/<name>/samples.json`` (written by ``mcdropout samples``); every sentence carries
+the numbers it rests on.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from mcdropout import plots
+from mcdropout.report.document import Bullets, Figure, Heading, Paragraph
+
+
+def samples_findings(samples: dict[str, Any]) -> list[str]:
+    """Per metric, the T from which it stays within its noise of the T = 1000 value; then the verdict on the
+    default T."""
+    grid, default = samples["grid"], samples["default_samples"]
+    said = []
+    for key, m in samples["metrics"].items():
+        at = dict(zip(grid, m["mean"]))
+        shown = "; ".join(f"T = {t}: {at[t]:.4f}" for t in dict.fromkeys((grid[0], default)) if t in at)
+        said.append(f"Test {key}: within {m['noise']:.4g} ({m['noise_rule']}) of its T = {grid[-1]} value "
+                    f"{m['mean'][-1]:.4f} from T = {m['enough']} on ({shown}).")
+    slowest = max(samples["metrics"], key=lambda k: samples["metrics"][k]["enough"])
+    if samples["default_enough"]:
+        said.append(f"The default T = {default} (mc.samples) is enough here: the slowest metric, {slowest}, needs "
+                    f"T = {samples['needed']}.")
+    else:
+        said.append(f"The default T = {default} (mc.samples) is not enough here: {slowest} needs "
+                    f"T = {samples['needed']}; raise mc.samples for this dataset.")
+    return said
+
+
+def samples_figure(samples: dict[str, Any], fig_dir: Path, save) -> dict[str, Path]:
+    keys = list(samples["metrics"])
+    fig, axes = plots.panel_grid(len(keys), max_cols=4, sharex=False, sharey=False)
+    for ax, key in zip(axes, keys):
+        m = samples["metrics"][key]
+        plots.metric_against_samples(ax, samples["grid"], m["mean"], m["sd"], m["noise"], m["enough"],
+                                     samples["default_samples"], title=f"test {key}")
+    caption = (f"Test metrics of the selected model (p = {samples['p']:g}, seed {samples['seed']}) from the first T "
+               f"of {samples['grid'][-1]} MC passes, mean and sd over {samples['repeats']} MC seeds; grey: the "
+               f"T = {samples['grid'][-1]} value +- its noise")
+    return {caption: save(fig, fig_dir / "samples.png")}
+
+
+def samples_blocks(name: str, samples: dict[str, Any], fig_dir: Path, save) -> list:
+    """The section's blocks (the figure saved into ``fig_dir``)."""
+    note = ("A metric has had enough MC passes at the smallest T from which on its mean stays within its noise of "
+            "the T = 1000 value: its spread over the sweep's training seeds at the selected p, and for a fraction of "
+            "the test points at least one point's step.")
+    figures = samples_figure(samples, fig_dir, save)
+    return [Heading(3, f"{name.capitalize()}: is T enough?", anchor=f"samples-{name}"), Paragraph(note),
+            Bullets(samples_findings(samples)), *[Figure(path, caption) for caption, path in figures.items()]]
