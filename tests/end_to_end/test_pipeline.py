@@ -99,9 +99,16 @@ def test_repro_outputs(repo):
                      for p in (repo / "reports" / "figures").rglob("*.png") if p.parent.name != "flowers")
     assert figures == ["classification/boundaries.png", "classification/curves.png",
                        "classification/learned_p.png", "classification/reliability.png",
-                       "classification/tradeoff.png", "classification/trust.png", "regression/calibration.png",
-                       "regression/curves.png", "regression/fits.png", "regression/learned_p.png",
-                       "regression/regularisers.png", "regression/tradeoff.png", "regression/trust.png"]
+                       "classification/samples.png", "classification/tradeoff.png", "classification/trust.png",
+                       "regression/calibration.png", "regression/curves.png", "regression/fits.png",
+                       "regression/learned_p.png", "regression/regularisers.png", "regression/samples.png",
+                       "regression/tradeoff.png", "regression/trust.png"]
+    # is T enough? every dataset's samples.json, and its part of the section
+    for task in ("regression", "classification", "flowers"):
+        samples = json.loads((repo / "reports" / task / "samples.json").read_text())
+        assert samples["default_samples"] == 10 and samples["needed"] in samples["grid"]
+        assert samples["default_enough"] == (10 >= samples["needed"])
+        assert f"### {task.capitalize()}: is T enough?" in report
     for task in ("regression", "classification"):
         compare = json.loads((repo / "reports" / task / "compare.json").read_text())
         l2_runs = [r for r in compare["runs"] if r["method"] == "l2"]

@@ -1,0 +1,96 @@
+"""mcdropout.sample_size: the test metrics against the MC passes T, and the T each metric needs; the report's
+sentences from them."""
+
+import json
+
+import numpy as np
+import pytest
+
+from mcdropout.data import DataError, build_dataset, write_dataset
+from mcdropout.model import seeded_mlp
+from mcdropout.paths import Paths
+from mcdropout.report.samples import samples_findings
+from mcdropout.sample_size import GRID, enough, metrics_against_t, run_sample_size, seed_noise
+from mcdropout.sweep import run_sweep, write_sweep_evaluation
+from mcdropout.tasks import Regression
+
+
+def test_enough_is_where_the_means_stay_within_the_noise_for_good():
+    grid = (1, 2, 5, 10, 20)
+    assert enough(np.array([5.0, 3.0, 2.08, 2.05, 2.0]), 0.1, grid) == 5
+    assert enough(np.array([2.0, 3.0, 2.05, 2.0, 2.0]), 0.1, grid) == 5  # close at T = 1 by chance: not enough
+    assert enough(np.array([2.0, 2.0, 2.0, 2.0, 2.0]), 0.0, grid) == 1
+    assert enough(np.array([1.0, 1.0, 1.0, 1.0, 2.0]), 0.5, grid) == 20  # only the last
+
+
+def test_seed_noise_is_the_sd_over_training_seeds_at_the_selected_p():
+    metrics = {"best_p": 0.5, "runs": [{"p": 0.5, "mc": {"test": {"nll": v}}} for v in (1.0, 2.0, 4.0)]
+               + [{"p": 0.1, "mc": {"test": {"nll": 100.0}}}]}
+    assert seed_noise(metrics, "nll") == pytest.approx(np.std([1.0, 2.0, 4.0], ddof=1))
+    metrics["runs"] = metrics["runs"][:1]
+    assert seed_noise(metrics, "nll") is None
+
+
+def test_without_dropout_every_t_gives_the_same_metrics(tiny_params):
+    splits = build_dataset("regression", tiny_params).splits
+    model = seeded_mlp(0, in_dim=1, out_dim=1, hidden=(8,), p=0.0)
+    table = metrics_against_t(model, Regression(), splits["val"], splits["test"], [0, 1])
+    assert set(table) == {"rmse", "nll", "coverage_95", "crps"}
+    for key, values in table.items():
+        assert values.shape == (2, len(GRID))
+        np.testing.assert_allclose(values, values[0, 0], rtol=1e-3, err_msg=key)  # noise refit: to its tolerance
+
+
+def test_samples_json_of_a_sweep(tiny_params):
+    params = tiny_params.override(**{"sweep.p": [0.0, 0.5], "sweep.seeds": [0, 1]})
+    with pytest.raises(DataError, match="run `mcdropout sweep --dataset classification` first"):
+        run_sample_size(params, "classification")
+    write_dataset("classification", params)
+    folder = run_sweep(params, "classification", progress=False).folder
+    metrics, _ = write_sweep_evaluation(params, "classification", folder, Paths.of(params).metrics_json(
+        "classification"), progress=False)
+    out = run_sample_size(params, "classification", repeats=3)
+    json.dumps(out)
+    assert (out["p"], out["seed"], out["repeats"], out["grid"]) == (metrics["best_p"], 0, 3, list(GRID))
+    assert set(out["metrics"]) == {"accuracy", "nll", "brier", "ece"}
+    for key, m in out["metrics"].items():
+        assert len(m["mean"]) == len(m["sd"]) == len(GRID) and m["enough"] in GRID
+        assert m["enough"] == enough(np.asarray(m["mean"]), m["noise"])
+        noise = seed_noise(metrics, key)
+        if key == "accuracy":  # a fraction of the 60 test points: at least one point's step
+            assert m["noise"] == pytest.approx(max(noise, 1 / 60))
+        else:
+            assert m["noise"] == pytest.approx(noise) and m["noise_rule"] == "sd over training seeds"
+    assert out["needed"] == max(m["enough"] for m in out["metrics"].values())
+    assert out["default_enough"] == (params.mc.samples >= out["needed"])
+    again = run_sample_size(params, "classification", repeats=3)
+    assert again == out  # seeded
+
+
+def _samples(default_enough: bool) -> dict:
+    grid = [1, 10, 100, 1000]
+    return {"grid": grid, "default_samples": 100, "p": 0.5, "seed": 0, "repeats": 5,
+            "needed": 10 if default_enough else 1000, "default_enough": default_enough,
+            "metrics": {"nll": {"mean": [0.9, 0.52, 0.51, 0.5], "sd": [0.1] * 4, "noise": 0.02,
+                                "noise_rule": "sd over training seeds", "enough": 10 if default_enough else 1000}}}
+
+
+def test_findings_carry_their_numbers():
+    said = samples_findings(_samples(True))
+    assert said[0] == ("Test nll: within 0.02 (sd over training seeds) of its T = 1000 value 0.5000 from T = 10 on "
+                       "(T = 1: 0.9000; T = 100: 0.5100).")
+    assert said[1] == "The default T = 100 (mc.samples) is enough here: the slowest metric, nll, needs T = 10."
+    said = samples_findings(_samples(False))
+    assert said[1] == ("The default T = 100 (mc.samples) is not enough here: nll needs T = 1000; raise mc.samples "
+                       "for this dataset.")
+
+
+def test_the_section_part_draws_its_figure(tmp_path):
+    from mcdropout.report.document import Bullets, Figure, Heading
+    from mcdropout.report.figures import save
+    from mcdropout.report.samples import samples_blocks
+
+    blocks = samples_blocks("regression", _samples(True), tmp_path, save)  # lists, as samples.json holds them
+    assert isinstance(blocks[0], Heading) and isinstance(blocks[2], Bullets)
+    (figure,) = [b for b in blocks if isinstance(b, Figure)]
+    assert figure.path == tmp_path / "samples.png" and figure.path.stat().st_size > 5_000
