@@ -92,7 +92,7 @@ def run_sample_size(params: Params, dataset: str, repeats: int = REPEATS) -> dic
         if noise is None:
             noise, rule = 2 * float(sd[-1]), "twice the MC spread at T = 1000 (one training seed)"
         if key in data.task.count_metrics and noise < 1 / n_test:
-            noise, rule = 1 / n_test, f"one test point in {n_test} (larger than the {rule}, {noise:.4f})"
+            noise, rule = 1 / n_test, f"one test point in {n_test}, more than the {rule}, {noise:.4f}"
         out["metrics"][key] = {"mean": mean.tolist(), "sd": sd.tolist(), "noise": noise, "noise_rule": rule,
                                "enough": enough(mean, noise)}
     out["needed"] = max(m["enough"] for m in out["metrics"].values())
