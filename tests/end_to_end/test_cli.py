@@ -52,7 +52,9 @@ def test_regression_train_evaluate_predict(workdir, tiny_params):
     assert result.exit_code == 0, result.output
     rows = list(csv.DictReader((workdir / "out.csv").open()))
     assert len(rows) == 3
-    assert list(rows[0]) == ["x1", "mean", "std", "lower", "upper", "epistemic_std", "mean_standard"]
+    assert list(rows[0]) == ["x1", "mean", "mean_mc_se", "std", "std_mc_se", "lower", "upper", "epistemic_std",
+                             "mean_standard", "samples"]
+    assert {r["samples"] for r in rows} == {"10"}
     for row in rows:
         assert float(row["lower"]) < float(row["mean"]) < float(row["upper"])
         # 90% interval is mean +- 1.645 std
@@ -69,7 +71,8 @@ def test_classification_predict_columns(workdir, tiny_params):
                  "--output", "out.csv", "--samples", "5")
     assert result.exit_code == 0, result.output
     rows = list(csv.DictReader((workdir / "out.csv").open()))
-    assert list(rows[0]) == ["x1", "x2", "prob_0", "prob_1", "label", "entropy", "mutual_info"]
+    assert list(rows[0]) == ["x1", "x2", "prob_0", "prob_0_mc_se", "prob_1", "prob_1_mc_se", "label", "entropy",
+                             "entropy_mc_se", "mutual_info", "mutual_info_mc_se", "samples"]
     assert all(float(r["prob_0"]) + float(r["prob_1"]) == pytest.approx(1, abs=1e-5) for r in rows)
     assert all(r["label"] in {"0", "1"} for r in rows)
 

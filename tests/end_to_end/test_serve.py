@@ -98,10 +98,11 @@ def test_served_champion_answers_like_predict(served):
     assert answer.status_code == 200, answer.text
     got = answer.json()["predictions"]
     assert len(got) == len(expected) == 4
-    assert list(got[0]) == ["prob_class_0", "prob_class_1", "prob_class_2", "label", "entropy", "mutual_info"]
+    assert list(got[0]) == [*(f"prob_class_{k}{se}" for k in range(3) for se in ("", "_mc_se")), "label", "entropy",
+                            "entropy_mc_se", "mutual_info", "mutual_info_mc_se", "samples"]
     for served_row, predicted in zip(got, expected):
-        assert served_row["label"] == predicted["label"]
-        for key in ("prob_class_0", "prob_class_1", "prob_class_2", "entropy", "mutual_info"):
+        assert served_row["label"] == predicted["label"] and served_row["samples"] == int(predicted["samples"])
+        for key in ("prob_class_0", "prob_class_1", "prob_class_2", "entropy", "mutual_info", "entropy_mc_se"):
             assert served_row[key] == pytest.approx(float(predicted[key]), rel=1e-5, abs=1e-6)
 
 
