@@ -78,7 +78,7 @@ def test_dvc_yaml_uses_the_folders_of_paths(dvc, task):
     assert {str(metrics), str(beside(metrics, "summary.json")), str(beside(metrics, "by_p.json"))} \
         <= set(_outs(train, task))
     assert train["cmd"].replace("${key}", task) == f"mcdropout sweep --dataset {task} --compare"
-    assert section["cmd"].replace("${key}", task) == f"mcdropout report --dataset {task} --section --trust"
+    assert section["cmd"].replace("${key}", task) == f"mcdropout report --dataset {task} --section --trust --samples"
     # the stages that read a dataset's data and models depend on the same folders
     for stage in (train, section):
         assert str(paths.data_dir(task)) in [d.replace("${key}", task) for d in stage["deps"]]

@@ -147,7 +147,7 @@ def test_report_without_sweep_says_what_to_do(workdir, tiny_params):
 def test_report_trust_goes_with_sections_and_needs_the_sweep(workdir, tiny_params):
     _tiny_params_file(workdir, tiny_params)
     result = run("report", "--assemble", "--trust")
-    assert result.exit_code == 2 and "--trust evaluates before the sections are drawn" in result.output
+    assert result.exit_code == 2 and "--trust and --samples evaluate before the sections are drawn" in result.output
     result = run("report", "--dataset", "regression", "--section", "--trust")
     assert result.exit_code == 2 and "run `mcdropout sweep" in result.output
     assert not (workdir / "reports" / "regression" / "trust.json").exists()
