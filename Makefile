@@ -58,7 +58,7 @@ define MUTATION_SUMMARY
 import collections, re, sys
 total, killed, status = collections.Counter(), collections.Counter(), collections.Counter()
 for line in sys.stdin:
-    m = re.match(r"\s*(mcdropout\.\w+)\.x.*__mutmut_\d+: (.+)$$", line)
+    m = re.match(r"\s*(mcdropout(?:\.\w+)+?)\.x.*__mutmut_\d+: (.+)$$", line)
     if m:
         total[m[1]] += 1
         killed[m[1]] += m[2].strip() in ("killed", "timeout")

@@ -1,7 +1,7 @@
 """MC dropout sampling: the naive loop, ``predict_mc`` and two peer libraries, side by side in one run.
 
 Naive: a Python loop of T full passes through the model with its ``nn.Dropout`` layers in
-train mode (what most tutorials do). Library: ``mcdropout.inference.predict_mc``. Peers
+train mode (what most tutorials do). Library: ``mcdropout.inference.sampling.predict_mc``. Peers
 (``pip install -e .[bench]``; a missing one prints "not installed"): torch-uncertainty's
 ``mc_dropout`` wrapper (samples stacked on the batch, or a loop) and baal (its
 ``patch_module`` + ``mc_inference``, replicated in memory or looped, and with its
@@ -30,9 +30,9 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from mcdropout.inference import block_rows, predict_mc
-from mcdropout.mc_plan import build_plan
-from mcdropout.model import seeded_mlp
+from mcdropout.inference.plan import build_plan
+from mcdropout.inference.sampling import block_rows, predict_mc
+from mcdropout.nn.model import seeded_mlp
 
 
 class ResidualMLP(nn.Module):

@@ -21,12 +21,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mcdropout.checkpoint import load_checkpoint
-from mcdropout.config import MCConfig, load_params, mc_config
-from mcdropout.data import load_dataset
-from mcdropout.members import Member
-from mcdropout.paths import Paths
-from mcdropout.predict import prediction_columns
+from mcdropout.core.config import MCConfig, load_params, mc_config
+from mcdropout.core.paths import Paths
+from mcdropout.data.datasets import load_dataset
+from mcdropout.inference.predict import prediction_columns
+from mcdropout.nn.checkpoint import load_checkpoint
+from mcdropout.nn.members import Member
 
 
 def main() -> None:

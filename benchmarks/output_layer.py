@@ -5,7 +5,7 @@ Two measurements, each side by side in one process (rounds alternate, the first 
 * the output layer alone, forward and backward, at the default datasets' shapes and at a
   larger table's (members x rows x outputs);
 * a whole sweep fit (``fit_members``, Lightning) of a built-in dataset, the layer switched
-  by ``mcdropout.stacked.NARROW_OUTPUTS`` (0: every output layer through ``baddbmm``).
+  by ``mcdropout.nn.stacked.NARROW_OUTPUTS`` (0: every output layer through ``baddbmm``).
 
     python benchmarks/output_layer.py [--dataset classification] [--epochs 150] [--rounds 3]
 """
@@ -17,11 +17,11 @@ import time
 
 import torch
 
-import mcdropout.stacked as stacked
-from mcdropout.config import Params
-from mcdropout.data import build_dataset
-from mcdropout.sweep import sweep_members
-from mcdropout.train import fit_members
+import mcdropout.nn.stacked as stacked
+from mcdropout.core.config import Params
+from mcdropout.data.datasets import build_dataset
+from mcdropout.study.sweep import sweep_members
+from mcdropout.training.train import fit_members
 
 SHAPES = [(27, 30, 1), (35, 30, 1), (27, 200, 1), (35, 200, 1), (27, 107, 3), (27, 1000, 1), (27, 1000, 10)]
 

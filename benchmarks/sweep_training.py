@@ -14,10 +14,10 @@ import time
 
 import torch
 
-from mcdropout.config import Params
-from mcdropout.data import build_dataset
-from mcdropout.sweep import sweep_members
-from mcdropout.train import fit_members
+from mcdropout.core.config import Params
+from mcdropout.data.datasets import build_dataset
+from mcdropout.study.sweep import sweep_members
+from mcdropout.training.train import fit_members
 
 
 def main() -> None:

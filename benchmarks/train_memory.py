@@ -19,12 +19,12 @@ import sys
 CHILD = r"""
 import json, os, sys, time
 import numpy as np
-from mcdropout.config import Params
-from mcdropout.data import Split
-from mcdropout.members import Member
-from mcdropout.routine import DropoutRoutine
-from mcdropout.uci import peak_memory_mb
-from mcdropout.train import fit_members
+from mcdropout.core.config import Params
+from mcdropout.data.datasets import Split
+from mcdropout.nn.members import Member
+from mcdropout.training.routine import DropoutRoutine
+from mcdropout.study.uci import peak_memory_mb
+from mcdropout.training.train import fit_members
 
 epochs, rows, members = (int(v) for v in sys.argv[1:4])
 marks, rss = {max(1, epochs // 3), epochs}, {}

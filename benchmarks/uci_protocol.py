@@ -1,6 +1,6 @@
 """The UCI protocol: all splits as one batched model against split by split.
 
-Both sides run :func:`mcdropout.uci.run_benchmark` on the same splits and epochs:
+Both sides run :func:`mcdropout.study.uci.run_benchmark` on the same splits and epochs:
 ``together`` trains every split's grid as one model (then every split's retrain as a
 second), ``one by one`` one split at a time (``per_model=1``). Prints the wall time, the
 mean test log-likelihood and RMSE, and the peak memory of each (run in its own process).
@@ -24,8 +24,8 @@ import numpy as np
 
 CHILD = r"""
 import json, sys, time
-from mcdropout.config import Params
-from mcdropout.uci import peak_memory_mb, run_benchmark
+from mcdropout.core.config import Params
+from mcdropout.study.uci import peak_memory_mb, run_benchmark
 
 data_dir, name, splits, epochs, samples, per_model = sys.argv[1:7]
 start = time.perf_counter()

@@ -2,7 +2,7 @@ import os
 
 import pytest
 
-from mcdropout.config import Params
+from mcdropout.core.config import Params
 
 
 @pytest.fixture

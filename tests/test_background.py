@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from mcdropout import background
-from mcdropout.store import warn
+from mcdropout.tracking import background
+from mcdropout.tracking.store import warn
 
 
 def test_without_a_helper_calls_run_here():
@@ -80,7 +80,7 @@ def test_without_a_process_to_start_everything_runs_here(monkeypatch, capsys):
 EXITING = """
 import atexit, sys, threading, time
 from pathlib import Path
-from mcdropout.background import exit_now
+from mcdropout.tracking.background import exit_now
 folder = Path(sys.argv[1])
 atexit.register(lambda: (folder / "atexit").write_text("ran"))
 threading.Thread(target=lambda: (time.sleep(0.2), (folder / "thread").write_text("joined"))).start()

@@ -1,4 +1,4 @@
-"""mcdropout.checkpoint: round trip of weights and typed metadata, and errors that name the file."""
+"""mcdropout.nn.checkpoint: round trip of weights and typed metadata, and errors that name the file."""
 
 import dataclasses
 import re
@@ -6,8 +6,8 @@ import re
 import pytest
 import torch
 
-from mcdropout.checkpoint import FORMAT, CheckpointError, CheckpointMeta, load_checkpoint, save_checkpoint
-from mcdropout.model import MLP, seeded_mlp
+from mcdropout.nn.checkpoint import FORMAT, CheckpointError, CheckpointMeta, load_checkpoint, save_checkpoint
+from mcdropout.nn.model import MLP, seeded_mlp
 
 
 def _model(p=0.3, hidden=(4,)):
@@ -125,7 +125,7 @@ def test_damaged_payload(tmp_path, change):
 
 
 def test_make_task_from_the_stored_classes():
-    from mcdropout.tasks import Classification, Regression
+    from mcdropout.core.tasks import Classification, Regression
 
     assert isinstance(_meta().make_task(), Regression)
     task = _meta(task="classification", classes=["a", "b", "c"]).make_task()

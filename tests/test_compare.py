@@ -4,14 +4,14 @@ import numpy as np
 import pytest
 import torch
 
-from mcdropout.compare import compare_members, comparison_rows, learned_against_swept, run_compare
-from mcdropout.config import from_dict, to_dict
-from mcdropout.data import build_dataset, load_dataset, write_dataset
-from mcdropout.evaluation import evaluate_model
-from mcdropout.members import Member
-from mcdropout.routine import early_stopping
-from mcdropout.sweep import evaluate_sweep, run_sweep
-from mcdropout.train import fit_members
+from mcdropout.core.config import from_dict, to_dict
+from mcdropout.data.datasets import build_dataset, load_dataset, write_dataset
+from mcdropout.inference.evaluation import evaluate_model
+from mcdropout.nn.members import Member
+from mcdropout.study.compare import compare_members, comparison_rows, learned_against_swept, run_compare
+from mcdropout.study.sweep import evaluate_sweep, run_sweep
+from mcdropout.training.routine import early_stopping
+from mcdropout.training.train import fit_members
 
 
 def test_early_stopping_rule_hand_values():
@@ -85,7 +85,7 @@ def test_run_compare_outputs(tiny_params):
 
 
 def test_concrete_model_option_single_run(tiny_params):
-    from mcdropout.experiment import run_single
+    from mcdropout.study.experiment import run_single
 
     params = tiny_params.override(**{"model.dropout": "concrete", "model.concrete.init_p": 0.3})
     write_dataset("classification", params)

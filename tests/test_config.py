@@ -5,7 +5,7 @@ import yaml
 from click.testing import CliRunner
 
 from mcdropout.cli import main
-from mcdropout.config import ConfigError, Params, from_dict, load_params, to_dict
+from mcdropout.core.config import ConfigError, Params, from_dict, load_params, to_dict
 
 
 def test_defaults_round_trip():

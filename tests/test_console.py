@@ -1,10 +1,10 @@
-"""mcdropout.console: the plain-text tables the CLI prints."""
+"""mcdropout.cli.console: the plain-text tables the CLI prints."""
 
 import numpy as np
 
-from mcdropout.console import compare_table, datasets_table, evaluation_table, sweep_table
-from mcdropout.data import Dataset, Schema, Split
-from mcdropout.tasks import Classification, Regression
+from mcdropout.cli.console import compare_table, datasets_table, evaluation_table, sweep_table
+from mcdropout.core.tasks import Classification, Regression
+from mcdropout.data.datasets import Dataset, Schema, Split
 
 
 def _regression_eval():

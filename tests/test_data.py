@@ -5,9 +5,9 @@ import json
 import numpy as np
 import pytest
 
-from mcdropout.config import Params, RegressionData
-from mcdropout.data import DataError, build_dataset, infer_task, load_dataset, sort_labels, write_dataset
-from mcdropout.sources import make_regression, moons, regression_curve
+from mcdropout.core.config import Params, RegressionData
+from mcdropout.data.datasets import DataError, build_dataset, infer_task, load_dataset, sort_labels, write_dataset
+from mcdropout.data.sources import make_regression, moons, regression_curve
 
 
 def with_datasets(**specs) -> Params:
@@ -183,7 +183,7 @@ def test_failed_write_keeps_the_old_dataset(workdir, monkeypatch):
     params = Params()
     write_dataset("regression", params)
     before = (workdir / "data" / "regression" / "train.csv").read_text()
-    import mcdropout.data as data_module
+    import mcdropout.data.datasets as data_module
 
     def broken(*args, **kwargs):
         raise RuntimeError("disk full")

@@ -1,14 +1,14 @@
-"""mcdropout.evaluation: one model evaluated with dropout off and with MC dropout."""
+"""mcdropout.inference.evaluation: one model evaluated with dropout off and with MC dropout."""
 
 import numpy as np
 import pytest
 import torch
 
-from mcdropout.data import Split
-from mcdropout.evaluation import MODES, evaluate_model, fit_noise, predict, raw_samples
-from mcdropout.model import seeded_mlp
-from mcdropout.tasks import Classification
-from mcdropout.uncertainty import ClassificationPrediction, RegressionPrediction
+from mcdropout.core.tasks import Classification
+from mcdropout.data.datasets import Split
+from mcdropout.inference.evaluation import MODES, evaluate_model, fit_noise, predict, raw_samples
+from mcdropout.nn.model import seeded_mlp
+from mcdropout.scoring.uncertainty import ClassificationPrediction, RegressionPrediction
 
 
 def _splits(classification: bool = False) -> dict[str, Split]:

@@ -103,9 +103,9 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
 def test_graph_sees_lazy_package_and_relative_imports():
     graph = import_graph()
     assert "mcdropout.report" in MODULES and "mcdropout.cli" in MODULES
-    assert "mcdropout.train" in graph["mcdropout.routine"] or "mcdropout.routine" in graph["mcdropout.train"]
-    assert "mcdropout.sweep" in graph["mcdropout.cli.study"]  # a function-level import counts
-    assert "mcdropout.members" not in graph["mcdropout.tracking"]  # an `if TYPE_CHECKING:` import does not
+    assert "mcdropout.training.routine" in graph["mcdropout.training.train"]
+    assert "mcdropout.study.sweep" in graph["mcdropout.cli.study"]  # a function-level import counts
+    assert "mcdropout.nn.members" not in graph["mcdropout.tracking.runs"]  # an `if TYPE_CHECKING:` import does not
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == ["a", "b", "c", "a"]
     assert find_cycle({"a": {"b"}, "b": set()}) is None
 
@@ -142,3 +142,20 @@ def test_few_comparisons_with_task_names():
     assert len(where) <= MAX_TASK_NAME_COMPARISONS, \
         f"{len(where)} comparisons with a task name (at most {MAX_TASK_NAME_COMPARISONS}; ask a Task):\n" + \
         "\n".join(where)
+
+
+# The subpackages from the bottom up: each imports only those before it (docs/layout.md).
+LAYERS = ["scoring", "core", "data", "nn", "inference", "training", "tracking", "study", "report", "estimators", "cli"]
+
+
+def test_subpackages_import_only_the_layers_below_them():
+    assert sorted(LAYERS) == sorted(p.name for p in PACKAGE.iterdir() if (p / "__init__.py").is_file())
+    upward = set()
+    for module, targets in import_graph().items():
+        if module.count(".") < 1:
+            continue
+        here = LAYERS.index(module.split(".")[1])
+        for target in targets:
+            if target.count(".") >= 1 and LAYERS.index(target.split(".")[1]) > here:
+                upward.add(f"{module} -> {target}")
+    assert not upward, sorted(upward)

@@ -5,10 +5,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mcdropout import inference
-from mcdropout.inference import predict_mc, predict_standard
-from mcdropout.mc_plan import Plan, build_plan
-from mcdropout.model import MLP, seeded_mlp
+from mcdropout.inference import sampling as inference
+from mcdropout.inference.plan import Plan, build_plan
+from mcdropout.inference.sampling import predict_mc, predict_standard
+from mcdropout.nn.model import MLP, seeded_mlp
 
 
 @pytest.fixture(autouse=True)

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from mcdropout.masks import Bits, keep_mask, member_levels, member_mask, threshold
+from mcdropout.nn.masks import Bits, keep_mask, member_levels, member_mask, threshold
 
 
 @pytest.mark.parametrize("p", [0.0, 0.1, 0.3, 0.5, 0.9, 3 / 2**16, 1.0])

@@ -1,5 +1,5 @@
-"""mcdropout.mc_error: running moments of MC passes, and the Monte Carlo standard error of every predicted value,
-by hand, against their definitions on constructed samples, and against the spread of repeated runs."""
+"""mcdropout.scoring.mc_error: running moments of MC passes, and the Monte Carlo standard error of every predicted
+value, by hand, against their definitions on constructed samples, and against the spread of repeated runs."""
 
 import math
 
@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from scipy.stats import entropy as scipy_entropy
 
-from mcdropout.mc_error import ClassificationMoments, RegressionMoments
-from mcdropout.uncertainty import classification_prediction, regression_prediction
+from mcdropout.scoring.mc_error import ClassificationMoments, RegressionMoments
+from mcdropout.scoring.uncertainty import classification_prediction, regression_prediction
 
 
 def _regression(blocks, rows=None, n=None):

@@ -8,10 +8,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mcdropout.concrete import ConcreteDropout
-from mcdropout.inference import predict_mc
-from mcdropout.mc_plan import build_plan, is_dropout, rate
-from mcdropout.model import seeded_mlp
+from mcdropout.inference.plan import build_plan, is_dropout, rate
+from mcdropout.inference.sampling import predict_mc
+from mcdropout.nn.concrete import ConcreteDropout
+from mcdropout.nn.model import seeded_mlp
 
 
 class Residual(nn.Module):

@@ -1,8 +1,8 @@
-"""mcdropout.members: member names and methods, and the seed-mean selection rule."""
+"""mcdropout.nn.members: member names and methods, and the seed-mean selection rule."""
 
 import pytest
 
-from mcdropout.members import Member, best_by_seed_mean
+from mcdropout.nn.members import Member, best_by_seed_mean
 
 
 @pytest.mark.parametrize("member, name, method", [

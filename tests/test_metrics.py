@@ -11,8 +11,8 @@ from scipy.special import logsumexp as scipy_logsumexp
 from scipy.stats import norm, rankdata
 from sklearn.metrics import roc_auc_score
 
-from mcdropout import metrics as M
-from mcdropout.uncertainty import classification_prediction, fit_noise_std, regression_prediction
+from mcdropout.scoring import metrics as M
+from mcdropout.scoring.uncertainty import classification_prediction, fit_noise_std, regression_prediction
 
 y = np.array([0.0, 1.0, 2.0])
 mean = np.array([0.0, 2.0, 4.0])  # errors 0, 1, 2
@@ -145,7 +145,7 @@ def test_k_class_entropy_and_mutual_information():
 
 
 def test_k_class_auroc_of_uncertainty_for_wrong_predictions():
-    from mcdropout.uncertainty import classification_metrics
+    from mcdropout.scoring.uncertainty import classification_metrics
 
     pred = classification_prediction(probs_k[None])
     out = classification_metrics(pred, yk)

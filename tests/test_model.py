@@ -1,8 +1,8 @@
 import torch
 from torch import nn
 
-from mcdropout.model import MLP, seeded_mlp
-from mcdropout.stacked import StackedMLP
+from mcdropout.nn.model import MLP, seeded_mlp
+from mcdropout.nn.stacked import StackedMLP
 
 
 def test_mlp_layout():

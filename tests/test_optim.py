@@ -1,8 +1,8 @@
-"""mcdropout.optim: the fused Adam step without the optimiser's bookkeeping."""
+"""mcdropout.training.optim: the fused Adam step without the optimiser's bookkeeping."""
 
 import torch
 
-from mcdropout.optim import FusedAdamStep
+from mcdropout.training.optim import FusedAdamStep
 
 
 def test_fused_adam_step_updates_as_the_optimisers_step():

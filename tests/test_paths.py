@@ -1,12 +1,12 @@
-"""mcdropout.paths: the folder layout, and that dvc.yaml spells the same folders."""
+"""mcdropout.core.paths: the folder layout, and that dvc.yaml spells the same folders."""
 
 from pathlib import Path
 
 import pytest
 import yaml
 
-from mcdropout.config import load_params
-from mcdropout.paths import SPLITS, Paths, beside, sweep_outputs
+from mcdropout.core.config import load_params
+from mcdropout.core.paths import SPLITS, Paths, beside, sweep_outputs
 
 ROOT = Path(__file__).parents[1]
 

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from mcdropout import plots
-from mcdropout.metrics import reliability
+from mcdropout.report import plots
+from mcdropout.scoring.metrics import reliability
 
 plt = plots.plt
 
@@ -148,7 +148,7 @@ def test_uncertainty_colorbar_spans_the_panels():
 
 
 def test_long_curves_are_binned_keeping_mean_and_extremes():
-    from mcdropout.plots import binned
+    from mcdropout.report.plots import binned
 
     values = np.arange(2 * 10, dtype=float).reshape(2, 10)  # seeds 0..9 and 10..19
     values[1, 3] = 100.0

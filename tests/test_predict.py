@@ -1,14 +1,14 @@
-"""mcdropout.predict: prediction columns for users' rows, and the CSV written from them."""
+"""mcdropout.inference.predict: prediction columns for users' rows, and the CSV written from them."""
 
 import numpy as np
 import pytest
 import torch
 
-from mcdropout.checkpoint import CheckpointMeta
-from mcdropout.config import MCConfig, mc_config
-from mcdropout.model import seeded_mlp
-from mcdropout.predict import predict_csv, prediction_columns
-from mcdropout.tables import DataError, read_table
+from mcdropout.core.config import MCConfig, mc_config
+from mcdropout.data.tables import DataError, read_table
+from mcdropout.inference.predict import predict_csv, prediction_columns
+from mcdropout.nn.checkpoint import CheckpointMeta
+from mcdropout.nn.model import seeded_mlp
 
 MC = MCConfig(samples=8, seed=0, level=0.9)
 X = np.random.default_rng(0).standard_normal((6, 2)).astype(np.float32)
@@ -95,7 +95,7 @@ def test_predict_csv_errors(tmp_path):
 
 
 def test_one_block_is_todays_single_call_and_blocks_one_seeded_stream():
-    from mcdropout.inference import predict_mc, predict_mc_blocks
+    from mcdropout.inference.sampling import predict_mc, predict_mc_blocks
 
     model, x = _model(p=0.5), torch.from_numpy(X)
     whole = predict_mc(model, x, 12, seed=3)
@@ -114,7 +114,7 @@ def test_one_block_is_todays_single_call_and_blocks_one_seeded_stream():
 def test_prediction_in_blocks_keeps_memory_bounded_and_the_same_distribution(monkeypatch, task, out_dim, classes):
     """Where T samples of all rows exceed the block, the columns come from blocks; with a large T they agree with
     the one-block columns to Monte Carlo error, which the standard errors state."""
-    import mcdropout.predict as P
+    import mcdropout.inference.predict as P
 
     meta = CheckpointMeta(task=task, seed=0, classes=classes, noise_std={"standard": 0.2, "mc": 0.1})
     model, mc = _model(out_dim=out_dim), MCConfig(samples=4000, seed=0, level=0.9)
@@ -135,7 +135,7 @@ def test_prediction_in_blocks_keeps_memory_bounded_and_the_same_distribution(mon
 
 
 def test_without_a_tolerance_the_values_are_one_call_of_t_passes():
-    from mcdropout.evaluation import predict
+    from mcdropout.inference.evaluation import predict
 
     meta = CheckpointMeta(task="regression", seed=0, noise_std={"standard": 0.2, "mc": 0.1})
     model = _model(p=0.5)
@@ -148,7 +148,7 @@ def test_without_a_tolerance_the_values_are_one_call_of_t_passes():
 
 
 def test_a_model_without_dropout_meets_any_tolerance_after_the_first_round():
-    from mcdropout.predict import FIRST_SAMPLES
+    from mcdropout.inference.predict import FIRST_SAMPLES
 
     meta = CheckpointMeta(task="regression", seed=0, noise_std={"standard": 0.2, "mc": 0.1})
     cols = prediction_columns(_model(p=0.0), meta, X, mc_config(tolerance=1e-9))
@@ -161,7 +161,7 @@ def test_a_noisy_model_samples_until_the_tolerance_or_the_cap():
     model = _model(out_dim=3, p=0.6)
     capped = prediction_columns(model, meta, X, mc_config(tolerance=1e-6, max_samples=50))
     assert capped["samples"].tolist() == [50] * 6 and not capped["tolerance_met"].any()  # 10, 20, then 20 more
-    from mcdropout.predict import tolerance_line
+    from mcdropout.inference.predict import tolerance_line
 
     assert tolerance_line(capped, 1e-6, 50) == ("tolerance 1e-06: 0 of 6 rows within it (50 to 50 passes a row, 300 "
                                                 "in all); 6 stopped at the cap of 50 passes (--max-samples)")
@@ -195,7 +195,7 @@ def test_the_standard_error_predicts_the_spread_over_seeds_of_a_real_model():
 
 
 def test_memory_estimate_and_block_size():
-    from mcdropout.predict import BLOCK_VALUES, block_samples, memory_needed
+    from mcdropout.inference.predict import BLOCK_VALUES, block_samples, memory_needed
 
     assert block_samples(1_000_000, 1) == BLOCK_VALUES // 1_000_000 == 16
     assert block_samples(10**9, 3) == 1  # at least one sample a block

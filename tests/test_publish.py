@@ -3,8 +3,8 @@
 import mlflow
 import pytest
 
-from mcdropout.config import Params
-from mcdropout.publish import log_trust, log_uci
+from mcdropout.core.config import Params
+from mcdropout.tracking.publish import log_trust, log_uci
 
 
 @pytest.fixture
@@ -51,8 +51,8 @@ def test_trust_table_as_metrics(params):
 
 
 def test_warm_up_checks_an_existing_store_and_creates_none(params, tmp_path):
-    from mcdropout.publish import warm_up
-    from mcdropout.store import store_exists
+    from mcdropout.tracking.publish import warm_up
+    from mcdropout.tracking.store import store_exists
 
     db = tmp_path / "mlflow.db"
     assert not store_exists(params.mlflow)

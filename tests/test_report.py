@@ -9,19 +9,19 @@ import numpy as np
 import pytest
 import torch
 
-from mcdropout import publish
-from mcdropout.checkpoint import CheckpointMeta, save_checkpoint
-from mcdropout.config import Params
-from mcdropout.data import DataError, load_dataset, write_dataset
-from mcdropout.evaluation import evaluate_model
-from mcdropout.io import write_json
-from mcdropout.members import Member
-from mcdropout.model import seeded_mlp
-from mcdropout.paths import Paths
+from mcdropout.core.config import Params
+from mcdropout.core.io import write_json
+from mcdropout.core.paths import Paths
+from mcdropout.core.tasks import get_task, task_for
+from mcdropout.data.datasets import DataError, load_dataset, write_dataset
+from mcdropout.inference.evaluation import evaluate_model
+from mcdropout.nn.checkpoint import CheckpointMeta, save_checkpoint
+from mcdropout.nn.members import Member
+from mcdropout.nn.model import seeded_mlp
 from mcdropout.report import assemble, build_report, findings, log_report_runs, log_section_runs
 from mcdropout.report.document import Bullets, Code, Document, Figure, Heading, Paragraph, Table, to_html, to_markdown
-from mcdropout.sweep import evaluate_sweep
-from mcdropout.tasks import get_task, task_for
+from mcdropout.study.sweep import evaluate_sweep
+from mcdropout.tracking import publish
 
 REG, CLS = get_task("regression"), get_task("classification")
 

@@ -1,18 +1,18 @@
-"""mcdropout.routine: the early-stopping rule, and the Lightning routine's per-member history."""
+"""mcdropout.training.routine: the early-stopping rule, and the Lightning routine's per-member history."""
 
 import numpy as np
 import pytest
 import torch
 
-from mcdropout.batches import TensorBatches, member_orders
-from mcdropout.config import Params
-from mcdropout.data import Split
-from mcdropout.members import Member
-from mcdropout.model import seeded_mlp
-from mcdropout.routine import DropoutRoutine, early_stopping
-from mcdropout.stacked import StackedMLP
-from mcdropout.tasks import get_task
-from mcdropout.train import fit_members, fit_members_on
+from mcdropout.core.config import Params
+from mcdropout.core.tasks import get_task
+from mcdropout.data.datasets import Split
+from mcdropout.nn.members import Member
+from mcdropout.nn.model import seeded_mlp
+from mcdropout.nn.stacked import StackedMLP
+from mcdropout.training.batches import TensorBatches, member_orders
+from mcdropout.training.routine import DropoutRoutine, early_stopping
+from mcdropout.training.train import fit_members, fit_members_on
 
 
 @pytest.mark.parametrize("losses, patience, expected", [
@@ -204,8 +204,8 @@ def test_concrete_regulariser_gradient_in_closed_form_equals_autograds(order):
     """The Concrete regulariser kept out of autograd, its gradient in the weights and rates added after the
     backward pass, gives autograd's gradients of the whole objective to float rounding (leading Concrete members
     and the general path; the leading masks' own closed form: tests/test_stacked.py)."""
-    from mcdropout.concrete import concrete_regulariser, weight_term
-    from mcdropout.model import MLP
+    from mcdropout.nn.concrete import concrete_regulariser, weight_term
+    from mcdropout.nn.model import MLP
 
     torch.manual_seed(0)
     concrete = [MLP(2, 1, hidden=(8, 8), p=0.2, dropout="concrete") for _ in range(2)]
@@ -235,7 +235,7 @@ def test_concrete_regulariser_gradient_in_closed_form_equals_autograds(order):
 
 
 def test_concrete_members_take_no_l2():
-    from mcdropout.model import MLP
+    from mcdropout.nn.model import MLP
 
     mlps = [MLP(2, 1, hidden=(4, 4), p=0.1, dropout="concrete"), seeded_mlp(0, in_dim=2, out_dim=1, hidden=(4, 4))]
     x, y = torch.randn(5, 2), torch.randn(5)
@@ -247,7 +247,7 @@ def test_concrete_members_take_no_l2():
 def test_blocks_of_epochs_train_exactly_as_epoch_by_epoch(monkeypatch, capsys):
     """A Lightning step trains a block of epochs: the same numbers as one epoch a step, for a total that is not
     a multiple of the block (23 = 10 + 10 + 3), with mini-batches, dropout, early stopping and a Concrete member."""
-    from mcdropout import routine
+    from mcdropout.training import routine
 
     splits = _splits("regression", n=20)
     params = _params(**{"train.epochs": 23, "train.batch_size": 6, "compare.patience": 4})

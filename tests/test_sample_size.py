@@ -1,4 +1,4 @@
-"""mcdropout.sample_size: the test metrics against the MC passes T, and the T each metric needs; the report's
+"""mcdropout.study.sample_size: the test metrics against the MC passes T, and the T each metric needs; the report's
 sentences from them."""
 
 import json
@@ -6,13 +6,13 @@ import json
 import numpy as np
 import pytest
 
-from mcdropout.data import DataError, build_dataset, write_dataset
-from mcdropout.model import seeded_mlp
-from mcdropout.paths import Paths
+from mcdropout.core.paths import Paths
+from mcdropout.core.tasks import Regression
+from mcdropout.data.datasets import DataError, build_dataset, write_dataset
+from mcdropout.nn.model import seeded_mlp
 from mcdropout.report.samples import samples_findings
-from mcdropout.sample_size import GRID, enough, metrics_against_t, run_sample_size, seed_noise
-from mcdropout.sweep import run_sweep, write_sweep_evaluation
-from mcdropout.tasks import Regression
+from mcdropout.study.sample_size import GRID, enough, metrics_against_t, run_sample_size, seed_noise
+from mcdropout.study.sweep import run_sweep, write_sweep_evaluation
 
 
 def test_enough_is_where_the_means_stay_within_the_noise_for_good():

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import roc_auc_score
 
-from mcdropout import selective as S
+from mcdropout.scoring import selective as S
 
 
 def test_ood_auroc_counts_pairs():

@@ -5,11 +5,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mcdropout.checkpoint import load_checkpoint
-from mcdropout.config import MCConfig, mc_config
-from mcdropout.data import write_dataset
-from mcdropout.predict import prediction_columns
-from mcdropout.sweep import evaluate_sweep, run_sweep
+from mcdropout.core.config import MCConfig, mc_config
+from mcdropout.data.datasets import write_dataset
+from mcdropout.inference.predict import prediction_columns
+from mcdropout.nn.checkpoint import load_checkpoint
+from mcdropout.study.sweep import evaluate_sweep, run_sweep
 
 
 @pytest.fixture
@@ -58,7 +58,7 @@ def test_pyfunc_predicts_like_mcdropout_predict(tracked, dataset):
     assert list(got.columns) == [*want] and list(want)[-2:] == ["samples", "tolerance_met"]
     np.testing.assert_array_equal(got["samples"].to_numpy(), want["samples"])
     assert ((got["samples"] == 640) | got["tolerance_met"]).all()
-    from mcdropout.serving import RequestError
+    from mcdropout.tracking.serving import RequestError
 
     with pytest.raises(RequestError, match=rf"^missing feature column\(s\) {meta.features[0]} \(has "):
         model.predict(frame.drop(columns=[meta.features[0]]))  # the model names the missing column, in one line

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from mcdropout import shift
+from mcdropout.data import shift
 
 
 def test_beyond_range_by_hand():

@@ -1,12 +1,12 @@
-"""mcdropout.stacked: many MLPs as one batched network."""
+"""mcdropout.nn.stacked: many MLPs as one batched network."""
 
 import math
 
 import pytest
 import torch
 
-from mcdropout.model import MLP, seeded_mlp
-from mcdropout.stacked import StackedMLP
+from mcdropout.nn.model import MLP, seeded_mlp
+from mcdropout.nn.stacked import StackedMLP
 
 
 def _mlps(ps=(0.0, 0.5, 0.2), hidden=(6, 5), in_dim=3, out_dim=2, **kw):
@@ -124,8 +124,8 @@ def test_concrete_head_multiply_gives_autograds_values_and_gradients():
     """Concrete members' relaxed masks (the head) ahead of fixed-rate masks: the product and the activations'
     gradient equal those of ``h * cat([head, rest])`` exactly; the rates' gradient, summed in closed form, equals
     autograd's through the relaxed masks to float rounding (and only the head members' row of layer j gets one)."""
-    from mcdropout.concrete import relaxed_drop, relaxed_keep
-    from mcdropout.stacked import _ConcreteHeadMul
+    from mcdropout.nn.concrete import relaxed_drop, relaxed_keep
+    from mcdropout.nn.stacked import _ConcreteHeadMul
 
     torch.manual_seed(1)
     h0, u, rest = torch.randn(5, 9, 6), torch.rand(2, 9, 6), torch.rand(3, 9, 6)
@@ -180,7 +180,7 @@ def test_stacked_training_step_on_the_gpu_matches_the_cpu_without_dropout():
 def test_narrow_output_layer_gives_baddbmms_values_and_gradients(out_dim):
     """The CPU's narrow output layer (products transposed, one output's input gradient a broadcast multiply): the
     output of ``baddbmm(b, h, w)`` to float rounding, the same gradients of inputs, weights and biases."""
-    from mcdropout.stacked import _NarrowLinear
+    from mcdropout.nn.stacked import _NarrowLinear
 
     torch.manual_seed(0)
     h0, w0, b0 = torch.randn(4, 30, 16), torch.randn(4, 16, out_dim), torch.randn(4, 1, out_dim)
@@ -201,7 +201,7 @@ def test_narrow_output_layer_gives_baddbmms_values_and_gradients(out_dim):
 
 
 def test_stacked_model_uses_the_narrow_output_layer_on_the_cpu_only_for_narrow_outputs(monkeypatch):
-    import mcdropout.stacked as stacked_module
+    import mcdropout.nn.stacked as stacked_module
 
     calls = []
     real = stacked_module._NarrowLinear.apply

@@ -3,12 +3,12 @@ import json
 import numpy as np
 import pytest
 
-from mcdropout.checkpoint import load_checkpoint
-from mcdropout.config import Params
-from mcdropout.data import build_dataset, write_dataset
-from mcdropout.members import Member
-from mcdropout.sweep import dvc_metrics, evaluate_sweep, run_sweep, summary_by_p
-from mcdropout.train import fit_members
+from mcdropout.core.config import Params
+from mcdropout.data.datasets import build_dataset, write_dataset
+from mcdropout.nn.checkpoint import load_checkpoint
+from mcdropout.nn.members import Member
+from mcdropout.study.sweep import dvc_metrics, evaluate_sweep, run_sweep, summary_by_p
+from mcdropout.training.train import fit_members
 
 
 def test_batched_member_equals_single_run(tiny_params):

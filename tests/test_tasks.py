@@ -1,4 +1,4 @@
-"""mcdropout.tasks: what differs between regression and classification, against hand values."""
+"""mcdropout.core.tasks: what differs between regression and classification, against hand values."""
 
 import math
 
@@ -7,9 +7,9 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from mcdropout.config import ConfigError
-from mcdropout.tasks import Classification, Regression, Task, get_task, task_for
-from mcdropout.uncertainty import classification_prediction, regression_prediction
+from mcdropout.core.config import ConfigError
+from mcdropout.core.tasks import Classification, Regression, Task, get_task, task_for
+from mcdropout.scoring.uncertainty import classification_prediction, regression_prediction
 
 
 def test_get_task_by_name_and_passthrough():

@@ -1,4 +1,4 @@
-"""mcdropout.tracking against a temporary SQLite store (one per module: creating one costs seconds)."""
+"""mcdropout.tracking.runs against a temporary SQLite store (one per module: creating one costs seconds)."""
 
 import subprocess
 import sys
@@ -7,9 +7,9 @@ import time
 import numpy as np
 import pytest
 
-from mcdropout.config import Params
-from mcdropout.members import Member
-from mcdropout.tracking import GroupRuns, client, create_runs, end_runs, history_epochs
+from mcdropout.core.config import Params
+from mcdropout.nn.members import Member
+from mcdropout.tracking.runs import GroupRuns, client, create_runs, end_runs, history_epochs
 
 START_MS = 1_600_000_000_000
 
@@ -107,7 +107,7 @@ def test_unwritable_store_warns_once_and_returns_empty_runs(monkeypatch, capsys)
 
 
 def test_cli_and_tracking_import_neither_torch_nor_lightning():
-    code = ("import sys, mcdropout.cli, mcdropout.tracking; "
+    code = ("import sys, mcdropout.cli, mcdropout.tracking.runs; "
             "print(sorted(m for m in ('torch', 'pytorch_lightning', 'lightning') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr

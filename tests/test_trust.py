@@ -9,22 +9,22 @@ import pytest
 from scipy.special import log_softmax, softmax
 from scipy.stats import norm
 
-from mcdropout import metrics as M
-from mcdropout import shift
-from mcdropout import trust as trust_module
-from mcdropout.checkpoint import load_checkpoint
-from mcdropout.compare import compare_members, ensemble_members, run_compare
-from mcdropout.console import trust_table
-from mcdropout.data import DataError, Split, write_dataset
-from mcdropout.experiment import train_group
-from mcdropout.io import write_json
-from mcdropout.paths import Paths
+from mcdropout.cli.console import trust_table
+from mcdropout.core.io import write_json
+from mcdropout.core.paths import Paths
+from mcdropout.core.tasks import Classification, Regression
+from mcdropout.data import shift
+from mcdropout.data.datasets import DataError, Split, write_dataset
+from mcdropout.data.sources import regression_curve
+from mcdropout.nn.checkpoint import load_checkpoint
 from mcdropout.report.trust import trust_findings
-from mcdropout.sources import regression_curve
-from mcdropout.sweep import evaluate_sweep, run_sweep
-from mcdropout.tasks import Classification, Regression
-from mcdropout.trust import Method, evaluate_method, run_trust, shifted_set, summary
-from mcdropout.uncertainty import classification_prediction, regression_prediction
+from mcdropout.scoring import metrics as M
+from mcdropout.scoring.uncertainty import classification_prediction, regression_prediction
+from mcdropout.study import trust as trust_module
+from mcdropout.study.compare import compare_members, ensemble_members, run_compare
+from mcdropout.study.experiment import train_group
+from mcdropout.study.sweep import evaluate_sweep, run_sweep
+from mcdropout.study.trust import Method, evaluate_method, run_trust, shifted_set, summary
 
 
 @pytest.fixture

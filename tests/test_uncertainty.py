@@ -15,7 +15,7 @@ from scipy.stats import entropy as scipy_entropy
 from scipy.stats import norm
 from sklearn.metrics import roc_auc_score
 
-from mcdropout.uncertainty import (
+from mcdropout.scoring.uncertainty import (
     LEVELS,
     classification_metrics,
     classification_prediction,

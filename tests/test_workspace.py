@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from mcdropout.config import ConfigError, from_dict
-from mcdropout.workspace import check_folders, dvc_params_missing, tracking_in_user_repo, user_repo
+from mcdropout.core.config import ConfigError, from_dict
+from mcdropout.core.workspace import check_folders, dvc_params_missing, tracking_in_user_repo, user_repo
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -62,7 +62,7 @@ def test_dvc_params_missing_names_the_keys_the_file_leaves_out(tmp_path):
     full = tmp_path / "full.yaml"
     import yaml
 
-    from mcdropout.config import Params, to_dict
+    from mcdropout.core.config import Params, to_dict
 
     full.write_text(yaml.safe_dump(to_dict(Params())))
     assert dvc_params_missing(full, ROOT / "dvc.yaml", list(Params().datasets)) == []

@@ -23,9 +23,9 @@ import torch
 import yaml
 from click.testing import CliRunner
 
-from mcdropout import io as mio
 from mcdropout.cli import main
-from mcdropout.config import to_dict
+from mcdropout.core import io as mio
+from mcdropout.core.config import to_dict
 
 EPOCHS = 5
 MODEL = "models/regression/p0.2_seed0.pt"
@@ -72,7 +72,7 @@ def write_raw_params(workdir: Path, params, **dotted) -> None:
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """data/ and models/ of one tiny regression run, made once; copied into a test's workdir by ``project``."""
-    from mcdropout.config import Params
+    from mcdropout.core.config import Params
 
     root = tmp_path_factory.mktemp("trained")
     params = Params().override(**{"data.regression.n_test": 50, "model.hidden": [16, 16], "mc.samples": 20,
@@ -381,7 +381,7 @@ def test_files_that_are_not_checkpoints(project):
 
 
 def test_interrupted_data_keeps_the_old_dataset_and_stale_staging_is_removed(project, monkeypatch):
-    import mcdropout.data
+    import mcdropout.data.datasets
 
     stale = project / "data" / ".regression.leftover"
     stale.mkdir()
@@ -390,7 +390,7 @@ def test_interrupted_data_keeps_the_old_dataset_and_stale_staging_is_removed(pro
     os.utime(stale, (old, old))
     before = snapshot(project / "data" / "regression")
     calls = []
-    real = mcdropout.data.write_table
+    real = mcdropout.data.datasets.write_table
 
     def killed_after_first(*args, **kwargs):
         calls.append(1)
@@ -398,7 +398,7 @@ def test_interrupted_data_keeps_the_old_dataset_and_stale_staging_is_removed(pro
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(mcdropout.data, "write_table", killed_after_first)
+    monkeypatch.setattr(mcdropout.data.datasets, "write_table", killed_after_first)
     result = run("data", "--dataset", "regression", "--seed", "7")
     assert result.exit_code != 0
     assert snapshot(project / "data" / "regression") == before  # not a mix of two seeds
@@ -428,9 +428,9 @@ def test_unwritable_sqlite_store_fails_fast_with_one_warning(project, tiny_param
 @pytest.mark.parametrize("uri", ["sqlite:////proc/nope.db", "sqlite:////proc/a/b.db", "file:///proc/mlruns",
                                  "/proc/mlruns", "sqlite:///{tmp}/not_a_db.txt", "sqlite:///{tmp}"])
 def test_stores_are_probed_once_and_skipped_after_the_first_failure(tmp_path, monkeypatch, capsys, uri):
-    from mcdropout import tracking
-    from mcdropout.config import Params
-    from mcdropout.members import Member
+    from mcdropout.core.config import Params
+    from mcdropout.nn.members import Member
+    from mcdropout.tracking import runs as tracking
 
     (tmp_path / "not_a_db.txt").write_text("hello")
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
@@ -448,9 +448,9 @@ def test_stores_are_probed_once_and_skipped_after_the_first_failure(tmp_path, mo
 
 
 def test_unwritable_artifact_folder_is_found_before_any_run(tmp_path, monkeypatch, capsys):
-    from mcdropout import tracking
-    from mcdropout.config import Params
-    from mcdropout.members import Member
+    from mcdropout.core.config import Params
+    from mcdropout.nn.members import Member
+    from mcdropout.tracking import runs as tracking
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     tracking.reset()
@@ -533,11 +533,11 @@ def _uci_run(*extra):
     (lambda f: (f / "data.txt").write_text("1 2 nan\n"), "data.txt"),
 ])
 def test_uci_every_split_checked_before_any_training(workdir, monkeypatch, damage, needle):
-    import mcdropout.uci
+    import mcdropout.study.uci
 
     folder = _uci(workdir) / "tiny"
     damage(folder)
-    monkeypatch.setattr(mcdropout.uci, "run_splits", lambda *a, **k: pytest.fail("trained before checking"))
+    monkeypatch.setattr(mcdropout.study.uci, "run_splits", lambda *a, **k: pytest.fail("trained before checking"))
     one_error(_uci_run("--splits", "all"), needle)
     assert not (workdir / "out").exists()
 
@@ -562,7 +562,7 @@ def test_uci_output_dir_that_cannot_be_written(workdir, output_dir, needle):
 
 
 def test_uci_saves_each_split_as_it_finishes(workdir, monkeypatch):
-    import mcdropout.uci
+    import mcdropout.study.uci
 
     _uci(workdir)
 
@@ -574,7 +574,7 @@ def test_uci_saves_each_split_as_it_finishes(workdir, monkeypatch):
     def fake_splits(ds, chosen, *args, **kwargs):
         return [fake_split(ds, i, *args[:3]) for i in chosen]
 
-    monkeypatch.setattr(mcdropout.uci, "run_splits", fake_splits)
+    monkeypatch.setattr(mcdropout.study.uci, "run_splits", fake_splits)
     with pytest.raises(RuntimeError, match="went down"):  # one split per model: splits 0 and 1 are saved
         _uci_run("--splits", "all", "--splits-per-model", "1")
     saved = json.loads((workdir / "out/tiny.json").read_text())
@@ -584,12 +584,12 @@ def test_uci_saves_each_split_as_it_finishes(workdir, monkeypatch):
     assert sorted(p.name for p in (workdir / "out").iterdir()) == ["tiny.json", "tiny.md"]  # no staging left
 
     # --merge adds split 2 to what was kept; a different protocol is refused before any training
-    monkeypatch.setattr(mcdropout.uci, "run_splits",
+    monkeypatch.setattr(mcdropout.study.uci, "run_splits",
                         lambda ds, chosen, *a, **k: [{**fake_split(ds, 0, *a[:3]), "split": i} for i in chosen])
     assert _uci_run("--splits", "2", "--merge").exit_code == 0
     assert [s["split"] for s in json.loads((workdir / "out/tiny.json").read_text())["splits"]] == [0, 1, 2]
     before = snapshot(workdir)
-    monkeypatch.setattr(mcdropout.uci, "run_splits", lambda *a, **k: pytest.fail("trained before checking"))
+    monkeypatch.setattr(mcdropout.study.uci, "run_splits", lambda *a, **k: pytest.fail("trained before checking"))
     one_error(run("benchmark", "uci", "--data-dir", "uci", "--dataset", "tiny", "--epochs", "3", "--samples", "10",
                   "--output-dir", "out", "--splits", "0", "--merge"), "--merge", "epochs")
     assert snapshot(workdir) == before
@@ -613,7 +613,7 @@ def test_params_file_not_utf8(workdir):
 
 def test_yaml_numbers_as_dvc_reads_them(workdir, tiny_params):
     """PyYAML reads ``1e-3`` as a string; DVC (YAML 1.2) as a number: so does mcdropout."""
-    from mcdropout.config import load_params
+    from mcdropout.core.config import load_params
 
     (workdir / "p.yaml").write_text("train:\n  lr: 1e-3\n  weight_decay: 2E+1\ndata:\n  regression:\n"
                                     "    noise: 1e300\n")

@@ -19,7 +19,7 @@ import pytest
 import yaml
 from test_bad_input import _uci, _uci_run, one_error, run, snapshot, write_params, write_raw_params
 
-from mcdropout.config import to_dict
+from mcdropout.core.config import to_dict
 
 BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parents[2]
@@ -173,8 +173,8 @@ def test_mcdropout_params_prints_a_complete_params_file(workdir, tiny_params):
     result = run("params")
     assert result.exit_code == 0
     full = yaml.safe_load(result.output)
-    from mcdropout.config import Params, from_dict
-    from mcdropout.workspace import dvc_params_missing
+    from mcdropout.core.config import Params, from_dict
+    from mcdropout.core.workspace import dvc_params_missing
 
     assert from_dict(full) == from_dict({"datasets": {"regression": {"source": "synthetic"}}})
     assert full["train"]["epochs"] == Params().train.epochs and full["mc"]["samples"] == 100
@@ -195,12 +195,13 @@ def test_samples_are_capped(workdir, tiny_params, key, value, needle):
 
 
 def test_predict_checks_memory_before_the_work(workdir, tiny_params, monkeypatch):
-    import mcdropout.predict
+    import mcdropout.inference.predict
 
     _trained(workdir, tiny_params)
     (workdir / "in.csv").write_text("x1\n" + "0.5\n" * 1000)
-    monkeypatch.setattr(mcdropout.predict, "available_memory", lambda: 100_000)  # 100 kB left
-    monkeypatch.setattr(mcdropout.predict, "prediction_columns", lambda *a: pytest.fail("worked before checking"))
+    monkeypatch.setattr(mcdropout.inference.predict, "available_memory", lambda: 100_000)  # 100 kB left
+    monkeypatch.setattr(mcdropout.inference.predict, "prediction_columns",
+                        lambda *a: pytest.fail("worked before checking"))
     one_error(run("predict", "--model", "models/regression/p0.2_seed0.pt", "--input", "in.csv", "--output", "o.csv"),
               "predicting 1,000 rows needs about", "GiB of memory", "predict the rows in parts")
     assert not (workdir / "o.csv").exists()

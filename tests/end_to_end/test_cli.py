@@ -6,7 +6,7 @@ import yaml
 from click.testing import CliRunner
 
 from mcdropout.cli import main
-from mcdropout.config import to_dict
+from mcdropout.core.config import to_dict
 
 
 def _tiny_params_file(workdir, tiny_params):

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from mcdropout.checkpoint import load_checkpoint
-from mcdropout.config import to_dict
+from mcdropout.core.config import to_dict
+from mcdropout.nn.checkpoint import load_checkpoint
 
 BIN = Path(sys.executable).parent
 
@@ -25,7 +25,7 @@ def _sweep(workdir: Path, params, name: str) -> dict:
 
 
 def test_ddp_two_processes_matches_single_in_kind(workdir, tiny_params):
-    from mcdropout.data import write_dataset
+    from mcdropout.data.datasets import write_dataset
 
     base = tiny_params.override(**{"sweep.p": [0.0, 0.5], "sweep.seeds": [0, 1], "train.accelerator": "cpu"})
     write_dataset("regression", base)

@@ -18,7 +18,7 @@ import pytest
 import requests
 import yaml
 
-from mcdropout.config import Params, to_dict
+from mcdropout.core.config import Params, to_dict
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent

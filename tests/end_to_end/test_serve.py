@@ -18,7 +18,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mcdropout.config import to_dict
+from mcdropout.core.config import to_dict
 
 BIN = Path(sys.executable).parent
 
@@ -39,7 +39,7 @@ def _cli(workdir, *args):
 
 
 def _params(workdir: Path):
-    from mcdropout.config import Params
+    from mcdropout.core.config import Params
 
     return Params().override(**{
         "model.hidden": [16, 16], "mc.samples": 25, "mlflow.enabled": True, "sweep.p": [0.0, 0.3],

@@ -38,10 +38,10 @@ def stopped_line(signum: int, written: list) -> str:
 
 
 def run() -> None:
-    """The ``mcdropout`` console script: :func:`main`, then :func:`mcdropout.background.exit_now` (the exit
+    """The ``mcdropout`` console script: :func:`main`, then :func:`mcdropout.tracking.background.exit_now` (the exit
     without the interpreter's 2-3 s teardown; in-process callers such as click's test runner use ``main``)."""
-    from mcdropout import io
-    from mcdropout.background import exit_now
+    from mcdropout.core import io
+    from mcdropout.tracking.background import exit_now
 
     for stream in (sys.stdout, sys.stderr):  # progress reaches a log file or pipe line by line
         if hasattr(stream, "reconfigure"):

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from mcdropout.cli.common import friendly, get_params, main, tracked
-from mcdropout.config import ConfigError
+from mcdropout.core.config import ConfigError
 
 
 @main.group()
@@ -38,10 +38,10 @@ def benchmark_uci(ctx: click.Context, data_dir, dataset, splits, epochs, samples
     its peak memory to stdout."""
     import json
 
-    from mcdropout.io import check_output, write_json, write_text
-    from mcdropout.sources import load_uci
-    from mcdropout.uci import markdown_table, run_benchmark
-    from mcdropout.uci import merge as merge_results
+    from mcdropout.core.io import check_output, write_json, write_text
+    from mcdropout.data.sources import load_uci
+    from mcdropout.study.uci import markdown_table, run_benchmark
+    from mcdropout.study.uci import merge as merge_results
 
     if epochs is not None and epochs < 1:
         raise ConfigError(f"--epochs must be an integer >= 1, got {epochs}")
@@ -72,9 +72,8 @@ def benchmark_uci(ctx: click.Context, data_dir, dataset, splits, epochs, samples
         write_json(json_path, saved["result"])
         write_text(md_path, markdown_table(saved["result"]))
 
-    from mcdropout import background
-    from mcdropout.publish import log_uci
-    from mcdropout.tracking import now_ms
+    from mcdropout.tracking import background, now_ms
+    from mcdropout.tracking.publish import log_uci
 
     params, started = get_params(ctx), now_ms()
     with tracked(params):  # MLflow's import and the store's check run beside the training
@@ -92,7 +91,7 @@ def benchmark_uci_table(results_dir: str) -> None:
     """Print every dataset's result beside the published figures (Markdown)."""
     import json
 
-    from mcdropout.uci import summary_table
+    from mcdropout.study.uci import summary_table
 
     paths = sorted(Path(results_dir).glob("*.json"))
     if not paths:

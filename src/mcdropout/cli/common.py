@@ -15,14 +15,14 @@ from typing import Any
 
 import click
 
-from mcdropout.config import ConfigError, Params, load_params
-from mcdropout.workspace import check_folders, dvc_params_missing, tracking_in_user_repo
+from mcdropout.core.config import ConfigError, Params, load_params
+from mcdropout.core.workspace import check_folders, dvc_params_missing, tracking_in_user_repo
 
 
 def _user_errors() -> tuple[type[Exception], ...]:
-    from mcdropout.checkpoint import CheckpointError
-    from mcdropout.routine import DivergedError
-    from mcdropout.tables import DataError
+    from mcdropout.data.tables import DataError
+    from mcdropout.nn.checkpoint import CheckpointError
+    from mcdropout.training.routine import DivergedError
 
     return (ConfigError, DataError, CheckpointError, DivergedError)
 
@@ -85,11 +85,11 @@ def _check_for_dvc(params_file: Path, root: Path, params: Params) -> None:
 
 @contextmanager
 def tracked(params: Params, dataset: str | None = None, models: bool = False) -> Iterator[None]:
-    """The command's MLflow work in a helper process (:mod:`mcdropout.background`), started at once so that its
+    """The command's MLflow work in a helper process (:mod:`mcdropout.tracking.background`), started at once so that its
     MLflow import runs while the command imports torch and Lightning; the block ends when it is all logged.
-    ``models``: the command logs trained members (:func:`mcdropout.publish.warm_up`)."""
-    from mcdropout import background
-    from mcdropout.publish import warm_up
+    ``models``: the command logs trained members (:func:`mcdropout.tracking.publish.warm_up`)."""
+    from mcdropout.tracking import background
+    from mcdropout.tracking.publish import warm_up
 
     with background.helper(params.mlflow.enabled):
         if background.active():
@@ -108,7 +108,7 @@ dataset_option = click.option("--dataset", "--task", "dataset", required=True, m
 @click.pass_context
 def main(ctx: click.Context, params_path: str | None) -> None:
     """Dropout from overfitting to underfitting, and what MC dropout knows about uncertainty."""
-    from mcdropout import tracking
+    from mcdropout.tracking import runs as tracking
 
     tracking.reset()  # a store that failed in an earlier command (same process) is tried again
     ctx.ensure_object(dict)

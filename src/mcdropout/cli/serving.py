@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from mcdropout.cli.common import dataset_option, friendly, get_params, main
-from mcdropout.config import ConfigError
+from mcdropout.core.config import ConfigError
 
 
 @main.command()
@@ -18,14 +18,14 @@ from mcdropout.config import ConfigError
 @friendly
 def ui(ctx: click.Context, port: int, host: str) -> None:
     """Start the MLflow UI on the project's tracking store."""
-    from mcdropout.tracking import tracking_uri
+    from mcdropout.tracking.runs import tracking_uri
 
     params = get_params(ctx)
     uri = tracking_uri(params.mlflow)
     if uri.startswith(("http://", "https://")):
         raise ConfigError(f"the tracking store is a server ({uri}); open it in a browser instead")
-    from mcdropout.servers import TRAINING, check_port, first_experiment_page, serve
-    from mcdropout.tracking import StoreUnavailable, probe_store
+    from mcdropout.tracking.runs import StoreUnavailable, probe_store
+    from mcdropout.tracking.servers import TRAINING, check_port, first_experiment_page, serve
 
     check_port(host, port)
     try:
@@ -56,9 +56,9 @@ def serve_model(ctx: click.Context, dataset: str, port: int, host: str) -> None:
     """Serve the dataset's champion model (MC dropout predictions) with `mlflow models serve` on /invocations."""
     import os
 
-    from mcdropout.registry import champion_missing
-    from mcdropout.servers import check_port, serve
-    from mcdropout.tracking import tracking_uri
+    from mcdropout.tracking.registry import champion_missing
+    from mcdropout.tracking.runs import tracking_uri
+    from mcdropout.tracking.servers import check_port, serve
 
     params = get_params(ctx, dataset)
     check_port(host, port)

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from mcdropout.cli.common import dataset_option, friendly, get_params, main, tracked
-from mcdropout.config import DROPOUT_KINDS, ConfigError
+from mcdropout.core.config import DROPOUT_KINDS, ConfigError
 
 
 @main.command()
@@ -18,7 +18,7 @@ from mcdropout.config import DROPOUT_KINDS, ConfigError
 @friendly
 def data(ctx: click.Context, dataset: str, seed: int | None, out_dir: str | None) -> None:
     """Write data/<dataset>/{train,val,test}.csv and schema.json from the dataset's declared source."""
-    from mcdropout.data import write_dataset
+    from mcdropout.data.datasets import write_dataset
 
     params = get_params(ctx, dataset, **{"data.seed": seed, "data.dir": out_dir})
     for path in write_dataset(dataset, params).values():
@@ -33,7 +33,7 @@ def show_params(ctx: click.Context) -> None:
     """Print the params in effect (params.yaml with every default filled in): a complete params.yaml."""
     import yaml
 
-    from mcdropout.config import to_dict
+    from mcdropout.core.config import to_dict
 
     click.echo(yaml.safe_dump(to_dict(get_params(ctx)), sort_keys=False), nl=False)
 
@@ -43,8 +43,8 @@ def show_params(ctx: click.Context) -> None:
 @friendly
 def datasets(ctx: click.Context) -> None:
     """List the datasets declared in params: source, task, rows, features, classes."""
-    from mcdropout.console import datasets_table
-    from mcdropout.data import build_dataset
+    from mcdropout.cli.console import datasets_table
+    from mcdropout.data.datasets import build_dataset
 
     params = get_params(ctx)
     click.echo(datasets_table([build_dataset(name, params) for name in params.datasets]))
@@ -73,8 +73,8 @@ def train(ctx: click.Context, dataset: str, p, dropout, seed, epochs, lr, batch_
     overrides = {"lr": lr, "batch_size": batch_size}
     params = params.override(**{f"datasets.{dataset}.{k}": v for k, v in overrides.items()})
     with tracked(params, dataset, models=True):
-        from mcdropout.console import evaluation_table
-        from mcdropout.experiment import run_single
+        from mcdropout.cli.console import evaluation_table
+        from mcdropout.study.experiment import run_single
 
         outcome = run_single(params, dataset, progress=not quiet)
         if outcome is None:
@@ -104,15 +104,15 @@ def sweep(ctx: click.Context, dataset: str, epochs: int | None, evaluate: bool, 
     With --compare, the comparison follows in the same process (the pipeline's train stage: one start of
     torch, Lightning and MLflow instead of two).
     """
-    from mcdropout.io import check_output
-    from mcdropout.paths import Paths, sweep_outputs
+    from mcdropout.core.io import check_output
+    from mcdropout.core.paths import Paths, sweep_outputs
 
     params = get_params(ctx, dataset, epochs)
     outputs = [check_output(path) for path in sweep_outputs(Paths.of(params).metrics_json(dataset))] \
         if evaluate else []  # before the training, not after
     compared = check_output(Paths.of(params).compare_json(dataset)) if with_compare else None
     with tracked(params, dataset, models=True):
-        from mcdropout.sweep import run_sweep
+        from mcdropout.study.sweep import run_sweep
 
         result = run_sweep(params, dataset, progress=not quiet)
         if result is None:
@@ -127,10 +127,10 @@ def sweep(ctx: click.Context, dataset: str, epochs: int | None, evaluate: bool, 
 
 
 def _evaluate_sweep(params, dataset: str, folder: str | Path, out: Path, quiet: bool) -> None:
-    from mcdropout.console import sweep_table
-    from mcdropout.paths import sweep_outputs
-    from mcdropout.sweep import write_sweep_evaluation
-    from mcdropout.tasks import get_task
+    from mcdropout.cli.console import sweep_table
+    from mcdropout.core.paths import sweep_outputs
+    from mcdropout.core.tasks import get_task
+    from mcdropout.study.sweep import write_sweep_evaluation
 
     metrics, rows = write_sweep_evaluation(params, dataset, folder, out, progress=not quiet)
     click.echo(sweep_table(rows, get_task(metrics["task"]), metrics["best_p"]))
@@ -152,8 +152,8 @@ def compare(ctx: click.Context, dataset: str, epochs: int | None, output: str | 
     reports/<dataset>/compare.json. The deep ensemble of `mcdropout trust` (trust.ensemble_size networks
     without dropout) trains in the same model and is saved in models/<dataset>/ensemble/.
     """
-    from mcdropout.io import check_output
-    from mcdropout.paths import Paths
+    from mcdropout.core.io import check_output
+    from mcdropout.core.paths import Paths
 
     params = get_params(ctx, dataset, epochs)
     out = check_output(output or Paths.of(params).compare_json(dataset))  # before the training, not after
@@ -162,9 +162,9 @@ def compare(ctx: click.Context, dataset: str, epochs: int | None, output: str | 
 
 
 def _compare(params, dataset: str, out: Path, quiet: bool) -> None:
-    from mcdropout.compare import run_compare
-    from mcdropout.console import compare_table
-    from mcdropout.io import write_json
+    from mcdropout.cli.console import compare_table
+    from mcdropout.core.io import write_json
+    from mcdropout.study.compare import run_compare
 
     result = run_compare(params, dataset, progress=not quiet)
     if result is None:
@@ -193,14 +193,14 @@ def evaluate(ctx: click.Context, dataset: str, model_path: str, samples: int | N
 
     For a sweep folder, also writes summary.json (dvc metrics) and by_p.json (dvc plots) beside the output.
     """
-    from mcdropout.console import evaluation_table
-    from mcdropout.io import check_not_input, check_output, write_json
-    from mcdropout.paths import Paths
+    from mcdropout.cli.console import evaluation_table
+    from mcdropout.core.io import check_not_input, check_output, write_json
+    from mcdropout.core.paths import Paths
 
     params = get_params(ctx, dataset, **{"mc.samples": samples})
     paths = Paths.of(params)
     if Path(model_path).is_dir():
-        from mcdropout.paths import sweep_outputs
+        from mcdropout.core.paths import sweep_outputs
 
         out = check_output(output or paths.metrics_json(dataset))  # as given: "newdir/" names no file
         for path in sweep_outputs(out)[1:]:
@@ -209,9 +209,9 @@ def evaluate(ctx: click.Context, dataset: str, model_path: str, samples: int | N
             _evaluate_sweep(params, dataset, model_path, out, quiet)
         return
 
-    from mcdropout.checkpoint import load_checkpoint
-    from mcdropout.data import load_dataset
-    from mcdropout.evaluation import evaluate_model
+    from mcdropout.data.datasets import load_dataset
+    from mcdropout.inference.evaluation import evaluate_model
+    from mcdropout.nn.checkpoint import load_checkpoint
 
     out = check_output(output or paths.checkpoint_json(dataset, model_path))
     check_not_input(out, {"model": model_path})
@@ -248,10 +248,10 @@ def predict(ctx: click.Context, model_path, input_path, output_path, samples, le
             max_samples) -> None:
     """Predict users' own inputs with uncertainty (regression: mean, std, interval; classification: prob, MI),
     each MC value with its Monte Carlo standard error (<column>_mc_se) and the passes behind it (samples)."""
-    from mcdropout.checkpoint import load_checkpoint
-    from mcdropout.config import mc_config
-    from mcdropout.io import check_not_input, check_output
-    from mcdropout.predict import predict_csv
+    from mcdropout.core.config import mc_config
+    from mcdropout.core.io import check_not_input, check_output
+    from mcdropout.inference.predict import predict_csv
+    from mcdropout.nn.checkpoint import load_checkpoint
 
     params = get_params(ctx, **{"mc.samples": samples, "mc.level": level})
     if max_samples is not None and tolerance is None:
@@ -290,10 +290,10 @@ def report(ctx: click.Context, datasets: tuple[str, ...], reports_dir: str, sect
     samples.json, then the section's figures and reports/sections/<dataset>.json), then --assemble (the report
     from the sections).
     """
-    from mcdropout import background
-    from mcdropout.paths import Paths
-    from mcdropout.publish import log_section, log_whole_report
-    from mcdropout.workspace import check_folders
+    from mcdropout.core.paths import Paths
+    from mcdropout.core.workspace import check_folders
+    from mcdropout.tracking import background
+    from mcdropout.tracking.publish import log_section, log_whole_report
 
     params = get_params(ctx)
     check_folders(params, reports_dir)
@@ -349,9 +349,9 @@ def samples(ctx: click.Context, dataset: str) -> None:
 
 
 def _samples(params, dataset: str) -> None:
-    from mcdropout.io import write_json
-    from mcdropout.paths import Paths
-    from mcdropout.sample_size import run_sample_size
+    from mcdropout.core.io import write_json
+    from mcdropout.core.paths import Paths
+    from mcdropout.study.sample_size import run_sample_size
 
     result = run_sample_size(params, dataset)
     out = Paths.of(params).samples_json(dataset)
@@ -362,12 +362,12 @@ def _samples(params, dataset: str) -> None:
 
 
 def _trust(params, dataset: str, quiet: bool) -> None:
-    from mcdropout import background
-    from mcdropout.console import trust_table
-    from mcdropout.io import write_json
-    from mcdropout.paths import Paths, beside
-    from mcdropout.publish import log_trust
-    from mcdropout.trust import run_trust, summary
+    from mcdropout.cli.console import trust_table
+    from mcdropout.core.io import write_json
+    from mcdropout.core.paths import Paths, beside
+    from mcdropout.study.trust import run_trust, summary
+    from mcdropout.tracking import background
+    from mcdropout.tracking.publish import log_trust
 
     result = run_trust(params, dataset, progress=not quiet)
     out = Paths.of(params).trust_json(dataset)

@@ -24,10 +24,11 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from mcdropout.compare import comparison_rows, learned_against_swept
-from mcdropout.config import Params, to_dict
-from mcdropout.io import write_json, write_text
-from mcdropout.paths import Paths
+from mcdropout.core.config import Params, to_dict
+from mcdropout.core.io import write_json, write_text
+from mcdropout.core.paths import Paths
+from mcdropout.core.tasks import Task
+from mcdropout.data.tables import DataError
 from mcdropout.report import findings
 from mcdropout.report.document import (
     Bullets,
@@ -43,8 +44,7 @@ from mcdropout.report.document import (
     to_html,
     to_markdown,
 )
-from mcdropout.tables import DataError
-from mcdropout.tasks import Task
+from mcdropout.study.compare import comparison_rows, learned_against_swept
 
 if TYPE_CHECKING:  # figures, their inputs (torch) and matplotlib: imported where a section is drawn, not to assemble
     from mcdropout.report.inputs import TaskInputs
@@ -216,13 +216,13 @@ def build_report(params: Params, datasets: list[str], reports_dir: str | Path = 
 
 def log_section_runs(params: Params, section: dict[str, Any], reports_dir: str | Path = "reports") -> None:
     """A dataset's figures on its sweep's MLflow parent run, the comparison table on the comparison's."""
-    from mcdropout.publish import log_section
+    from mcdropout.tracking.publish import log_section
 
     log_section(params, section, reports_dir)
 
 
 def log_report_runs(params: Params, built: BuiltReport) -> None:
     """The whole report on each dataset's sweep run."""
-    from mcdropout.publish import log_whole_report
+    from mcdropout.tracking.publish import log_whole_report
 
     log_whole_report(params, built.sections, [built.md_path, built.html_path])

@@ -1,4 +1,4 @@
-"""The report's figures, drawn with :mod:`mcdropout.plots` and saved atomically as PNGs.
+"""The report's figures, drawn with :mod:`mcdropout.report.plots` and saved atomically as PNGs.
 
 Which figures a task gets follows its data: 1-D inputs get fitted curves (one per p, and
 one per regulariser), 2-D inputs get decision maps; Gaussian predictions get a quantile
@@ -12,14 +12,14 @@ from pathlib import Path
 
 import numpy as np
 
-from mcdropout import plots
-from mcdropout.config import MCConfig
-from mcdropout.evaluation import predict
-from mcdropout.io import write_with
-from mcdropout.metrics import norm_cdf, reliability_k
+from mcdropout.core.config import MCConfig
+from mcdropout.core.io import write_with
+from mcdropout.inference.evaluation import predict
+from mcdropout.report import plots
 from mcdropout.report.findings import LABELS
 from mcdropout.report.inputs import Checkpoint, TaskInputs
-from mcdropout.uncertainty import ClassificationPrediction
+from mcdropout.scoring.metrics import norm_cdf, reliability_k
+from mcdropout.scoring.uncertainty import ClassificationPrediction
 
 plt = plots.plt
 Figures = dict[str, Path]

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mcdropout.tasks import Task
+from mcdropout.core.tasks import Task
 
 Row = dict[str, Any]
 

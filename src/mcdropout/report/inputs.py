@@ -9,13 +9,13 @@ from typing import Any
 
 import numpy as np
 
-from mcdropout.checkpoint import CheckpointMeta, load_checkpoint
-from mcdropout.config import Params
-from mcdropout.data import DataError, Split, load_dataset, load_schema
-from mcdropout.model import MLP
-from mcdropout.paths import Paths
-from mcdropout.sweep import summary_by_p
-from mcdropout.tasks import Task
+from mcdropout.core.config import Params
+from mcdropout.core.paths import Paths
+from mcdropout.core.tasks import Task
+from mcdropout.data.datasets import DataError, Split, load_dataset, load_schema
+from mcdropout.nn.checkpoint import CheckpointMeta, load_checkpoint
+from mcdropout.nn.model import MLP
+from mcdropout.study.sweep import summary_by_p
 
 Checkpoint = tuple[MLP, CheckpointMeta]
 

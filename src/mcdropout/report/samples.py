@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from mcdropout import plots
+from mcdropout.report import plots
 from mcdropout.report.document import Bullets, Figure, Heading, Paragraph
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 
-from mcdropout import plots
+from mcdropout.report import plots
 from mcdropout.report.document import Bullets, Figure, Heading, Paragraph, Table
 
 LABELS = {"standard": "standard (dropout off)", "mc_dropout": "MC dropout", "deep_ensemble": "deep ensemble",

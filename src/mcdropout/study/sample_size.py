@@ -1,0 +1,100 @@
+"""How many MC passes the study needs: the test metrics of the selected model against T, from 1 to 1,000.
+
+For T on a log grid, each metric of the task's summary (regression: RMSE, NLL, 95% coverage, CRPS;
+classification: accuracy, NLL, Brier, ECE) is computed from the first T of 1,000 passes, in ``REPEATS`` runs with
+other MC seeds (the band: their spread). A metric has had enough passes at the smallest T of the grid from which on
+its mean over runs stays within its *seed noise* of the T = 1,000 value: the spread of the same metric over the
+sweep's training seeds at the selected p (what any number of the study already carries), and for a metric that is a
+fraction of the test points (accuracy, coverage) at least one point's step, 1 / N. With one training seed, twice
+the MC spread at T = 1,000 stands in for the seeds' spread, and the JSON says so. Regression's observation noise
+is refitted on val for every T, as the study fits it for its own T.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import torch
+
+from mcdropout.core.config import Params
+from mcdropout.core.paths import Paths
+from mcdropout.core.tasks import Task
+from mcdropout.data.datasets import DataError, load_dataset
+from mcdropout.inference.sampling import predict_mc
+from mcdropout.nn.checkpoint import load_checkpoint
+from mcdropout.nn.members import Member
+
+GRID = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
+REPEATS = 5
+
+
+def metrics_against_t(model: torch.nn.Module, task: Task, val, test, seeds: list[int],
+                      grid: tuple[int, ...] = GRID) -> dict[str, np.ndarray]:
+    """``{metric: [repeats, len(grid)]}``: the test metrics from the first T passes of each seed's run."""
+    out: dict[str, list[list[float]]] = {k: [] for k in task.summary_keys}
+    y_val, y_test = val.y.astype(np.float64), test.y.astype(np.float64)
+    for seed in seeds:
+        passes = task.link(predict_mc(model, torch.from_numpy(np.concatenate([val.x, test.x]).astype(np.float32)),
+                                      max(grid), seed=seed))
+        on_val, on_test = passes[:, :len(val.x)], passes[:, len(val.x):]
+        rows = {k: [] for k in task.summary_keys}
+        for t in grid:
+            noise = task.fit_noise(on_val[:t], y_val) if task.fits_noise else None
+            values = task.metrics(task.prediction(on_test[:t], noise), y_test)
+            for k in task.summary_keys:
+                rows[k].append(values[k])
+        for k in task.summary_keys:
+            out[k].append(rows[k])
+    return {k: np.asarray(v) for k, v in out.items()}
+
+
+def enough(mean: np.ndarray, noise: float, grid: tuple[int, ...] = GRID) -> int:
+    """The smallest T of ``grid`` from which every mean stays within ``noise`` of the last (T = 1,000) one."""
+    inside = np.abs(mean - mean[-1]) <= noise
+    first = len(grid) - 1
+    while first > 0 and inside[first - 1]:
+        first -= 1
+    return grid[first]
+
+
+def seed_noise(metrics: dict[str, Any], key: str) -> float | None:
+    """The spread (sd, over training seeds) of the MC test metric ``key`` at the selected p; None with one seed."""
+    values = [r["mc"]["test"][key] for r in metrics["runs"] if r["p"] == metrics["best_p"]]
+    return float(np.std(values, ddof=1)) if len(values) > 1 else None
+
+
+def run_sample_size(params: Params, dataset: str, repeats: int = REPEATS) -> dict[str, Any]:
+    """The ``samples.json`` object of one dataset: the selected p's member of seed ``train.seed`` (as trust uses)."""
+    params = params.for_dataset(dataset)
+    paths = Paths.of(params)
+    metrics_path = paths.metrics_json(dataset)
+    if not metrics_path.is_file():
+        raise DataError(f"{metrics_path}: missing; run `mcdropout sweep --dataset {dataset}` first")
+    metrics = json.loads(metrics_path.read_text())
+    seeds = sorted({r["seed"] for r in metrics["runs"]})
+    seed = params.train.seed if params.train.seed in seeds else seeds[0]
+    checkpoint = paths.sweep_dir(dataset) / f"{Member(metrics['best_p'], seed).name}.pt"
+    if not checkpoint.is_file():
+        raise DataError(f"{checkpoint}: missing; run `mcdropout sweep --dataset {dataset}` first")
+    model, _ = load_checkpoint(checkpoint)
+    data = load_dataset(dataset, params.data.dir)
+    mc_seeds = [int(s) for s in np.random.SeedSequence([params.mc.seed, 1000]).generate_state(repeats)]
+    table = metrics_against_t(model, data.task, data.splits["val"], data.splits["test"], mc_seeds)
+    out: dict[str, Any] = {"dataset": dataset, "task": data.task.name, "p": metrics["best_p"], "seed": seed,
+                           "repeats": repeats, "grid": list(GRID), "default_samples": params.mc.samples,
+                           "metrics": {}}
+    n_test = len(data.splits["test"].y)
+    for key, values in table.items():
+        mean, sd = values.mean(0), values.std(0, ddof=1) if repeats > 1 else np.zeros(len(GRID))
+        noise, rule = seed_noise(metrics, key), "sd over training seeds"
+        if noise is None:
+            noise, rule = 2 * float(sd[-1]), "twice the MC spread at T = 1000 (one training seed)"
+        if key in data.task.count_metrics and noise < 1 / n_test:
+            noise, rule = 1 / n_test, f"one test point in {n_test}, more than the {rule}, {noise:.4f}"
+        out["metrics"][key] = {"mean": mean.tolist(), "sd": sd.tolist(), "noise": noise, "noise_rule": rule,
+                               "enough": enough(mean, noise)}
+    out["needed"] = max(m["enough"] for m in out["metrics"].values())
+    out["default_enough"] = params.mc.samples >= out["needed"]
+    return out

@@ -1,0 +1,176 @@
+"""What the study publishes onto its MLflow runs once computed: trained members with their models, the
+sweep's evaluation and champion, the report and its figures, the comparison table, the trust table.
+Called after the outputs are written, never while building them; the commands run these in the tracking
+helper process (:mod:`mcdropout.tracking.background`), so nothing here may need Lightning."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mcdropout.core.config import Params
+from mcdropout.tracking.processes import end_orphaned_runs, process_tags
+from mcdropout.tracking.registry import register_champion
+from mcdropout.tracking.runs import (
+    GroupRuns,
+    _metric,
+    client,
+    end_runs,
+    experiment_id,
+    git_tags,
+    log_batched,
+    log_evaluation,
+    log_members,
+    model_ids,
+    now_ms,
+    warn,
+)
+from mcdropout.tracking.store import store_exists
+
+if TYPE_CHECKING:
+    from mcdropout.nn.members import MemberOutcome
+
+
+def warm_up(params: Params, dataset: str | None = None, models: bool = False) -> None:
+    """MLflow's import, the store's check and the dataset's experiment, before the first real call needs them
+    (the tracking helper's first call, while the command imports torch and Lightning); ``models``: also what
+    logging trained members needs."""
+    if not params.mlflow.enabled:
+        return
+    if not store_exists(params.mlflow):  # not created here: a command that stops at a user's error leaves none
+        import mlflow.tracking  # noqa: F401
+    else:
+        try:
+            client(params.mlflow)
+            end_orphaned_runs(params.mlflow)  # runs a killed command left RUNNING
+            if dataset is not None:
+                experiment_id(params.mlflow, dataset)
+        except Exception as exc:
+            warn("logging", exc)
+            return
+    if models:  # what logging members unpickles (metadata holds tensors) and logs (models), now, not after training
+        import mcdropout.nn.checkpoint  # noqa: F401
+        from mcdropout.tracking.serving import prepare
+
+        prepare()
+
+
+def log_results(params: Params, outcomes: list[MemberOutcome], runs: GroupRuns) -> None:
+    """Trained members' final metrics (shown on their models too) and checkpoints on their runs, which end; their
+    curves (:func:`mcdropout.tracking.runs.log_fit`) and models (:func:`mcdropout.tracking.registry.log_models`) are
+    there already."""
+    log_members(params, outcomes, runs, model_ids(params, runs))
+    end_runs(params, runs)
+
+
+def log_sweep_evaluation(params: Params, dataset: str, metrics: dict[str, Any], metas: dict[str, Any],
+                         rows: list[dict[str, float]], key: str) -> None:
+    """The sweep's final metrics on its runs (:func:`mcdropout.tracking.runs.log_evaluation`), then its best p's member
+    registered as the dataset's champion model."""
+    log_evaluation(params, metrics, metas, rows, key)
+    register_champion(params, dataset, metrics, metas)
+
+
+def log_report(params: Params, parent_run_id: str | None, files: list[Path]) -> None:
+    """Attach the report and figures to the sweep's parent run."""
+    if not params.mlflow.enabled or parent_run_id is None:
+        return
+    try:
+        mlc = client(params.mlflow)
+        for f in files:
+            mlc.log_artifact(parent_run_id, str(f), artifact_path="report")
+    except Exception as exc:
+        warn("logging of the report", exc)
+
+
+def log_comparison(params: Params, parent_run_id: str | None, files: list[Path], rows: list[dict[str, Any]]) -> None:
+    """The comparison table on the ``compare`` parent run: as artifacts, and one metric per cell."""
+    if not params.mlflow.enabled or parent_run_id is None:
+        return
+    try:
+        mlc = client(params.mlflow)
+        for f in files:
+            mlc.log_artifact(parent_run_id, str(f), artifact_path="comparison")
+        now = now_ms()
+        metrics = []
+        for row in rows:
+            slug = "".join(c if c.isalnum() else "_" for c in row["method"].lower()).strip("_")
+            for key, value in row.items():
+                if isinstance(value, float) and value == value:
+                    metrics.append(_metric(f"comparison/{slug}/{key}", value, now))
+        log_batched(mlc, parent_run_id, metrics=metrics)
+    except Exception as exc:
+        warn("logging of the comparison table", exc)
+
+
+def log_trust(params: Params, dataset: str, trust: dict[str, Any]) -> None:
+    """The trust table as metrics (``trust/<method>/<cell>``) on a run of the dataset's experiment."""
+    if not params.mlflow.enabled:
+        return
+    try:
+        mlc = client(params.mlflow)
+        run = mlc.create_run(experiment_id(params.mlflow, dataset), run_name=f"trust-{dataset}",
+                             tags={**git_tags(), **process_tags(), "kind": "trust"})
+        now, metrics = now_ms(), []
+        for m in trust["methods"]:
+            for part in ("in_distribution", "shifted", "ood_auroc", "selective", "recalibrated"):
+                for key, value in (m[part] or {}).items():
+                    if isinstance(value, float) and value == value and abs(value) != float("inf"):
+                        metrics.append(_metric(f"trust/{m['name']}/{part}/{key}", value, now))
+            metrics += [_metric(f"trust/{m['name']}/train_seconds", m["train_seconds"], now),
+                        _metric(f"trust/{m['name']}/predict_ms_per_1000", m["predict_ms_per_1000"], now)]
+        log_batched(mlc, run.info.run_id, metrics=metrics,
+                    params={"dataset": dataset, "best_p": trust["best_p"], "ensemble_size": trust["ensemble_size"],
+                            "shift_rule": trust["shift"]["rule"][:500]})
+        end_runs(params, GroupRuns(members={"trust": run.info.run_id}))
+    except Exception as exc:
+        warn("logging of the trust table", exc)
+
+
+def log_uci(params: Params, result: dict[str, Any], started_ms: int) -> str | None:
+    """The UCI benchmark of one dataset on MLflow (experiment ``<prefix>-uci``): a parent run with the mean and
+    standard error over splits, a child run per split with its chosen p and tau, test RMSE and LL."""
+    if not params.mlflow.enabled:
+        return None
+    try:
+        mlc = client(params.mlflow)
+        exp = experiment_id(params.mlflow, "uci")
+        tags = {**git_tags(), **process_tags(), "kind": "uci"}
+        parent = mlc.create_run(exp, start_time=started_ms, run_name=f"uci-{result['dataset']}", tags=tags).info.run_id
+        now = now_ms()
+        summary = [_metric(f"{stat}/{key}", value, now) for stat in ("mean", "stderr")
+                   for key, value in result[stat].items()]
+        log_batched(mlc, parent, metrics=summary, params={"dataset": result["dataset"], "epochs": result["epochs"],
+                                                          "mc_samples": result["mc_samples"],
+                                                          "splits": len(result["splits"])})
+        children = {}
+        for split in result["splits"]:
+            start = now - int(1000 * split.get("seconds", 0))
+            run = mlc.create_run(exp, start_time=start, run_name=f"{result['dataset']}-split{split['split']}",
+                                 tags={**tags, "mlflow.parentRunId": parent})
+            children[str(split["split"])] = run.info.run_id
+            log_batched(mlc, run.info.run_id,
+                        metrics=[_metric(k, split[k], now) for k in ("rmse", "ll", "rmse_standard") if k in split],
+                        params={"split": split["split"], "p": split["p"], "tau": split["tau"]})
+        end_runs(params, GroupRuns(parent=parent, members=children))
+        return parent
+    except Exception as exc:
+        warn("logging of the UCI benchmark", exc)
+        return None
+
+
+def log_section(params: Params, section: dict[str, Any], reports_dir: str | Path = "reports") -> None:
+    """A dataset's report figures on its sweep's MLflow parent run, its comparison table on the comparison's
+    (``section``: what :func:`mcdropout.report.build_section` returns)."""
+    base = Path(reports_dir)
+    log_report(params, section["sweep_run_id"], [base / f for f in section["figures"]])
+    if section["comparison"]:
+        log_comparison(params, section["compare_run_id"], [base / f for f in section["comparison_files"]],
+                       section["comparison"])
+
+
+def log_whole_report(params: Params, sections: list[dict[str, Any]], files: list[Path]) -> None:
+    """The whole report (``report.md``, ``report.html``) on each dataset's sweep run."""
+    for section in sections:
+        log_report(params, section["sweep_run_id"], files)
+
