@@ -4,8 +4,8 @@ import pytest
 import torch
 from torch import nn
 
-from mcdropout.concrete import ConcreteDropout, concrete_regulariser
-from mcdropout.inference import predict_mc, predict_standard
+from mcdropout.inference.sampling import predict_mc, predict_standard
+from mcdropout.nn.concrete import ConcreteDropout, concrete_regulariser
 
 
 def test_relaxed_masks_in_unit_interval_and_p_trainable():
@@ -68,8 +68,8 @@ def test_stacked_regulariser_matches_per_member():
 
 
 def test_mlp_with_concrete_layers_round_trips(tmp_path):
-    from mcdropout.checkpoint import CheckpointMeta, load_checkpoint, save_checkpoint
-    from mcdropout.model import MLP
+    from mcdropout.nn.checkpoint import CheckpointMeta, load_checkpoint, save_checkpoint
+    from mcdropout.nn.model import MLP
 
     model = MLP(1, 1, hidden=[8, 8], p=0.2, dropout="concrete", temperature=0.1)
     assert [type(m).__name__ for m in model].count("ConcreteDropout") == 2
@@ -85,8 +85,8 @@ def test_mlp_with_concrete_layers_round_trips(tmp_path):
 
 
 def test_stacked_concrete_members_learn_p_fixed_members_do_not():
-    from mcdropout.model import seeded_mlp
-    from mcdropout.stacked import StackedMLP
+    from mcdropout.nn.model import seeded_mlp
+    from mcdropout.nn.stacked import StackedMLP
 
     mlps = [seeded_mlp(0, in_dim=2, out_dim=1, hidden=[8, 8], p=0.3),
             seeded_mlp(0, in_dim=2, out_dim=1, hidden=[8, 8], p=0.1, dropout="concrete")]
@@ -102,7 +102,7 @@ def test_stacked_concrete_members_learn_p_fixed_members_do_not():
 
 
 def test_weight_term_gradient_is_autograds():
-    from mcdropout.concrete import add_weight_term_gradient, weight_term
+    from mcdropout.nn.concrete import add_weight_term_gradient, weight_term
 
     gen = torch.Generator().manual_seed(0)
     w = torch.randn(4, 6, 5, generator=gen, requires_grad=True)
@@ -117,7 +117,7 @@ def test_weight_term_gradient_is_autograds():
 
 def test_relaxed_keep_slope_is_the_masks_derivative_in_the_logit():
     """The closed-form derivative of the relaxed keep mask in the rate's logit equals autograd's."""
-    from mcdropout.concrete import relaxed_drop, relaxed_keep
+    from mcdropout.nn.concrete import relaxed_drop, relaxed_keep
 
     gen = torch.Generator().manual_seed(0)
     logit = torch.tensor([-2.0, 0.3, 1.5], dtype=torch.float64, requires_grad=True)
@@ -131,7 +131,7 @@ def test_relaxed_keep_slope_is_the_masks_derivative_in_the_logit():
 
 
 def test_rate_term_gradient_is_the_regularisers_derivative_in_the_logit():
-    from mcdropout.concrete import rate_term_gradient
+    from mcdropout.nn.concrete import rate_term_gradient
 
     gen = torch.Generator().manual_seed(0)
     logit = torch.tensor([-2.0, 0.3, 1.5, 0.0], dtype=torch.float64, requires_grad=True)

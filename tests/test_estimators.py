@@ -8,7 +8,7 @@ from sklearn.model_selection import cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from mcdropout.estimators import EXPECTED_FAILED_CHECKS, MCDropoutClassifier, MCDropoutRegressor
+from mcdropout.estimators.scikit_learn import EXPECTED_FAILED_CHECKS, MCDropoutClassifier, MCDropoutRegressor
 
 SMALL = {"hidden": (16, 16), "epochs": 150, "samples": 30}
 FIT = {**SMALL, "epochs": 800}  # enough full-batch steps to fit the curve
@@ -33,8 +33,8 @@ def test_regressor_predicts_mean_and_std_and_is_seeded(fitted):
     assert mean.shape == std.shape == (7,)
     np.testing.assert_array_equal(model.predict(x[:7]), mean)
     noise = model.noise_["mc"]
-    from mcdropout.data import Split
-    from mcdropout.evaluation import fit_noise
+    from mcdropout.data.datasets import Split
+    from mcdropout.inference.evaluation import fit_noise
 
     aside = np.random.default_rng(0).permutation(len(y))[:24]  # val_fraction 0.2 of 120 rows, seeded shuffle
     refit = fit_noise(model.model_, "regression", Split(x[aside].astype(np.float32), y[aside].astype(np.float32)),
@@ -118,8 +118,8 @@ def test_mapie_split_conformal_intervals_cover_the_held_out_rows():
     from mapie.conformity_scores import StdConformityScore
     from mapie.regression import SplitConformalRegressor
 
-    from mcdropout.config import Params
-    from mcdropout.sources import make_regression
+    from mcdropout.core.config import Params
+    from mcdropout.data.sources import make_regression
 
     parts = make_regression(Params().data.regression, seed=0)
     (xt, yt), (xc, yc), (xs, ys) = (parts[s] for s in ("train", "val", "test"))

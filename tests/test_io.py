@@ -1,4 +1,4 @@
-"""mcdropout.io: atomic writes of files and folders."""
+"""mcdropout.core.io: atomic writes of files and folders."""
 
 import json
 import os
@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from mcdropout.io import STALE_SECONDS, atomic_path, staged_dir, write_json, write_text, write_with
-from mcdropout.tables import DataError
+from mcdropout.core.io import STALE_SECONDS, atomic_path, staged_dir, write_json, write_text, write_with
+from mcdropout.data.tables import DataError
 
 
 def test_write_text_and_json_replace_the_file(tmp_path):
@@ -49,7 +49,7 @@ def test_failing_writer_leaves_no_file_at_all(tmp_path):
 UMASK_SCRIPT = """
 import os, sys, stat
 os.umask(int(sys.argv[2], 8))
-from mcdropout.io import staged_dir, write_text
+from mcdropout.core.io import staged_dir, write_text
 write_text(sys.argv[1] + "/f.txt", "x")
 with staged_dir(sys.argv[1] + "/d", owns=("*",)) as d:
     (d / "inner.txt").write_text("y")
@@ -149,7 +149,7 @@ def test_staged_dir_refuses_a_dangling_link(tmp_path):
 
 
 def test_written_lists_what_was_put_in_place(tmp_path):
-    from mcdropout import io as mio
+    from mcdropout.core import io as mio
 
     before = len(mio.written)
     write_text(tmp_path / "a.txt", "a")
@@ -160,7 +160,7 @@ def test_written_lists_what_was_put_in_place(tmp_path):
 
 @pytest.mark.parametrize("output", ["m.pt", "./m.pt", "sub/../m.pt", "hard.pt", "link.pt"])
 def test_an_output_that_is_an_input_is_refused(tmp_path, monkeypatch, output):
-    from mcdropout.io import check_not_input
+    from mcdropout.core.io import check_not_input
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "m.pt").write_text("model")

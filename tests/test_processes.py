@@ -7,9 +7,9 @@ import sys
 
 import pytest
 
-from mcdropout import processes
-from mcdropout.config import MLflowConfig
-from mcdropout.processes import _alive, _process_start, end_orphaned_runs, process_tags
+from mcdropout.core.config import MLflowConfig
+from mcdropout.tracking import processes
+from mcdropout.tracking.processes import _alive, _process_start, end_orphaned_runs, process_tags
 
 
 def _gone_process() -> tuple[int, str]:

@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import norm
 
-from mcdropout import metrics as M
-from mcdropout import recalibration as R
+from mcdropout.scoring import metrics as M
+from mcdropout.scoring import recalibration as R
 
 
 def test_fit_variance_scale_closed_form():

@@ -1,11 +1,11 @@
-"""mcdropout.store: a local SQLite store switches to write-ahead logging and leaves no log files behind."""
+"""mcdropout.tracking.store: a local SQLite store switches to write-ahead logging and leaves no log files behind."""
 
 import sqlite3
 import subprocess
 import sys
 import textwrap
 
-from mcdropout.store import network_filesystem
+from mcdropout.tracking.store import network_filesystem
 
 
 def test_network_filesystem_reads_the_mount_of_the_path(tmp_path):
@@ -23,8 +23,8 @@ def test_network_filesystem_reads_the_mount_of_the_path(tmp_path):
 def test_local_sqlite_store_uses_wal_and_folds_the_log_back_at_exit(tmp_path):
     db = tmp_path / "mlflow.db"
     script = textwrap.dedent(f"""
-        from mcdropout.config import Params
-        from mcdropout.store import client
+        from mcdropout.core.config import Params
+        from mcdropout.tracking.store import client
         from mlflow.entities import Metric
         params = Params().override(**{{"mlflow.tracking_uri": "sqlite:///{db}",
                                        "mlflow.artifact_location": "{tmp_path / 'mlruns'}"}})
@@ -33,7 +33,7 @@ def test_local_sqlite_store_uses_wal_and_folds_the_log_back_at_exit(tmp_path):
         mlc.log_batch(run.info.run_id, metrics=[Metric("loss", 0.5 * i, 0, i) for i in range(10)])
         import os
         assert os.path.exists("{db}-wal")  # written through the write-ahead log
-        from mcdropout.background import exit_now
+        from mcdropout.tracking.background import exit_now
         exit_now(0)  # no interpreter teardown: the exit handler still folds the log in
     """)
     subprocess.run([sys.executable, "-c", script], check=True, env={"PATH": "", "HOME": str(tmp_path)},

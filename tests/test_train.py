@@ -12,14 +12,14 @@ from click.testing import CliRunner
 from scipy.special import logsumexp
 from scipy.stats import norm
 
-from mcdropout.checkpoint import CheckpointError, load_checkpoint
 from mcdropout.cli import main
-from mcdropout.config import Params, to_dict
-from mcdropout.data import build_dataset, load_dataset, write_dataset
-from mcdropout.evaluation import raw_samples
-from mcdropout.experiment import run_single
-from mcdropout.members import Member
-from mcdropout.train import fit_members
+from mcdropout.core.config import Params, to_dict
+from mcdropout.data.datasets import build_dataset, load_dataset, write_dataset
+from mcdropout.inference.evaluation import raw_samples
+from mcdropout.nn.checkpoint import CheckpointError, load_checkpoint
+from mcdropout.nn.members import Member
+from mcdropout.study.experiment import run_single
+from mcdropout.training.train import fit_members
 
 
 def test_same_seed_identical_metrics(tiny_params):
@@ -100,11 +100,11 @@ def test_default_p02_mc_interval_covers_test_points(workdir):
 MEMORY_CHILD = r"""
 import os, sys
 import numpy as np, torch
-from mcdropout.config import Params
-from mcdropout.data import Split
-from mcdropout.members import Member
-from mcdropout.routine import DropoutRoutine
-from mcdropout.train import fit_members, fit_members_on
+from mcdropout.core.config import Params
+from mcdropout.data.datasets import Split
+from mcdropout.nn.members import Member
+from mcdropout.training.routine import DropoutRoutine
+from mcdropout.training.train import fit_members, fit_members_on
 
 torch.set_num_threads(1)
 k, rss = int(sys.argv[1]), {}
@@ -150,7 +150,7 @@ def test_memory_does_not_grow_with_steps():
 def test_progress_lines_show_elapsed_and_remaining_time(capsys):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((20, 2)).astype(np.float32)
-    from mcdropout.data import Split
+    from mcdropout.data.datasets import Split
 
     split = Split(x, x[:, 0].copy())
     params = Params().override(**{"model.hidden": [4], "train.epochs": 200, "mlflow.enabled": False,

@@ -7,10 +7,10 @@ import torch
 from click.testing import CliRunner
 
 from mcdropout.cli import main
-from mcdropout.config import Params
-from mcdropout.data import DataError
-from mcdropout.model import seeded_mlp
-from mcdropout.uci import load_uci, mc_scores, parse_splits, run_benchmark, run_splits
+from mcdropout.core.config import Params
+from mcdropout.data.datasets import DataError
+from mcdropout.nn.model import seeded_mlp
+from mcdropout.study.uci import load_uci, mc_scores, parse_splits, run_benchmark, run_splits
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "uci"
 
@@ -127,7 +127,7 @@ def test_shared_yacht_layout():
 
 
 def test_merge_and_summary_table():
-    from mcdropout.uci import merge, summary_table
+    from mcdropout.study.uci import merge, summary_table
 
     def run(splits, rmse, ll):
         return {"dataset": "energy", "epochs": 10, "mc_samples": 5,
@@ -151,7 +151,7 @@ def test_batched_splits_choose_as_split_by_split(tmp_path, monkeypatch):
     """All splits as one batched model choose what each split alone chooses. Without dropout (p = 0) and with
     full batches (fewer than 128 rows) training is deterministic up to float rounding, so the validation
     log-likelihoods, the choices and the test scores must agree."""
-    import mcdropout.uci
+    import mcdropout.study.uci
 
     folder = make_dataset(tmp_path, n=40)
     (folder / "n_splits.txt").write_text("3\n")
@@ -171,7 +171,7 @@ def test_batched_splits_choose_as_split_by_split(tmp_path, monkeypatch):
         scored.setdefault(seed, []).append(scores["ll"])
         return scores
 
-    monkeypatch.setattr(mcdropout.uci, "mc_scores", record)
+    monkeypatch.setattr(mcdropout.study.uci, "mc_scores", record)
     together = run_splits(ds, [0, 1, 2], epochs=40, samples=20, params=params)
     batched, scored = scored, {}
     alone = [run_splits(ds, [i], epochs=40, samples=20, params=params)[0] for i in range(3)]
