@@ -72,8 +72,9 @@ def benchmark_uci(ctx: click.Context, data_dir, dataset, splits, epochs, samples
         write_json(json_path, saved["result"])
         write_text(md_path, markdown_table(saved["result"]))
 
-    from mcdropout.tracking import background, now_ms
+    from mcdropout.tracking import background
     from mcdropout.tracking.publish import log_uci
+    from mcdropout.tracking.runs import now_ms
 
     params, started = get_params(ctx), now_ms()
     with tracked(params):  # MLflow's import and the store's check run beside the training
