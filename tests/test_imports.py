@@ -145,7 +145,7 @@ def test_few_comparisons_with_task_names():
 
 
 # The subpackages from the bottom up: each imports only those before it (docs/layout.md).
-LAYERS = ["scoring", "core", "data", "nn", "inference", "training", "tracking", "study", "report", "estimators", "cli"]
+LAYERS = ["scoring", "core", "data", "nn", "inference", "training", "study", "tracking", "report", "estimators", "cli"]
 
 
 def test_subpackages_import_only_the_layers_below_them():

@@ -10,6 +10,9 @@ from mcdropout.data.datasets import write_dataset
 from mcdropout.inference.predict import prediction_columns
 from mcdropout.nn.checkpoint import load_checkpoint
 from mcdropout.study.sweep import evaluate_sweep, run_sweep
+from mcdropout.tracking.publisher import MLflowPublisher
+
+MLFLOW = MLflowPublisher()  # the library tracks nothing unless handed a publisher
 
 
 @pytest.fixture
@@ -31,7 +34,7 @@ def _logged_model(params, dataset: str, checkpoint) -> str:
 @pytest.mark.parametrize("dataset", ["regression", "wine"])
 def test_pyfunc_predicts_like_mcdropout_predict(tracked, dataset):
     write_dataset(dataset, tracked)
-    result = run_sweep(tracked, dataset, progress=False)
+    result = run_sweep(tracked, dataset, progress=False, publisher=MLFLOW)
     checkpoint = result.folder / "p0.3_seed1.pt"
     model = mlflow.pyfunc.load_model(_logged_model(tracked, dataset, checkpoint))
     net, meta = load_checkpoint(checkpoint)
@@ -68,8 +71,8 @@ def test_champion_alias_moves_and_old_versions_stay(tracked):
     write_dataset("regression", tracked)
     client = mlflow.MlflowClient()
     for expected in ("1", "2"):
-        result = run_sweep(tracked, "regression", progress=False)
-        metrics = evaluate_sweep(tracked, "regression", result.folder, progress=False)
+        result = run_sweep(tracked, "regression", progress=False, publisher=MLFLOW)
+        metrics = evaluate_sweep(tracked, "regression", result.folder, progress=False, publisher=MLFLOW)
         champion = client.get_model_version_by_alias("mcdropout-regression", "champion")
         assert str(champion.version) == expected
         assert champion.tags["p"] == f"{metrics['best_p']:g}" and champion.tags["seed"] == "0"

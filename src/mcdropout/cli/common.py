@@ -113,3 +113,14 @@ def main(ctx: click.Context, params_path: str | None) -> None:
     tracking.reset()  # a store that failed in an earlier command (same process) is tried again
     ctx.ensure_object(dict)
     ctx.obj["params_path"] = params_path
+
+
+def publisher(params: Params):
+    """Where a command's results are tracked besides its files: MLflow (``mlflow.enabled``), else nowhere."""
+    if not params.mlflow.enabled:
+        from mcdropout.study.publishing import NOWHERE
+
+        return NOWHERE
+    from mcdropout.tracking.publisher import MLflowPublisher
+
+    return MLflowPublisher()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from mcdropout.cli.common import dataset_option, friendly, get_params, main, tracked
+from mcdropout.cli.common import dataset_option, friendly, get_params, main, publisher, tracked
 from mcdropout.core.config import DROPOUT_KINDS, ConfigError
 
 
@@ -76,7 +76,7 @@ def train(ctx: click.Context, dataset: str, p, dropout, seed, epochs, lr, batch_
         from mcdropout.cli.console import evaluation_table
         from mcdropout.study.experiment import run_single
 
-        outcome = run_single(params, dataset, progress=not quiet)
+        outcome = run_single(params, dataset, not quiet, publisher(params))
         if outcome is None:
             return  # a non-zero DDP rank: rank 0 reports
         click.echo(f"saved {outcome.checkpoint}")
@@ -114,7 +114,7 @@ def sweep(ctx: click.Context, dataset: str, epochs: int | None, evaluate: bool, 
     with tracked(params, dataset, models=True):
         from mcdropout.study.sweep import run_sweep
 
-        result = run_sweep(params, dataset, progress=not quiet)
+        result = run_sweep(params, dataset, not quiet, publisher(params))
         if result is None:
             return  # a non-zero DDP rank: rank 0 reports
         fit = result.fit
@@ -132,7 +132,7 @@ def _evaluate_sweep(params, dataset: str, folder: str | Path, out: Path, quiet: 
     from mcdropout.core.tasks import get_task
     from mcdropout.study.sweep import write_sweep_evaluation
 
-    metrics, rows = write_sweep_evaluation(params, dataset, folder, out, progress=not quiet)
+    metrics, rows = write_sweep_evaluation(params, dataset, folder, out, not quiet, publisher(params))
     click.echo(sweep_table(rows, get_task(metrics["task"]), metrics["best_p"]))
     click.echo("wrote " + ", ".join(map(str, sweep_outputs(out))))
 
@@ -166,7 +166,7 @@ def _compare(params, dataset: str, out: Path, quiet: bool) -> None:
     from mcdropout.core.io import write_json
     from mcdropout.study.compare import run_compare
 
-    result = run_compare(params, dataset, progress=not quiet)
+    result = run_compare(params, dataset, not quiet, publisher(params))
     if result is None:
         return  # a non-zero DDP rank: rank 0 reports
     write_json(out, result.metrics)

@@ -29,6 +29,7 @@ from mcdropout.core.config import Params
 from mcdropout.core.paths import Paths
 from mcdropout.core.tasks import Task, get_task
 from mcdropout.nn.members import SELECTION, Member, best_by_seed_mean
+from mcdropout.study.publishing import NOWHERE, Publisher
 
 if TYPE_CHECKING:  # training (Lightning) is imported only by the functions that train
     from mcdropout.study.experiment import MemberOutcome
@@ -61,7 +62,8 @@ def ensemble_members(params: Params) -> list[Member]:
     return [Member(0.0, s) for s in range(params.trust.ensemble_size)]
 
 
-def run_compare(params: Params, dataset: str, progress: bool = True) -> CompareResult | None:
+def run_compare(params: Params, dataset: str, progress: bool = True,
+                publisher: Publisher = NOWHERE) -> CompareResult | None:
     """Train, save and evaluate the comparison members, and train the deep ensemble in the same batched model
     (saved apart, in ``models/<dataset>/ensemble/``, for ``mcdropout trust``); ``None`` on non-zero DDP ranks."""
     paths = Paths.of(params)
@@ -70,7 +72,7 @@ def run_compare(params: Params, dataset: str, progress: bool = True) -> CompareR
     done = train_groups(params, dataset, [
         Group("compare", compare_members(params), paths.compare_dir(dataset), evaluate=True),
         Group("ensemble", ensemble_members(params), paths.ensemble_dir(dataset), evaluate=False),
-    ], progress=progress)
+    ], progress, publisher)
     if done is None:
         return None
     (fit, outcomes), (ensemble_fit, _) = done

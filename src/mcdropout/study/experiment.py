@@ -2,10 +2,10 @@
 group of members trained together (the sweep, the comparison).
 
 A group's checkpoints are written beside its folder and swapped in at the end: an
-interrupted run leaves the previous results whole. MLflow runs are created while the
-members train (in the tracking helper, idle then), so each checkpoint is saved once,
-already holding its run id; curves and models are logged while the members are saved
-and evaluated.
+interrupted run leaves the previous results whole. What is tracked goes to the
+:class:`~mcdropout.study.publishing.Publisher` the caller hands in (nothing by default):
+its runs are opened before the members train, so each checkpoint is saved once, holding
+its run id; curves and models are handed over while the members are saved and evaluated.
 """
 
 from __future__ import annotations
@@ -22,17 +22,13 @@ from mcdropout.data.datasets import Dataset, load_dataset
 from mcdropout.inference.evaluation import evaluate_model, fit_noise
 from mcdropout.nn.checkpoint import CheckpointMeta, save_checkpoint
 from mcdropout.nn.members import Member, MemberOutcome
-from mcdropout.tracking import background
-from mcdropout.tracking import runs as tracking
-from mcdropout.tracking.publish import log_results
-from mcdropout.tracking.registry import log_models
+from mcdropout.study.publishing import NOWHERE, Publisher, RunIds
 from mcdropout.training.train import FitResult, fit_members
 
 __all__ = ["Group", "MemberOutcome", "evaluate_members", "run_single", "save_members", "train_group", "train_groups"]
 
 
-def save_members(data: Dataset, fit: FitResult, params: Params, out_dir: Path,
-                 runs: tracking.GroupRuns) -> list[MemberOutcome]:
+def save_members(data: Dataset, fit: FitResult, params: Params, out_dir: Path, runs: RunIds) -> list[MemberOutcome]:
     """Fit each member's observation noise on val and save its checkpoint (not yet evaluated)."""
     outcomes = []
     mc, task, splits, schema = params.mc, data.task, data.splits, data.schema
@@ -64,28 +60,26 @@ def evaluate_members(data: Dataset, params: Params, outcomes: list[MemberOutcome
 
 
 def _fit(params: Params, dataset: str, members: list[Member], label: str, progress: bool,
-         groups: list[tuple[list[Member], str | None]]) -> tuple[Dataset, FitResult, list[tracking.GroupRuns]] | None:
-    """``params`` already resolved for the dataset (:meth:`~mcdropout.core.config.Params.for_dataset`). The MLflow runs
-    of ``groups`` (members, group name) are created while the members train (the tracking helper is idle then,
-    and each checkpoint is saved once, holding its run id); a failed training ends them as failed."""
+         groups: list[tuple[list[Member], str | None]],
+         publisher: Publisher) -> tuple[Dataset, FitResult, list[RunIds]] | None:
+    """``params`` already resolved for the dataset (:meth:`~mcdropout.core.config.Params.for_dataset`). The runs of
+    ``groups`` (members, group name) are opened while the members train, so that each checkpoint is saved once,
+    holding its run id; a failed training ends them as failed."""
     data = load_dataset(dataset, params.data.dir)
-    started = tracking.now_ms()
-    pending = [] if background.worker_process() else [
-        background.start(tracking.create_runs, params, dataset, group_members, name, started)
-        for group_members, name in groups]
+    runs = publisher.start_runs(params, dataset, groups)
     try:
         fit = fit_members(data.task, data.splits, members, params, progress, label=label,
                           global_seed=params.train.seed, standardize=data.schema.standardize)
     except BaseException:
-        for runs in pending:
-            background.call(tracking.end_runs, params, runs.result(), failed=True)
+        publisher.end_failed(params, runs())
         raise
     if fit is None:
         return None  # a non-zero DDP rank: rank 0 saves and logs
-    return data, fit, [runs.result() for runs in pending]
+    return data, fit, runs()
 
 
-def run_single(params: Params, dataset: str, progress: bool = True) -> MemberOutcome | None:
+def run_single(params: Params, dataset: str, progress: bool = True,
+               publisher: Publisher = NOWHERE) -> MemberOutcome | None:
     """Train one (p, seed) member from ``params.train``, evaluate it, save it under ``models/<dataset>/``."""
     params = params.for_dataset(dataset)
     if params.model.dropout == "concrete":
@@ -93,13 +87,13 @@ def run_single(params: Params, dataset: str, progress: bool = True) -> MemberOut
     else:
         member = Member(params.train.p, params.train.seed)
     check_output(Paths.of(params).single_dir(dataset) / f"{member.name}.pt")  # before training, not after
-    done = _fit(params, dataset, [member], f"{dataset} {member.name}", progress, [([member], None)])
+    done = _fit(params, dataset, [member], f"{dataset} {member.name}", progress, [([member], None)], publisher)
     if done is None:
         return None
     data, fit, (runs,) = done
-    background.submit(tracking.log_fit, params, data.task, runs, _histories(fit), fit.seconds, fit.accelerator)
+    publisher.fit_done(params, data.task, runs, fit)
     outcomes = save_members(data, fit, params, Paths.of(params).single_dir(dataset), runs)
-    _publish(params, data, outcomes, runs, evaluate=True)
+    _publish(params, data, outcomes, runs, True, publisher)
     return outcomes[0]
 
 
@@ -113,8 +107,8 @@ class Group:
     evaluate: bool
 
 
-def train_groups(params: Params, dataset: str, groups: list[Group],
-                 progress: bool = True) -> list[tuple[FitResult, list[MemberOutcome]]] | None:
+def train_groups(params: Params, dataset: str, groups: list[Group], progress: bool = True,
+                 publisher: Publisher = NOWHERE) -> list[tuple[FitResult, list[MemberOutcome]]] | None:
     """Train the members of all ``groups`` as one stacked model (one fit, however many folders); save each
     group in its folder and log it. ``None`` on the non-zero ranks of a DDP run (rank 0 saves)."""
     params = params.for_dataset(dataset)
@@ -122,7 +116,7 @@ def train_groups(params: Params, dataset: str, groups: list[Group],
         check_output(group.folder, folder=True)  # before training, not after
     members = [m for g in groups for m in g.members]
     label = " + ".join(g.name for g in groups) + f" {dataset} ({len(members)} members)"
-    done = _fit(params, dataset, members, label, progress, [(g.members, g.name) for g in groups])
+    done = _fit(params, dataset, members, label, progress, [(g.members, g.name) for g in groups], publisher)
     if done is None:
         return None
     data, fit, all_runs = done
@@ -130,49 +124,39 @@ def train_groups(params: Params, dataset: str, groups: list[Group],
     for group in groups:
         parts.append(fit.part(slice(first, first + len(group.members))))
         first += len(group.members)
-    for runs, part in zip(all_runs, parts):  # logged while the members are saved and evaluated
-        background.submit(tracking.log_fit, params, data.task, runs, _histories(part), fit.seconds, fit.accelerator)
+    for runs, part in zip(all_runs, parts):  # published while the members are saved and evaluated
+        publisher.fit_done(params, data.task, runs, part)
     results = []
     for i, (group, runs, part) in enumerate(zip(groups, all_runs, parts)):
         try:
             with staged_dir(group.folder, owns=("*.pt",)) as staging:  # checkpoints
                 outcomes = save_members(data, part, params, staging, runs)
         except BaseException:
-            for unfinished in all_runs[i:]:
-                background.submit(tracking.end_runs, params, unfinished, failed=True)
+            publisher.end_failed(params, all_runs[i:])
             raise
         for o in outcomes:
             o.checkpoint = group.folder / o.checkpoint.name
-        _publish(params, data, outcomes, runs, group.evaluate)
+        _publish(params, data, outcomes, runs, group.evaluate, publisher)
         results.append((part, outcomes))
     return results
 
 
-def train_group(params: Params, dataset: str, members: list[Member], folder: Path, group: str,
-                evaluate: bool, progress: bool = True) -> tuple[FitResult, list[MemberOutcome]] | None:
+def train_group(params: Params, dataset: str, members: list[Member], folder: Path, group: str, evaluate: bool,
+                progress: bool = True, publisher: Publisher = NOWHERE) -> tuple[FitResult, list[MemberOutcome]] | None:
     """:func:`train_groups` of one group."""
-    done = train_groups(params, dataset, [Group(group, members, folder, evaluate)], progress)
+    done = train_groups(params, dataset, [Group(group, members, folder, evaluate)], progress, publisher)
     return None if done is None else done[0]
 
 
-def _histories(fit: FitResult) -> list[tracking.MemberHistory]:
-    """The members' curves over the epochs, as their runs show them."""
-    return [tracking.MemberHistory(
-        m.name, fit.history[:, :, i].copy(),
-        fit.p_history[:, :, i].copy() if m.dropout == "concrete" else None,
-        (int(fit.stop_epoch[i]), int(fit.best_epoch[i])) if m.early_stopping else None,
-    ) for i, m in enumerate(fit.members)]
-
-
-def _publish(params: Params, data: Dataset, outcomes: list[MemberOutcome], runs: tracking.GroupRuns,
-             evaluate: bool) -> None:
-    """Saved members onto MLflow from the tracking helper (:mod:`mcdropout.tracking.background`): their models while
-    they are evaluated here (``evaluate``), then their final metrics and checkpoints; the runs end. The helper gets the
-    outcomes without their networks (it logs the saved checkpoints)."""
+def _publish(params: Params, data: Dataset, outcomes: list[MemberOutcome], runs: RunIds, evaluate: bool,
+             publisher: Publisher) -> None:
+    """Saved members to the publisher: first as saved (their models, while they are evaluated here when
+    ``evaluate``), then as evaluated (final metrics and checkpoints). The publisher gets the outcomes without their
+    networks (it has the saved checkpoints)."""
     def light() -> list[MemberOutcome]:
         return [MemberOutcome(o.member, None, o.checkpoint, o.meta, o.evaluation) for o in outcomes]
 
-    background.submit(log_models, params, light(), runs, data.splits["val"].x[:5])
+    publisher.members_saved(params, light(), runs, data.splits["val"].x[:5])
     if evaluate:
         evaluate_members(data, params, outcomes)
-    background.submit(log_results, params, light(), runs)
+    publisher.members_evaluated(params, light(), runs)

@@ -22,8 +22,7 @@ from mcdropout.data.datasets import DataError, load_dataset
 from mcdropout.inference.evaluation import MODES, evaluate_model
 from mcdropout.nn.checkpoint import load_checkpoint
 from mcdropout.nn.members import SELECTION, Member, best_by_seed_mean
-from mcdropout.tracking import background
-from mcdropout.tracking.publish import log_sweep_evaluation
+from mcdropout.study.publishing import NOWHERE, Publisher
 
 if TYPE_CHECKING:  # training (Lightning) is imported only by the functions that train
     from mcdropout.study.experiment import MemberOutcome
@@ -43,7 +42,8 @@ def sweep_members(params: Params) -> list[Member]:
     return [Member(p, seed) for p in params.sweep.p for seed in params.sweep.seeds]
 
 
-def run_sweep(params: Params, dataset: str, progress: bool = True) -> SweepResult | None:
+def run_sweep(params: Params, dataset: str, progress: bool = True,
+              publisher: Publisher = NOWHERE) -> SweepResult | None:
     """Train ``sweep.p x sweep.seeds`` as one stacked model; save one checkpoint per member.
 
     ``None`` on the non-zero ranks of a DDP run (rank 0 saves).
@@ -51,11 +51,12 @@ def run_sweep(params: Params, dataset: str, progress: bool = True) -> SweepResul
     folder = Paths.of(params).sweep_dir(dataset)
     from mcdropout.study.experiment import train_group
 
-    done = train_group(params, dataset, sweep_members(params), folder, "sweep", evaluate=False, progress=progress)
+    done = train_group(params, dataset, sweep_members(params), folder, "sweep", False, progress, publisher)
     return None if done is None else SweepResult(*done, folder)
 
 
-def evaluate_sweep(params: Params, dataset: str, folder: str | Path, progress: bool = True) -> dict[str, Any]:
+def evaluate_sweep(params: Params, dataset: str, folder: str | Path, progress: bool = True,
+                   publisher: Publisher = NOWHERE) -> dict[str, Any]:
     """Evaluate every checkpoint in ``folder`` both ways: the ``metrics.json`` object.
 
     ``best_p`` minimises the seed-averaged standard-inference validation loss; the test
@@ -84,15 +85,16 @@ def evaluate_sweep(params: Params, dataset: str, folder: str | Path, progress: b
     best_p = best_by_seed_mean(runs, "p", task.val_loss)
     metrics = {"dataset": dataset, "task": task.name, **dataset_keys(data), "mc_samples": params.mc.samples,
                "best_p": best_p, "selection": SELECTION, "runs": runs}
-    background.submit(log_sweep_evaluation, params, dataset, metrics, metas, summary_by_p(metrics), task.metric)
+    publisher.sweep_evaluated(params, dataset, metrics, metas, summary_by_p(metrics), task.metric)
     return metrics
 
 
 def write_sweep_evaluation(params: Params, dataset: str, folder: str | Path, metrics_json: str | Path,
-                           progress: bool = True) -> tuple[dict[str, Any], list[dict[str, float]]]:
+                           progress: bool = True,
+                           publisher: Publisher = NOWHERE) -> tuple[dict[str, Any], list[dict[str, float]]]:
     """:func:`evaluate_sweep` of ``folder``, written to :func:`sweep_outputs`; returns the metrics and the
     per-p rows. The caller checks the outputs up front (:func:`mcdropout.core.io.check_output`)."""
-    metrics = evaluate_sweep(params, dataset, folder, progress=progress)
+    metrics = evaluate_sweep(params, dataset, folder, progress, publisher)
     rows = summary_by_p(metrics)
     for path, obj in zip(sweep_outputs(metrics_json), (metrics, dvc_metrics(metrics), rows)):
         write_json(path, obj)
