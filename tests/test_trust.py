@@ -278,17 +278,19 @@ def test_shifted_set_follows_the_rule_of_each_kind_of_data():
 
 
 def test_member_seconds_and_load(tmp_path, monkeypatch):
-    seconds = trust_module._member_seconds
+    from mcdropout.study.methods import base
+
+    seconds = base.member_seconds
     assert seconds(SimpleNamespace(fit_seconds=12.0, fit_members=4)) == 3.0
     assert seconds(SimpleNamespace(fit_seconds=12.0, fit_members=1)) == 12.0
     assert seconds(SimpleNamespace(fit_seconds=12.0, fit_members=0)) == 12.0
     missing = tmp_path / "m.pt"
     with pytest.raises(DataError) as err:
-        trust_module._load(missing, "sweep --dataset d")
+        base.load_member(missing, "sweep --dataset d")
     assert str(err.value) == f"{missing}: missing; run `mcdropout sweep --dataset d` first"
     missing.write_bytes(b"")
-    monkeypatch.setattr(trust_module, "load_checkpoint", lambda path: ("model", path))
-    assert trust_module._load(missing, "sweep") == ("model", missing)
+    monkeypatch.setattr(base, "load_checkpoint", lambda path: ("model", path))
+    assert base.load_member(missing, "sweep") == ("model", missing)
 
 
 def test_timed_ms_per_1000_runs_three_times_and_a_tenth_of_a_second(monkeypatch):

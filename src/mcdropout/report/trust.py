@@ -15,8 +15,10 @@ import numpy as np
 from mcdropout.report import plots
 from mcdropout.report.document import Bullets, Figure, Heading, Paragraph, Table
 
-LABELS = {"standard": "standard (dropout off)", "mc_dropout": "MC dropout", "deep_ensemble": "deep ensemble",
-          "concrete": "Concrete dropout (MC)"}
+
+def label(method: dict[str, Any]) -> str:
+    """What the report calls a method: its label in trust.json (a file from before labels: its name)."""
+    return method.get("label", method["name"])
 
 
 def _f(value: Any, digits: int = 4) -> str:
@@ -37,7 +39,7 @@ def trust_table(trust: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
         kind = next((k for k in ood if not k.endswith("fpr95")), None)
         shifted = m["shifted"] or {}
         recal = m["recalibrated"]
-        body.append([LABELS.get(m["name"], m["name"]), _f(m["in_distribution"]["error"]),
+        body.append([label(m), _f(m["in_distribution"]["error"]),
                      _f(m["in_distribution"]["nll"]), _f(m["in_distribution"][extra]), _f(shifted.get("error")),
                      _f(shifted.get("nll")), f"{_f(ood[kind], 3)} ({kind})" if kind else "- (none to rank by)",
                      _f(ood.get(f"{kind}_fpr95"), 3) if kind else "-",
@@ -105,7 +107,7 @@ def trust_figures(trust: dict[str, Any], fig_dir: Path, save) -> dict[str, Path]
     ax = axes[0, 0]
     for m in methods:
         rc = m["curves"]["risk_coverage"]
-        ax.plot(rc["coverage"], rc["risk"], label=LABELS.get(m["name"], m["name"]))
+        ax.plot(rc["coverage"], rc["risk"], label=label(m))
     ax.set(xlabel="fraction of test points kept (most certain first)", ylabel="error of those kept",
            title="Risk against coverage")
     ax.legend(fontsize=7)
@@ -113,7 +115,7 @@ def trust_figures(trust: dict[str, Any], fig_dir: Path, save) -> dict[str, Path]
         h = m["curves"]["histogram"]
         plots.uncertainty_histograms(ax, np.asarray(h["edges"]), np.asarray(h["in_distribution"]),
                                      None if h["shifted"] is None else np.asarray(h["shifted"]),
-                                     xlabel=h["uncertainty"], title=LABELS.get(m["name"], m["name"]))
+                                     xlabel=h["uncertainty"], title=label(m))
     caption = ("Left: test error of the points kept when the most uncertain are set aside. Right: each method's "
                "uncertainty on test points (in distribution) and on the shifted points, as fractions")
     return {caption: save(fig, fig_dir / "trust.png")}

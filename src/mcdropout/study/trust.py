@@ -1,16 +1,8 @@
 """Which uncertainty to trust: MC dropout beside a deep ensemble, standard inference and Concrete dropout.
 
-``mcdropout trust --dataset NAME`` (after the sweep and the comparison) sets
-four ways of predicting side by side, on the same data and architecture:
-
-* ``standard``: the sweep's best-p member (seed ``train.seed``), dropout off; its
-  uncertainty is the constant noise fitted on val (regression: nothing to rank by) or
-  the softmax/sigmoid (classification);
-* ``mc_dropout``: the same member with T MC passes;
-* ``deep_ensemble``: ``trust.ensemble_size`` networks without dropout (seeds 0..M-1),
-  trained by ``mcdropout compare`` in its batched model; their outputs are treated like MC samples (a
-  mixture with noise fitted on val for regression, mean probabilities for classification);
-* ``concrete``: the comparison's Concrete dropout member of the same seed, MC.
+``mcdropout trust --dataset NAME`` (after the sweep and the comparison) sets the registered
+uncertainty methods (:mod:`mcdropout.study.methods`: standard inference, MC dropout, a deep
+ensemble, Concrete dropout, in that order) side by side, on the same data and architecture.
 
 Each is scored in distribution (the test split) and on a shifted set (:mod:`.shift`):
 errors, NLL, coverage/ECE; telling shifted from in-distribution points by its
@@ -24,8 +16,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -36,23 +26,13 @@ from mcdropout.core.tasks import Task
 from mcdropout.data import shift
 from mcdropout.data.datasets import DataError, Dataset, Split, load_dataset
 from mcdropout.data.sources import regression_curve
-from mcdropout.inference.evaluation import predict, raw_samples
-from mcdropout.nn.checkpoint import load_checkpoint
-from mcdropout.nn.members import Member
 from mcdropout.scoring import recalibration as R
 from mcdropout.scoring import selective as S
 from mcdropout.scoring.metrics import coverage
 from mcdropout.study.compare import ensemble_members
+from mcdropout.study.methods import Context, Method, build_methods
 
 LEVEL = 0.95
-
-
-@dataclass
-class Method:
-    name: str
-    predict: Callable[[np.ndarray], Any]  # raw x -> the task's prediction object
-    train_seconds: float
-    has_uncertainty: bool  # False: nothing input-dependent to rank points by
 
 
 def shifted_set(data: Dataset, params: Params) -> tuple[np.ndarray, np.ndarray | None, str]:
@@ -135,7 +115,8 @@ def evaluate_method(task: Task, method: Method, data: Dataset, test: Split, shif
     """Every measurement of one method (see the module docstring)."""
     x_shift, y_shift, _ = shifted
     val, pred = method.predict(data.splits["val"].x), method.predict(test.x)
-    result: dict[str, Any] = {"name": method.name, "in_distribution": _score(task, pred, test.y)}
+    result: dict[str, Any] = {"name": method.name, "label": method.label or method.name,
+                              "in_distribution": _score(task, pred, test.y)}
     pred_shift = method.predict(x_shift) if len(x_shift) else None
     labeled = pred_shift is not None and y_shift is not None
     result["shifted"] = _score(task, pred_shift, y_shift) if labeled else None
@@ -161,17 +142,6 @@ def evaluate_method(task: Task, method: Method, data: Dataset, test: Split, shif
     return result
 
 
-def _member_seconds(meta) -> float:
-    """The member's share of the batched fit that trained it."""
-    return meta.fit_seconds / max(meta.fit_members, 1)
-
-
-def _load(path: Path, what: str):
-    if not path.is_file():
-        raise DataError(f"{path}: missing; run `mcdropout {what}` first")
-    return load_checkpoint(path)
-
-
 def run_trust(params: Params, dataset: str, progress: bool = True) -> dict[str, Any]:
     """The ``trust.json`` object of one dataset, from the models of the sweep and the comparison (which trains
     the deep ensemble)."""
@@ -185,29 +155,7 @@ def run_trust(params: Params, dataset: str, progress: bool = True) -> dict[str, 
     seed = params.train.seed if params.train.seed in seeds else seeds[0]
     data = load_dataset(dataset, params.data.dir)
     task = data.task
-    model, meta = _load(paths.sweep_dir(dataset) / f"{Member(best_p, seed).name}.pt", f"sweep --dataset {dataset}")
-    ensemble = [_load(paths.ensemble_dir(dataset) / f"{m.name}.pt", f"compare --dataset {dataset}")
-                for m in ensemble_members(params)]
-    ens_models = [m for m, _ in ensemble]
-    val_samples = np.concatenate([raw_samples(m, data.splits["val"].x, task, "standard", 1, 0) for m in ens_models])
-    ens_noise = task.fit_noise(val_samples, data.splits["val"].y.astype(np.float64)) if task.fits_noise else None
-
-    def ensemble_predict(x: np.ndarray):
-        return task.prediction(np.concatenate([raw_samples(m, x, task, "standard", 1, 0) for m in ens_models]),
-                               ens_noise)
-
-    methods = [
-        Method("standard", lambda x: predict(model, x, task, "standard", 1, mc.seed, meta.noise_std),
-               _member_seconds(meta), has_uncertainty=not task.fits_noise),
-        Method("mc_dropout", lambda x: predict(model, x, task, "mc", mc.samples, mc.seed, meta.noise_std),
-               _member_seconds(meta), has_uncertainty=True),
-        Method("deep_ensemble", ensemble_predict, sum(_member_seconds(m) for _, m in ensemble), has_uncertainty=True),
-    ]
-    concrete_path = paths.compare_dir(dataset) / f"{Member(0.0, seed, dropout='concrete').name}.pt"
-    if concrete_path.is_file():
-        c_model, c_meta = load_checkpoint(concrete_path)
-        methods.append(Method("concrete", lambda x: predict(c_model, x, task, "mc", mc.samples, mc.seed,
-                                                            c_meta.noise_std), _member_seconds(c_meta), True))
+    methods = build_methods(Context(params, dataset, data, task, best_p, seed))
     test, shifted = data.splits["test"], shifted_set(data, params)
     if not len(shifted[0]):  # real data: the farthest test points are the shift, the rest stay in distribution
         inside, far = shift.mahalanobis_split(data.splits["train"].x, test.x, params.trust.shift_fraction)
@@ -215,7 +163,7 @@ def run_trust(params: Params, dataset: str, progress: bool = True) -> dict[str, 
         test = Split(test.x[inside], test.y[inside])
     results = [evaluate_method(task, m, data, test, shifted) for m in methods]
     return {"dataset": dataset, "task": task.name, "best_p": best_p, "seed": seed, "mc_samples": mc.samples,
-            "ensemble_size": len(ensemble),
+            "ensemble_size": len(ensemble_members(params)),
             "shift": {"rule": shifted[2], "n": int(len(shifted[0])), "labeled": shifted[1] is not None,
                       "n_in_distribution": len(test)},
             "methods": results}

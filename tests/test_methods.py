@@ -1,0 +1,55 @@
+"""mcdropout.study.methods: the trust study's methods come from a registry; a method added in one module and its
+registration reaches trust.json, dvc metrics, the report and MLflow."""
+
+import mlflow
+import pytest
+
+from mcdropout.inference.evaluation import predict
+from mcdropout.nn.members import Member
+from mcdropout.report.figures import save
+from mcdropout.report.trust import trust_blocks, trust_table
+from mcdropout.study import methods
+from mcdropout.study.methods import Context, Method, register
+from mcdropout.study.methods.base import load_member, member_seconds
+from mcdropout.study.trust import run_trust, summary
+from mcdropout.tracking.publish import log_trust
+from test_trust import _prepare, study  # noqa: F401 - the fixture
+
+
+def few_passes(ctx: Context) -> Method:
+    """What a new method's module holds: MC dropout with only 5 passes."""
+    model, meta = load_member(ctx.paths.sweep_dir(ctx.dataset) / f"{Member(ctx.best_p, ctx.seed).name}.pt", "sweep")
+    return Method("mc_dropout_t5", lambda x: predict(model, x, ctx.task, "mc", 5, ctx.params.mc.seed, meta.noise_std),
+                  member_seconds(meta), has_uncertainty=True, label="MC dropout, 5 passes")
+
+
+@pytest.fixture
+def registered(monkeypatch):
+    monkeypatch.setattr(methods.base, "REGISTRY", dict(methods.base.REGISTRY))  # the test's own copy
+    register("mc_dropout_t5", few_passes)
+
+
+def test_the_registered_methods_in_their_order():
+    assert [m.NAME for m in methods.METHODS] == list(methods.REGISTRY) == ["standard", "mc_dropout",
+                                                                           "deep_ensemble", "concrete"]
+
+
+def test_a_new_method_reaches_trust_json_the_report_and_mlflow(study, registered, tmp_path):  # noqa: F811
+    params = study.override(**{"mlflow.enabled": True})
+    _prepare(params, "classification")  # no comparison: Concrete dropout is left out, the rest are there
+    trust = run_trust(params, "classification", progress=False)
+    assert [(m["name"], m["label"]) for m in trust["methods"]] == [
+        ("standard", "standard (dropout off)"), ("mc_dropout", "MC dropout"), ("deep_ensemble", "deep ensemble"),
+        ("mc_dropout_t5", "MC dropout, 5 passes")]
+    new = trust["methods"][-1]
+    assert set(new["in_distribution"]) == {"error", "nll", "ece"} and new["ood_auroc"]["mutual_info"] >= 0
+    assert summary(trust)["nll_mc_dropout_t5"] == round(new["in_distribution"]["nll"], 5)
+    head, body = trust_table(trust)
+    assert body[-1][0] == "MC dropout, 5 passes"
+    blocks = trust_blocks("classification", trust, tmp_path, save)
+    assert (tmp_path / "trust.png").is_file() and len(blocks) >= 4
+    log_trust(params, "classification", trust)
+    mlflow.set_tracking_uri(params.mlflow.tracking_uri)
+    (run,) = mlflow.search_runs(experiment_names=["mcdropout-classification"], filter_string="tags.kind = 'trust'",
+                                output_format="list")
+    assert run.data.metrics["trust/mc_dropout_t5/in_distribution/nll"] == pytest.approx(new["in_distribution"]["nll"])
