@@ -18,7 +18,7 @@ def test_default_layout():
     assert paths.single_dir("regression") == Path("models/regression")
     assert paths.sweep_dir("regression") == Path("models/regression/sweep")
     assert paths.compare_dir("classification") == Path("models/classification/compare")
-    assert paths.task_reports("regression") == Path("reports/regression")
+    assert paths.dataset_reports("regression") == Path("reports/regression")
     assert paths.metrics_json("regression") == Path("reports/regression/metrics.json")
     assert paths.compare_json("classification") == Path("reports/classification/compare.json")
     assert paths.checkpoint_json("regression", "models/regression/p0.2_seed0.pt") == \

@@ -1,4 +1,4 @@
-"""Where every file of the study lives, per task: the one place that spells folder names.
+"""Where every file of the study lives, per dataset: the one place that spells folder names.
 
 The CLI, the DVC stages (``dvc.yaml`` repeats these names, and a test checks they
 agree), the report and the library all ask a :class:`Paths`.
@@ -24,56 +24,56 @@ class Paths:
         return cls(Path(params.data.dir), Path(params.train.models_dir), Path(reports or cls.reports))
 
     # data
-    def data_dir(self, task: str) -> Path:
-        return self.data / task
+    def data_dir(self, dataset: str) -> Path:
+        return self.data / dataset
 
-    def split_csv(self, task: str, split: str) -> Path:
-        return self.data_dir(task) / f"{split}.csv"
+    def split_csv(self, dataset: str, split: str) -> Path:
+        return self.data_dir(dataset) / f"{split}.csv"
 
     # models
-    def single_dir(self, task: str) -> Path:
+    def single_dir(self, dataset: str) -> Path:
         """``mcdropout train`` writes its checkpoint here."""
-        return self.models / task
+        return self.models / dataset
 
-    def sweep_dir(self, task: str) -> Path:
-        return self.models / task / "sweep"
+    def sweep_dir(self, dataset: str) -> Path:
+        return self.models / dataset / "sweep"
 
-    def compare_dir(self, task: str) -> Path:
-        return self.models / task / "compare"
+    def compare_dir(self, dataset: str) -> Path:
+        return self.models / dataset / "compare"
 
-    def ensemble_dir(self, task: str) -> Path:
-        return self.models / task / "ensemble"
+    def ensemble_dir(self, dataset: str) -> Path:
+        return self.models / dataset / "ensemble"
 
     # reports
-    def task_reports(self, task: str) -> Path:
-        return self.reports / task
+    def dataset_reports(self, dataset: str) -> Path:
+        return self.reports / dataset
 
-    def metrics_json(self, task: str) -> Path:
-        return self.task_reports(task) / "metrics.json"
+    def metrics_json(self, dataset: str) -> Path:
+        return self.dataset_reports(dataset) / "metrics.json"
 
-    def compare_json(self, task: str) -> Path:
-        return self.task_reports(task) / "compare.json"
+    def compare_json(self, dataset: str) -> Path:
+        return self.dataset_reports(dataset) / "compare.json"
 
-    def trust_json(self, task: str) -> Path:
-        return self.task_reports(task) / "trust.json"
+    def trust_json(self, dataset: str) -> Path:
+        return self.dataset_reports(dataset) / "trust.json"
 
-    def samples_json(self, task: str) -> Path:
-        return self.task_reports(task) / "samples.json"
+    def samples_json(self, dataset: str) -> Path:
+        return self.dataset_reports(dataset) / "samples.json"
 
-    def checkpoint_json(self, task: str, checkpoint: str | Path) -> Path:
+    def checkpoint_json(self, dataset: str, checkpoint: str | Path) -> Path:
         """``mcdropout evaluate`` of one checkpoint."""
-        return self.task_reports(task) / f"{Path(checkpoint).stem}.json"
+        return self.dataset_reports(dataset) / f"{Path(checkpoint).stem}.json"
 
     @property
     def figures(self) -> Path:
         return self.reports / "figures"
 
-    def figures_dir(self, task: str) -> Path:
-        return self.figures / task
+    def figures_dir(self, dataset: str) -> Path:
+        return self.figures / dataset
 
-    def section_json(self, task: str) -> Path:
+    def section_json(self, dataset: str) -> Path:
         """One dataset's part of the report (document blocks, figures, MLflow run ids)."""
-        return self.reports / "sections" / f"{task}.json"
+        return self.reports / "sections" / f"{dataset}.json"
 
     @property
     def report_md(self) -> Path:

@@ -156,7 +156,7 @@ def write_comparison(tr: TaskReport, paths: Paths) -> list[Path]:
     lines = markdown_table(Table(head, body)) + ["", note]
     if tr.learned:
         lines += ["", *markdown_table(Table(*findings.learned_table(tr.learned)))]
-    md, js = paths.task_reports(tr.name) / "comparison.md", paths.task_reports(tr.name) / "comparison.json"
+    md, js = paths.dataset_reports(tr.name) / "comparison.md", paths.dataset_reports(tr.name) / "comparison.json"
     write_text(md, "\n".join(lines) + "\n")
     write_json(js, tr.comparison)
     return [md, js]
