@@ -18,8 +18,7 @@ def _meta(**kw):
     fields = dict(task="regression", seed=3, dataset="diabetes", features=["age", "bmi"], target="progression",
                   method="dropout", l2=1e-4, noise_std={"standard": 0.5, "mc": 0.25},
                   mc_samples=7, train={"lr": 0.01, "epochs": 5}, accelerator="cpu",
-                  history=torch.arange(8.0).reshape(2, 4), stop_epoch=1, best_epoch=0,
-                  mlflow_run_id="abc", mlflow_parent_run_id="parent", p=0.99)
+                  history=torch.arange(8.0).reshape(2, 4), stop_epoch=1, best_epoch=0, p=0.99)
     return CheckpointMeta(**{**fields, **kw})
 
 
@@ -132,3 +131,13 @@ def test_make_task_from_the_stored_classes():
     assert isinstance(task, Classification)
     assert task.n_classes == 3 and task.out_dim == 3 and task.labels == ("a", "b", "c")
     assert _meta(task="classification", classes=["0", "1"]).make_task().out_dim == 1
+
+
+def test_run_ids_of_older_checkpoints_are_dropped_on_load(tmp_path):
+    """Checkpoints written before run ids moved to runs.json (mcdropout.tracking.sidecar) still load."""
+    path = save_checkpoint(tmp_path / "old.pt", _model(), _meta())
+    payload = torch.load(path, weights_only=True)
+    payload["meta"].update(mlflow_run_id="abc", mlflow_parent_run_id="parent")
+    torch.save(payload, path)
+    _, meta = load_checkpoint(path)
+    assert meta.seed == 3 and "mlflow_run_id" not in meta.to_dict()

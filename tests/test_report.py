@@ -22,6 +22,7 @@ from mcdropout.report import assemble, build_report, findings, log_report_runs, 
 from mcdropout.report.document import Bullets, Code, Document, Figure, Heading, Paragraph, Table, to_html, to_markdown
 from mcdropout.study.sweep import evaluate_sweep
 from mcdropout.tracking import publish
+from mcdropout.tracking.sidecar import write_runs
 
 REG, CLS = get_task("regression"), get_task("classification")
 
@@ -229,13 +230,13 @@ def _save(paths_dir: Path, name: str, data, member: Member, run_id: str) -> tupl
                           classes=None if schema.classes is None else list(schema.classes), method=member.method,
                           l2=member.l2,
                           noise_std={"standard": 0.3, "mc": 0.3} if task.fits_noise else None, mc_samples=4,
-                          history=torch.rand(6, 4, generator=gen) + 0.1, mlflow_run_id=f"{name}-child",
-                          mlflow_parent_run_id=run_id)
+                          history=torch.rand(6, 4, generator=gen) + 0.1)
     if member.dropout == "concrete":
         meta.learned_p, meta.p_history = model.learned_p, torch.rand(6, 2, generator=gen) * 0.5
     if member.early_stopping:
         meta.stop_epoch, meta.best_epoch = 5, 2
     save_checkpoint(paths_dir / f"{member.name}.pt", model, meta)
+    write_runs(paths_dir, run_id, {member.name: f"{name}-child"}, replace=False)  # as MLflow's publisher records them
     return model, meta
 
 

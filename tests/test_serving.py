@@ -24,10 +24,12 @@ def tracked(tiny_params, monkeypatch):
 
 
 def _logged_model(params, dataset: str, checkpoint) -> str:
-    _, meta = load_checkpoint(checkpoint)
+    from mcdropout.tracking.sidecar import read_runs
+
+    run_id = read_runs(checkpoint.parent)["members"][checkpoint.stem]
     exp = mlflow.get_experiment_by_name(f"mcdropout-{dataset}")
     (found,) = mlflow.search_logged_models(experiment_ids=[exp.experiment_id], output_format="list",
-                                           filter_string=f"source_run_id = '{meta.mlflow_run_id}'")
+                                           filter_string=f"source_run_id = '{run_id}'")
     return f"models:/{found.model_id}"
 
 

@@ -26,6 +26,9 @@ class CheckpointError(ValueError):
     """A checkpoint file is missing, not one of ours, or does not hold what it should."""
 
 
+RETIRED = {"mlflow_run_id", "mlflow_parent_run_id"}  # older checkpoints' run ids: now in runs.json beside them
+
+
 @dataclass
 class CheckpointMeta:
     task: str  # "regression" | "classification"
@@ -47,8 +50,6 @@ class CheckpointMeta:
     p_history: torch.Tensor | None = None  # Concrete members: [epochs, layers]
     stop_epoch: int | None = None  # early-stopping members (0-based) ...
     best_epoch: int | None = None  # ... and the epoch whose weights it kept
-    mlflow_run_id: str | None = None
-    mlflow_parent_run_id: str | None = None
     p: float = field(default=0.0, metadata={"stored": False})  # from the model's config, not stored twice
 
     def make_task(self) -> Task:
@@ -61,6 +62,7 @@ class CheckpointMeta:
     @classmethod
     def from_dict(cls, raw: dict[str, Any], p: float) -> CheckpointMeta:
         known = {f.name for f in dataclasses.fields(cls)} - {"p"}
+        raw = {k: v for k, v in raw.items() if k not in RETIRED}
         unknown = set(raw) - known
         if unknown:
             raise TypeError(f"unknown metadata {', '.join(sorted(unknown))}")

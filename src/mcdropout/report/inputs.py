@@ -58,8 +58,11 @@ def _checkpoints(folder: Path) -> list[Checkpoint]:
     return [load_checkpoint(path) for path in sorted(folder.glob("*.pt"))]
 
 
-def _parent_run(checkpoints: list[Checkpoint]) -> str | None:
-    return next((meta.mlflow_parent_run_id for _, meta in checkpoints if meta.mlflow_parent_run_id), None)
+def _parent_run(folder: Path) -> str | None:
+    """The MLflow parent run the folder's checkpoints were logged under, where they were tracked."""
+    from mcdropout.tracking.sidecar import read_runs
+
+    return read_runs(folder)["parent"]
 
 
 def check_inputs(name: str, paths: Paths) -> None:
@@ -92,7 +95,7 @@ def load_inputs(params: Params, name: str, paths: Paths) -> TaskInputs:
                             key=lambda item: item[0])),
         histories={p: np.stack(h) for p, h in sorted(histories.items())},
         x_range=(curve.x_min, curve.x_max) if curve else (float(x.min()), float(x.max())),
-        data_noise=curve.noise if curve else None, sweep_run_id=_parent_run(sweep))
+        data_noise=curve.noise if curve else None, sweep_run_id=_parent_run(paths.sweep_dir(name)))
     if paths.trust_json(name).is_file():
         inputs.trust = json.loads(paths.trust_json(name).read_text())
     if paths.samples_json(name).is_file():
@@ -100,5 +103,5 @@ def load_inputs(params: Params, name: str, paths: Paths) -> TaskInputs:
     if paths.compare_json(name).is_file():
         inputs.compare = json.loads(paths.compare_json(name).read_text())
         inputs.compare_checkpoints = _checkpoints(paths.compare_dir(name))
-        inputs.compare_run_id = _parent_run(inputs.compare_checkpoints)
+        inputs.compare_run_id = _parent_run(paths.compare_dir(name))
     return inputs

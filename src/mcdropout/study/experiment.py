@@ -4,8 +4,8 @@ group of members trained together (the sweep, the comparison).
 A group's checkpoints are written beside its folder and swapped in at the end: an
 interrupted run leaves the previous results whole. What is tracked goes to the
 :class:`~mcdropout.study.publishing.Publisher` the caller hands in (nothing by default):
-its runs are opened before the members train, so each checkpoint is saved once, holding
-its run id; curves and models are handed over while the members are saved and evaluated.
+its runs are opened before the members train; curves and models are handed over while
+the members are saved and evaluated.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from mcdropout.training.train import FitResult, fit_members
 __all__ = ["Group", "MemberOutcome", "evaluate_members", "run_single", "save_members", "train_group", "train_groups"]
 
 
-def save_members(data: Dataset, fit: FitResult, params: Params, out_dir: Path, runs: RunIds) -> list[MemberOutcome]:
+def save_members(data: Dataset, fit: FitResult, params: Params, out_dir: Path) -> list[MemberOutcome]:
     """Fit each member's observation noise on val and save its checkpoint (not yet evaluated)."""
     outcomes = []
     mc, task, splits, schema = params.mc, data.task, data.splits, data.schema
@@ -40,7 +40,6 @@ def save_members(data: Dataset, fit: FitResult, params: Params, out_dir: Path, r
             mc_samples=mc.samples, train=to_dict(params.train), accelerator=fit.accelerator,
             fit_seconds=fit.seconds, fit_members=fit.stack_size,
             history=torch.from_numpy(fit.history[:, :, i].copy()), p=member.p,
-            mlflow_run_id=runs.members.get(member.name), mlflow_parent_run_id=runs.parent,
         )
         if member.dropout == "concrete":
             meta.learned_p = model.learned_p  # per hidden layer, at the end of training
@@ -63,8 +62,8 @@ def _fit(params: Params, dataset: str, members: list[Member], label: str, progre
          groups: list[tuple[list[Member], str | None]],
          publisher: Publisher) -> tuple[Dataset, FitResult, list[RunIds]] | None:
     """``params`` already resolved for the dataset (:meth:`~mcdropout.core.config.Params.for_dataset`). The runs of
-    ``groups`` (members, group name) are opened while the members train, so that each checkpoint is saved once,
-    holding its run id; a failed training ends them as failed."""
+    ``groups`` (members, group name) are opened while the members train (the tracking helper is idle then); a
+    failed training ends them as failed."""
     data = load_dataset(dataset, params.data.dir)
     runs = publisher.start_runs(params, dataset, groups)
     try:
@@ -92,8 +91,8 @@ def run_single(params: Params, dataset: str, progress: bool = True,
         return None
     data, fit, (runs,) = done
     publisher.fit_done(params, data.task, runs, fit)
-    outcomes = save_members(data, fit, params, Paths.of(params).single_dir(dataset), runs)
-    _publish(params, data, outcomes, runs, True, publisher)
+    outcomes = save_members(data, fit, params, Paths.of(params).single_dir(dataset))
+    _publish(params, data, outcomes, runs, True, publisher, whole_folder=False)
     return outcomes[0]
 
 
@@ -129,14 +128,14 @@ def train_groups(params: Params, dataset: str, groups: list[Group], progress: bo
     results = []
     for i, (group, runs, part) in enumerate(zip(groups, all_runs, parts)):
         try:
-            with staged_dir(group.folder, owns=("*.pt",)) as staging:  # checkpoints
-                outcomes = save_members(data, part, params, staging, runs)
+            with staged_dir(group.folder, owns=("*.pt", "runs.json")) as staging:  # checkpoints, their runs
+                outcomes = save_members(data, part, params, staging)
         except BaseException:
             publisher.end_failed(params, all_runs[i:])
             raise
         for o in outcomes:
             o.checkpoint = group.folder / o.checkpoint.name
-        _publish(params, data, outcomes, runs, group.evaluate, publisher)
+        _publish(params, data, outcomes, runs, group.evaluate, publisher, whole_folder=True)
         results.append((part, outcomes))
     return results
 
@@ -149,14 +148,15 @@ def train_group(params: Params, dataset: str, members: list[Member], folder: Pat
 
 
 def _publish(params: Params, data: Dataset, outcomes: list[MemberOutcome], runs: RunIds, evaluate: bool,
-             publisher: Publisher) -> None:
+             publisher: Publisher, whole_folder: bool) -> None:
     """Saved members to the publisher: first as saved (their models, while they are evaluated here when
     ``evaluate``), then as evaluated (final metrics and checkpoints). The publisher gets the outcomes without their
-    networks (it has the saved checkpoints)."""
+    networks (it has the saved checkpoints); ``whole_folder``: the members are all their folder holds (a group's
+    folder), not some of it (single runs)."""
     def light() -> list[MemberOutcome]:
         return [MemberOutcome(o.member, None, o.checkpoint, o.meta, o.evaluation) for o in outcomes]
 
-    publisher.members_saved(params, light(), runs, data.splits["val"].x[:5])
+    publisher.members_saved(params, light(), runs, data.splits["val"].x[:5], whole_folder)
     if evaluate:
         evaluate_members(data, params, outcomes)
     publisher.members_evaluated(params, light(), runs)

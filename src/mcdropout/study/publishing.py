@@ -1,8 +1,8 @@
 """Where a study's results go besides its own files: a :class:`Publisher` that the caller hands in.
 
 The study never imports tracking: it tells the publisher what happened (runs to open for the members about to
-train, their curves, their saved checkpoints, their evaluation, a sweep's table) and records in each checkpoint
-the run ids the publisher gives back. :data:`NOWHERE` publishes nothing (the default: a library call tracks
+train, their curves, their saved checkpoints, their evaluation, a sweep's table); checkpoints hold no run ids (the
+publisher keeps its own record beside them). :data:`NOWHERE` publishes nothing (the default: a library call tracks
 nothing unless asked); the command line hands in MLflow's (:class:`mcdropout.tracking.publisher.MLflowPublisher`).
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
@@ -41,13 +42,15 @@ class Publisher(Protocol):
     def fit_done(self, params: Params, task: Task, runs: Any, fit: FitResult) -> None:
         """A group's members trained: their curves."""
 
-    def members_saved(self, params: Params, outcomes: list[MemberOutcome], runs: Any, example: Any) -> None:
-        """A group's checkpoints are saved (``outcomes`` without their networks): their models."""
+    def members_saved(self, params: Params, outcomes: list[MemberOutcome], runs: Any, example: Any,
+                      whole_folder: bool) -> None:
+        """A group's checkpoints are saved (``outcomes`` without their networks; ``whole_folder``: all their folder
+        holds): their models."""
 
     def members_evaluated(self, params: Params, outcomes: list[MemberOutcome], runs: Any) -> None:
         """A group's members are evaluated: their final metrics and checkpoints; their runs end."""
 
-    def sweep_evaluated(self, params: Params, dataset: str, metrics: dict[str, Any], metas: list, rows: list,
+    def sweep_evaluated(self, params: Params, dataset: str, folder: Path, metrics: dict[str, Any], rows: list,
                         metric: str) -> None:
         """A sweep's table (metrics.json) on its parent run, and its champion."""
 
@@ -64,13 +67,13 @@ class _Nowhere:
     def fit_done(self, params, task, runs, fit) -> None:
         pass
 
-    def members_saved(self, params, outcomes, runs, example) -> None:
+    def members_saved(self, params, outcomes, runs, example, whole_folder) -> None:
         pass
 
     def members_evaluated(self, params, outcomes, runs) -> None:
         pass
 
-    def sweep_evaluated(self, params, dataset, metrics, metas, rows, metric) -> None:
+    def sweep_evaluated(self, params, dataset, folder, metrics, rows, metric) -> None:
         pass
 
 

@@ -68,10 +68,9 @@ def evaluate_sweep(params: Params, dataset: str, folder: str | Path, progress: b
         raise DataError(f"{folder}: no checkpoints; run `mcdropout sweep --dataset {dataset}` first")
     data = load_dataset(dataset, params.data.dir)
     task, splits = data.task, data.splits
-    runs, metas = [], {}
+    runs = []
     for i, path in enumerate(paths):
         model, meta = load_checkpoint(path)
-        metas[path.name] = meta
         if meta.dataset != dataset:
             raise DataError(f"{path}: trained on dataset {meta.dataset!r}, not {dataset!r}")
         if meta.method not in SWEEP_METHODS:
@@ -85,7 +84,7 @@ def evaluate_sweep(params: Params, dataset: str, folder: str | Path, progress: b
     best_p = best_by_seed_mean(runs, "p", task.val_loss)
     metrics = {"dataset": dataset, "task": task.name, **dataset_keys(data), "mc_samples": params.mc.samples,
                "best_p": best_p, "selection": SELECTION, "runs": runs}
-    publisher.sweep_evaluated(params, dataset, metrics, metas, summary_by_p(metrics), task.metric)
+    publisher.sweep_evaluated(params, dataset, folder, metrics, summary_by_p(metrics), task.metric)
     return metrics
 
 

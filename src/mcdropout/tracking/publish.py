@@ -63,12 +63,13 @@ def log_results(params: Params, outcomes: list[MemberOutcome], runs: GroupRuns) 
     end_runs(params, runs)
 
 
-def log_sweep_evaluation(params: Params, dataset: str, metrics: dict[str, Any], metas: dict[str, Any],
+def log_sweep_evaluation(params: Params, dataset: str, metrics: dict[str, Any], runs: dict[str, Any],
                          rows: list[dict[str, float]], key: str) -> None:
     """The sweep's final metrics on its runs (:func:`mcdropout.tracking.runs.log_evaluation`), then its best p's member
-    registered as the dataset's champion model."""
-    log_evaluation(params, metrics, metas, rows, key)
-    register_champion(params, dataset, metrics, metas)
+    registered as the dataset's champion model. ``runs``: the sweep folder's record
+    (:func:`mcdropout.tracking.sidecar.read_runs`)."""
+    log_evaluation(params, metrics, runs, rows, key)
+    register_champion(params, dataset, metrics, runs)
 
 
 def log_report(params: Params, parent_run_id: str | None, files: list[Path]) -> None:

@@ -1,8 +1,8 @@
 """The study's results onto MLflow: the :class:`~mcdropout.study.publishing.Publisher` the command line hands in.
 
 Every call goes to the tracking helper process (:mod:`mcdropout.tracking.background`), which overlaps MLflow's work
-with the command's; runs are created while the members train (the helper is idle then), so each checkpoint is
-saved once, already holding its run id.
+with the command's; runs are created while the members train (the helper is idle then), and which runs a folder's
+checkpoints went to is written beside them (:mod:`mcdropout.tracking.sidecar`).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from mcdropout.tracking import background
 from mcdropout.tracking import runs as tracking
 from mcdropout.tracking.publish import log_results, log_sweep_evaluation
 from mcdropout.tracking.registry import log_models
+from mcdropout.tracking.sidecar import read_runs, write_runs
 
 
 class MLflowPublisher:
@@ -34,14 +35,16 @@ class MLflowPublisher:
     def fit_done(self, params, task, runs, fit) -> None:
         background.submit(tracking.log_fit, params, task, runs, histories(fit), fit.seconds, fit.accelerator)
 
-    def members_saved(self, params, outcomes, runs, example) -> None:
+    def members_saved(self, params, outcomes, runs, example, whole_folder) -> None:
+        if params.mlflow.enabled and outcomes:  # the runs' record beside the checkpoints, before anything reads it
+            write_runs(outcomes[0].checkpoint.parent, runs.parent, dict(runs.members), replace=whole_folder)
         background.submit(log_models, params, outcomes, runs, example)
 
     def members_evaluated(self, params, outcomes, runs) -> None:
         background.submit(log_results, params, outcomes, runs)
 
-    def sweep_evaluated(self, params, dataset, metrics, metas, rows, metric) -> None:
-        background.submit(log_sweep_evaluation, params, dataset, metrics, metas, rows, metric)
+    def sweep_evaluated(self, params, dataset, folder, metrics, rows, metric) -> None:
+        background.submit(log_sweep_evaluation, params, dataset, metrics, read_runs(folder), rows, metric)
 
 
 def histories(fit: Any) -> list[tracking.MemberHistory]:

@@ -7,6 +7,7 @@ torch: logging a model needs the network's code (:mod:`mcdropout.tracking.servin
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -37,16 +38,17 @@ def log_models(params: Params, outcomes: list, runs: GroupRuns, example: np.ndar
     return model_ids
 
 
-def register_champion(params: Params, dataset: str, metrics: dict[str, Any], metas: dict[str, Any]) -> str | None:
+def register_champion(params: Params, dataset: str, metrics: dict[str, Any], runs: dict[str, Any]) -> str | None:
     """Register the best p's member (seed ``train.seed``, or the first seed) as ``mcdropout-<dataset>`` with the
-    alias ``champion``; the version is tagged with p, seed and test metrics. Returns the version, or None."""
+    alias ``champion``; the version is tagged with p, seed and test metrics. ``runs``: the sweep folder's record
+    (:func:`mcdropout.tracking.sidecar.read_runs`). Returns the version, or None."""
     if not params.mlflow.enabled:
         return None
     seeds = sorted({r["seed"] for r in metrics["runs"]})
     seed = params.train.seed if params.train.seed in seeds else seeds[0]
     run = next(r for r in metrics["runs"] if r["p"] == metrics["best_p"] and r["seed"] == seed)
-    meta = metas.get(run["checkpoint"])
-    if meta is None or not meta.mlflow_run_id:
+    run_id = runs["members"].get(Path(run["checkpoint"]).stem)
+    if not run_id:
         return None
     try:
         import mlflow
@@ -55,7 +57,7 @@ def register_champion(params: Params, dataset: str, metrics: dict[str, Any], met
         mlflow.set_tracking_uri(tracking_uri(params.mlflow))
         exp = experiment_id(params.mlflow, dataset)
         found = mlflow.search_logged_models(experiment_ids=[exp], output_format="list",
-                                            filter_string=f"source_run_id = '{meta.mlflow_run_id}'")
+                                            filter_string=f"source_run_id = '{run_id}'")
         if not found:
             return None
         name = f"{params.mlflow.experiment_prefix}-{dataset}"

@@ -308,35 +308,34 @@ def _metric(key: str, value: float, timestamp: int):
     return Metric(key, float(value), timestamp, 0)
 
 
-def log_evaluation(params: Params, metrics: dict[str, Any], metas: dict[str, Any],
+def log_evaluation(params: Params, metrics: dict[str, Any], runs: dict[str, Any],
                    rows: list[dict[str, float]] = (), key: str = "rmse") -> None:
     """Add final standard/MC metrics of every split to each member's run; to the parent, ``best_p`` and the
     per-p table (``evaluate``).
 
-    ``metas``: checkpoint file name -> its :class:`~mcdropout.nn.checkpoint.CheckpointMeta`. ``rows``: the seed
-    means per p (``sweep.summary_by_p``), logged as ``by_p/<column>`` at step ``round(100 p)`` so that the
-    UI's chart view plots test error and NLL against p (x axis: step = 100 p).
+    ``runs``: the folder's record, ``{"parent": id, "members": {member name: run id}}``
+    (:func:`mcdropout.tracking.sidecar.read_runs`). ``rows``: the seed means per p (``sweep.summary_by_p``),
+    logged as ``by_p/<column>`` at step ``round(100 p)`` so that the UI's chart view plots test error and NLL
+    against p (x axis: step = 100 p).
     """
-    if not params.mlflow.enabled:
+    if not params.mlflow.enabled or not runs["members"]:
         return
     from mlflow.entities import Metric
 
     try:
         mlc = client(params.mlflow)
         now = now_ms()
-        parents = set()
-        model_ids = _model_ids(mlc, {m.mlflow_run_id for m in metas.values() if m.mlflow_run_id})
+        ids = {run["checkpoint"]: runs["members"].get(Path(run["checkpoint"]).stem) for run in metrics["runs"]}
+        model_ids = _model_ids(mlc, {i for i in ids.values() if i})
         for run in metrics["runs"]:
-            meta = metas.get(run["checkpoint"])
-            if meta is not None and meta.mlflow_run_id:
-                log_batched(mlc, meta.mlflow_run_id,
-                            metrics=_final_metrics(run, now, model_ids.get(meta.mlflow_run_id)))
-                parents.add(meta.mlflow_parent_run_id)
+            run_id = ids[run["checkpoint"]]
+            if run_id:
+                log_batched(mlc, run_id, metrics=_final_metrics(run, now, model_ids.get(run_id)))
         columns = [f"standard_test_{key}", f"mc_test_{key}", "standard_test_nll", "mc_test_nll",
                    f"standard_train_{key}"]
         table = [Metric(f"by_p/{c}", float(row[c]), now, int(round(100 * row["p"])))
                  for row in rows for c in columns if c in row]
-        for parent in parents - {None}:
-            log_batched(mlc, parent, metrics=[_metric("best_p", metrics["best_p"], now), *table])
+        if runs["parent"]:
+            log_batched(mlc, runs["parent"], metrics=[_metric("best_p", metrics["best_p"], now), *table])
     except Exception as exc:
         warn("logging of evaluation metrics", exc)
