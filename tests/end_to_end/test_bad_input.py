@@ -440,7 +440,7 @@ def test_stores_are_probed_once_and_skipped_after_the_first_failure(tmp_path, mo
     for _ in range(3):
         runs = tracking.create_runs(params, "regression", [Member(0.0, 0)], "sweep", 0, "cpu")
         assert runs == tracking.GroupRuns()
-        tracking.log_evaluation(params, {"runs": [], "best_p": 0.0}, {})
+        tracking.log_evaluation(params, {"runs": [], "best_p": 0.0}, {"parent": "x", "members": {"p0_seed0": "y"}})
     assert time.perf_counter() - start < 10
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and err.startswith("Warning: MLflow"), err

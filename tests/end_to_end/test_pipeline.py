@@ -91,7 +91,7 @@ def test_repro_outputs(repo):
             assert all(abs(r["standard"]["test"][key] * 60 - round(r["standard"]["test"][key] * 60)) < 1e-6
                        for r in metrics["runs"])
         assert sorted(p.name for p in (repo / "models" / task / "sweep").iterdir()) == [
-            "p0.5_seed0.pt", "p0.5_seed1.pt", "p0_seed0.pt", "p0_seed1.pt"]
+            "p0.5_seed0.pt", "p0.5_seed1.pt", "p0_seed0.pt", "p0_seed1.pt", "runs.json"]  # + MLflow's record
     report = (repo / "reports" / "report.md").read_text()
     for needle in ("## Regression", "## Classification", "overfitting if e_train < 0.5 e_ref", "best p ="):
         assert needle in report

@@ -318,7 +318,7 @@ def log_evaluation(params: Params, metrics: dict[str, Any], runs: dict[str, Any]
     logged as ``by_p/<column>`` at step ``round(100 p)`` so that the UI's chart view plots test error and NLL
     against p (x axis: step = 100 p).
     """
-    if not params.mlflow.enabled or not runs["members"]:
+    if not params.mlflow.enabled or not runs.get("members"):
         return
     from mlflow.entities import Metric
 
@@ -335,7 +335,7 @@ def log_evaluation(params: Params, metrics: dict[str, Any], runs: dict[str, Any]
                    f"standard_train_{key}"]
         table = [Metric(f"by_p/{c}", float(row[c]), now, int(round(100 * row["p"])))
                  for row in rows for c in columns if c in row]
-        if runs["parent"]:
+        if runs.get("parent"):
             log_batched(mlc, runs["parent"], metrics=[_metric("best_p", metrics["best_p"], now), *table])
     except Exception as exc:
         warn("logging of evaluation metrics", exc)
