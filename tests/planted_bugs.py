@@ -21,10 +21,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PKG = "src/mcdropout"
-TRUST_TESTS = ["tests/test_trust.py"]
-UNCERTAINTY_TESTS = ["tests/test_uncertainty.py", "tests/test_metrics.py"]
-METRIC_TESTS = ["tests/test_metrics.py", "tests/test_uncertainty.py", "tests/test_selective.py"]
-SELECTIVE_TESTS = ["tests/test_selective.py", "tests/test_trust.py"]
+TRUST_TESTS = ["tests/study/test_trust.py"]
+UNCERTAINTY_TESTS = ["tests/scoring/test_uncertainty.py", "tests/scoring/test_metrics.py"]
+METRIC_TESTS = ["tests/scoring/test_metrics.py", "tests/scoring/test_uncertainty.py", "tests/scoring/test_selective.py"]
+SELECTIVE_TESTS = ["tests/scoring/test_selective.py", "tests/study/test_trust.py"]
 
 # (name, file, the line as it is, the line with the bug, the test files to run)
 BUGS: list[tuple[str, str, str, str, list[str]]] = [

@@ -3,6 +3,7 @@ registration reaches trust.json, dvc metrics, the report and MLflow."""
 
 import mlflow
 import pytest
+from test_trust import _prepare, study  # noqa: F401 - the fixture
 
 from mcdropout.inference.evaluation import predict
 from mcdropout.nn.members import Member
@@ -13,7 +14,6 @@ from mcdropout.study.methods import Context, Method, register
 from mcdropout.study.methods.base import load_member, member_seconds
 from mcdropout.study.trust import run_trust, summary
 from mcdropout.tracking.publish import log_trust
-from test_trust import _prepare, study  # noqa: F401 - the fixture
 
 
 def few_passes(ctx: Context) -> Method:

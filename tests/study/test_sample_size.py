@@ -10,7 +10,6 @@ from mcdropout.core.paths import Paths
 from mcdropout.core.tasks import Regression
 from mcdropout.data.datasets import DataError, build_dataset, write_dataset
 from mcdropout.nn.model import seeded_mlp
-from mcdropout.report.samples import samples_findings
 from mcdropout.study.sample_size import GRID, enough, metrics_against_t, run_sample_size, seed_noise
 from mcdropout.study.sweep import run_sweep, write_sweep_evaluation
 
@@ -65,32 +64,3 @@ def test_samples_json_of_a_sweep(tiny_params):
     assert out["default_enough"] == (params.mc.samples >= out["needed"])
     again = run_sample_size(params, "classification", repeats=3)
     assert again == out  # seeded
-
-
-def _samples(default_enough: bool) -> dict:
-    grid = [1, 10, 100, 1000]
-    return {"grid": grid, "default_samples": 100, "p": 0.5, "seed": 0, "repeats": 5,
-            "needed": 10 if default_enough else 1000, "default_enough": default_enough,
-            "metrics": {"nll": {"mean": [0.9, 0.52, 0.51, 0.5], "sd": [0.1] * 4, "noise": 0.02,
-                                "noise_rule": "sd over training seeds", "enough": 10 if default_enough else 1000}}}
-
-
-def test_findings_carry_their_numbers():
-    said = samples_findings(_samples(True))
-    assert said[0] == ("Test nll: within 0.02 (sd over training seeds) of its T = 1000 value 0.5000 from T = 10 on "
-                       "(T = 1: 0.9000; T = 100: 0.5100).")
-    assert said[1] == "The default T = 100 (mc.samples) is enough here: the slowest metric, nll, needs T = 10."
-    said = samples_findings(_samples(False))
-    assert said[1] == ("The default T = 100 (mc.samples) is not enough here: nll needs T = 1000; raise mc.samples "
-                       "for this dataset.")
-
-
-def test_the_section_part_draws_its_figure(tmp_path):
-    from mcdropout.report.document import Bullets, Figure, Heading
-    from mcdropout.report.figures import save
-    from mcdropout.report.samples import samples_blocks
-
-    blocks = samples_blocks("regression", _samples(True), tmp_path, save)  # lists, as samples.json holds them
-    assert isinstance(blocks[0], Heading) and isinstance(blocks[2], Bullets)
-    (figure,) = [b for b in blocks if isinstance(b, Figure)]
-    assert figure.path == tmp_path / "samples.png" and figure.path.stat().st_size > 5_000

@@ -12,7 +12,7 @@ from mcdropout.data.datasets import DataError
 from mcdropout.nn.model import seeded_mlp
 from mcdropout.study.uci import load_uci, mc_scores, parse_splits, run_benchmark, run_splits
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "uci"
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "data" / "uci"
 
 
 def make_dataset(root: Path, n: int = 40, name: str = "tiny") -> Path:

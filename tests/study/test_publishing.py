@@ -59,34 +59,3 @@ def test_handed_no_publisher_the_study_tracks_nothing(tiny_params, workdir):
     evaluate_sweep(params, "regression", result.folder, progress=False, publisher=NOWHERE)
     assert not (workdir / "mlflow.db").exists() and not (workdir / "mlruns").exists()
     assert sorted(p.name for p in result.folder.iterdir()) == ["p0.5_seed0.pt"]  # no record of runs
-
-
-def test_mlflows_record_of_runs_beside_the_checkpoints(tiny_params):
-    from mcdropout.tracking.publisher import MLflowPublisher
-    from mcdropout.tracking.sidecar import read_runs
-
-    params = tiny_params.override(**{"sweep.p": [0.0, 0.5], "sweep.seeds": [0], "mlflow.enabled": True})
-    write_dataset("regression", params)
-    result = run_sweep(params, "regression", progress=False, publisher=MLflowPublisher())
-    runs = read_runs(result.folder)
-    assert set(runs["members"]) == {"p0_seed0", "p0.5_seed0"} and runs["parent"]
-    import mlflow
-
-    mlflow.set_tracking_uri(params.mlflow.tracking_uri)
-    run = mlflow.get_run(runs["members"]["p0.5_seed0"])
-    assert run.info.run_name == "p0.5_seed0" and run.data.tags["mlflow.parentRunId"] == runs["parent"]
-    again = run_sweep(params.override(**{"sweep.p": [0.2]}), "regression", progress=False, publisher=MLflowPublisher())
-    assert set(read_runs(again.folder)["members"]) == {"p0.2_seed0"}  # the record goes with the folder's content
-
-
-def test_read_runs_of_a_folder_without_or_with_a_damaged_record(tmp_path):
-    from mcdropout.tracking.sidecar import read_runs, runs_path, write_runs
-
-    assert read_runs(tmp_path) == {"parent": None, "members": {}}
-    runs_path(tmp_path).write_text("[1, 2")
-    assert read_runs(tmp_path) == {"parent": None, "members": {}}
-    write_runs(tmp_path, "P", {"a": "1"})
-    write_runs(tmp_path, None, {"b": "2"}, replace=False)  # single runs gather
-    assert read_runs(tmp_path) == {"parent": "P", "members": {"a": "1", "b": "2"}}
-    write_runs(tmp_path, "Q", {"c": "3"})
-    assert read_runs(tmp_path) == {"parent": "Q", "members": {"c": "3"}}

@@ -203,7 +203,7 @@ def test_l2_gradient_in_closed_form_equals_autograds():
 def test_concrete_regulariser_gradient_in_closed_form_equals_autograds(order):
     """The Concrete regulariser kept out of autograd, its gradient in the weights and rates added after the
     backward pass, gives autograd's gradients of the whole objective to float rounding (leading Concrete members
-    and the general path; the leading masks' own closed form: tests/test_stacked.py)."""
+    and the general path; the leading masks' own closed form: tests/nn/test_stacked.py)."""
     from mcdropout.nn.concrete import concrete_regulariser, weight_term
     from mcdropout.nn.model import MLP
 

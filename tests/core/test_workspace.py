@@ -7,7 +7,7 @@ import pytest
 from mcdropout.core.config import ConfigError, from_dict
 from mcdropout.core.workspace import check_folders, dvc_params_missing, tracking_in_user_repo, user_repo
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize("raw, needle", [

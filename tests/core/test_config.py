@@ -140,7 +140,7 @@ def test_cli_unknown_task(workdir):
 
 
 def test_repo_params_file_equals_typed_defaults():
-    assert load_params(Path(__file__).parents[1] / "params.yaml") == Params()
+    assert load_params(Path(__file__).parents[2] / "params.yaml") == Params()
 
 
 def test_valid_shapes_accepted():

@@ -8,7 +8,7 @@ import yaml
 from mcdropout.core.config import load_params
 from mcdropout.core.paths import SPLITS, Paths, beside, sweep_outputs
 
-ROOT = Path(__file__).parents[1]
+ROOT = Path(__file__).parents[2]
 
 
 def test_default_layout():

@@ -138,7 +138,7 @@ def test_memory_does_not_grow_with_steps():
     """Issue 16: memory grew ~240 kB an optimiser step. RSS after k epochs against after 3k epochs of many tiny
     mini-batches (96 steps an epoch, 1,152 steps between the two), shared and per-member data: a leak of 8 kB a
     step would add 9 MB."""
-    src = Path(__file__).parents[1] / "src"
+    src = Path(__file__).parents[2] / "src"
     env = {**os.environ, "PYTHONPATH": f"{src}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     out = subprocess.run([sys.executable, "-c", MEMORY_CHILD, "6"], capture_output=True, text=True, env=env,
                          timeout=300)
