@@ -10,16 +10,22 @@ from mcdropout.core.paths import Paths
 from mcdropout.core.tasks import Regression
 from mcdropout.data.datasets import DataError, build_dataset, write_dataset
 from mcdropout.nn.model import seeded_mlp
-from mcdropout.study.sample_size import GRID, enough, metrics_against_t, run_sample_size, seed_noise
+from mcdropout.study.sample_size import GRID, enough, metrics_against_t, run_sample_size, seed_noise, single_run_error
 from mcdropout.study.sweep import run_sweep, write_sweep_evaluation
 
 
-def test_enough_is_where_the_means_stay_within_the_noise_for_good():
+def test_enough_is_where_one_run_stays_within_the_noise_for_good():
     grid = (1, 2, 5, 10, 20)
-    assert enough(np.array([5.0, 3.0, 2.08, 2.05, 2.0]), 0.1, grid) == 5
-    assert enough(np.array([2.0, 3.0, 2.05, 2.0, 2.0]), 0.1, grid) == 5  # close at T = 1 by chance: not enough
-    assert enough(np.array([2.0, 2.0, 2.0, 2.0, 2.0]), 0.0, grid) == 1
-    assert enough(np.array([1.0, 1.0, 1.0, 1.0, 2.0]), 0.5, grid) == 20  # only the last
+    flat = np.zeros(5)
+    assert enough(np.array([5.0, 3.0, 2.08, 2.05, 2.0]), flat, 0.1, grid) == 5
+    assert enough(np.array([2.0, 3.0, 2.05, 2.0, 2.0]), flat, 0.1, grid) == 5  # close at T = 1 by chance: not enough
+    assert enough(np.array([2.0, 2.0, 2.0, 2.0, 2.0]), flat, 0.0, grid) == 1
+    # on the mean alone T = 5 would do; one run's spread (0.08 at T = 5) and bias (0.06) make 0.1 there
+    assert enough(np.full(5, 2.0) + [0.3, 0.1, 0.06, 0.0, 0.0], np.array([0.2, 0.1, 0.08, 0.05, 0.02]), 0.099,
+                  grid) == 10
+    assert enough(np.full(5, 2.0), np.array([0.3, 0.3, 0.3, 0.3, 0.3]), 0.1, grid) is None  # MC as noisy as training
+    np.testing.assert_allclose(single_run_error(np.array([0.0, 4.0, 0.0]), np.array([4.0, 3.0, 1.0])),
+                               [4.0, 5.0, 1.0])
 
 
 def test_seed_noise_is_the_sd_over_training_seeds_at_the_selected_p():
@@ -53,14 +59,16 @@ def test_samples_json_of_a_sweep(tiny_params):
     assert (out["p"], out["seed"], out["repeats"], out["grid"]) == (metrics["best_p"], 0, 3, list(GRID))
     assert set(out["metrics"]) == {"accuracy", "nll", "brier", "ece"}
     for key, m in out["metrics"].items():
-        assert len(m["mean"]) == len(m["sd"]) == len(GRID) and m["enough"] in GRID
-        assert m["enough"] == enough(np.asarray(m["mean"]), m["noise"])
+        assert len(m["mean"]) == len(m["sd"]) == len(m["single_run_error"]) == len(GRID)
+        assert m["enough"] == enough(np.asarray(m["mean"]), np.asarray(m["sd"]), m["noise"])
+        assert m["enough"] is None or m["enough"] in GRID
         noise = seed_noise(metrics, key)
         if key == "accuracy":  # a fraction of the 60 test points: at least one point's step
             assert m["noise"] == pytest.approx(max(noise, 1 / 60))
         else:
             assert m["noise"] == pytest.approx(noise) and m["noise_rule"] == "sd over training seeds"
-    assert out["needed"] == max(m["enough"] for m in out["metrics"].values())
-    assert out["default_enough"] == (params.mc.samples >= out["needed"])
+    needs = [m["enough"] for m in out["metrics"].values()]
+    assert out["needed"] == (None if None in needs else max(needs))
+    assert out["default_enough"] == (out["needed"] is not None and params.mc.samples >= out["needed"])
     again = run_sample_size(params, "classification", repeats=3)
     assert again == out  # seeded

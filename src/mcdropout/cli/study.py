@@ -356,9 +356,10 @@ def _samples(params, dataset: str) -> None:
     result = run_sample_size(params, dataset)
     out = Paths.of(params).samples_json(dataset)
     write_json(out, result)
+    needed = "more than 1000 for some" if result["needed"] is None else result["needed"]
     enough = "enough" if result["default_enough"] else "not enough"
-    click.echo(f"{dataset}: the metrics need T = {result['needed']}; mc.samples = {result['default_samples']} is "
-               f"{enough}. wrote {out}")
+    click.echo(f"{dataset}: the metrics need T = {needed}; mc.samples = {result['default_samples']} is {enough}. "
+               f"wrote {out}")
 
 
 def _trust(params, dataset: str, quiet: bool) -> None:

@@ -256,14 +256,16 @@ def uncertainty_histograms(ax: Axes, edges: np.ndarray, inside: np.ndarray, shif
 
 
 def metric_against_samples(ax: Axes, grid: Sequence[int], mean: np.ndarray, sd: np.ndarray, noise: float,
-                           enough: int, default: int, title: str = "") -> Axes:
+                           enough: int | None, default: int, title: str = "") -> Axes:
     """A metric against the MC passes T (log scale): the mean over MC seeds with a +-1 sd band, the T = max band
-    of +-``noise`` around the last value, where it is first enough, and the study's default T."""
+    of +-``noise`` around the last value, where it is first enough (None: nowhere on the grid), and the study's
+    default T."""
     grid, mean, sd = (np.asarray(v, dtype=float) for v in (grid, mean, sd))
     ax.fill_between(grid, mean[-1] - noise, mean[-1] + noise, color="0.85", label=f"T = {grid[-1]:g} +- noise")
     ax.fill_between(grid, mean - sd, mean + sd, color=TEST_COLOR, alpha=0.25, lw=0)
     ax.plot(grid, mean, "o-", color=TEST_COLOR, ms=3, label="mean over MC seeds")
-    ax.axvline(enough, color="tab:green", ls="--", lw=1, label=f"enough: T = {enough}")
+    if enough is not None:
+        ax.axvline(enough, color="tab:green", ls="--", lw=1, label=f"enough: T = {enough}")
     ax.axvline(default, color="0.3", ls=":", lw=1, label=f"default T = {default}")
     ax.set(xscale="log", xlabel="MC passes T", title=title)
     ax.legend(fontsize=6)

@@ -14,20 +14,28 @@ from mcdropout.report.document import Bullets, Figure, Heading, Paragraph
 
 
 def samples_findings(samples: dict[str, Any]) -> list[str]:
-    """Per metric, the T from which it stays within its noise of the T = 1000 value; then the verdict on the
-    default T."""
+    """Per metric, the T from which one run stays within the metric's noise of the T = 1000 value; then the verdict
+    on the default T."""
     grid, default = samples["grid"], samples["default_samples"]
     said = []
     for key, m in samples["metrics"].items():
-        at = dict(zip(grid, m["mean"]))
-        shown = "; ".join(f"T = {t}: {at[t]:.4f}" for t in dict.fromkeys((grid[0], default)) if t in at)
-        said.append(f"Test {key}: within {m['noise']:.4g} ({m['noise_rule']}) of its T = {grid[-1]} value "
-                    f"{m['mean'][-1]:.4f} from T = {m['enough']} on ({shown}).")
-    slowest = max(samples["metrics"], key=lambda k: samples["metrics"][k]["enough"])
-    if samples["default_enough"]:
+        error = dict(zip(grid, m["single_run_error"]))
+        shown = "; ".join(f"T = {t}: {error[t]:.4g}" for t in dict.fromkeys((grid[0], default)) if t in error)
+        where = (f"from T = {m['enough']} on" if m["enough"] is not None else
+                 f"not even at T = {grid[-1]} (its spread over MC seeds there, {m['sd'][-1]:.4g}, is as large as "
+                 f"that over training seeds)")
+        said.append(f"Test {key}: one run lands within {m['noise']:.4g} ({m['noise_rule']}) of the T = {grid[-1]} "
+                    f"value {m['mean'][-1]:.4f} {where} (its root-mean-square distance at {shown}).")
+    missing = [k for k, m in samples["metrics"].items() if m["enough"] is None]
+    if missing:
+        said.append(f"The default T = {default} (mc.samples) is not enough for {', '.join(missing)} here: no T up to "
+                    f"{grid[-1]} brings a single run within its noise; report it with its spread over MC seeds.")
+    elif samples["default_enough"]:
+        slowest = max(samples["metrics"], key=lambda k: samples["metrics"][k]["enough"])
         said.append(f"The default T = {default} (mc.samples) is enough here: the slowest metric, {slowest}, needs "
                     f"T = {samples['needed']}.")
     else:
+        slowest = max(samples["metrics"], key=lambda k: samples["metrics"][k]["enough"])
         said.append(f"The default T = {default} (mc.samples) is not enough here: {slowest} needs "
                     f"T = {samples['needed']}; raise mc.samples for this dataset.")
     return said
@@ -48,9 +56,10 @@ def samples_figure(samples: dict[str, Any], fig_dir: Path, save) -> dict[str, Pa
 
 def samples_blocks(name: str, samples: dict[str, Any], fig_dir: Path, save) -> list:
     """The section's blocks (the figure saved into ``fig_dir``)."""
-    note = ("A metric has had enough MC passes at the smallest T from which on its mean stays within its noise of "
-            "the T = 1000 value: its spread over the sweep's training seeds at the selected p, and for a fraction of "
-            "the test points at least one point's step.")
+    note = ("A metric has had enough MC passes at the smallest T from which on one run lands within its noise of "
+            "the T = 1000 value (root mean square over 5 MC seeds: the mean's bias and the runs' spread together); "
+            "its noise is its spread over the sweep's training seeds at the selected p, and for a fraction of the "
+            "test points at least one point's step.")
     figures = samples_figure(samples, fig_dir, save)
     return [Heading(3, f"{name.capitalize()}: is T enough?", anchor=f"samples-{name}"), Paragraph(note),
             Bullets(samples_findings(samples)), *[Figure(path, caption) for caption, path in figures.items()]]

@@ -2,10 +2,13 @@
 
 For T on a log grid, each metric of the task's summary (regression: RMSE, NLL, 95% coverage, CRPS;
 classification: accuracy, NLL, Brier, ECE) is computed from the first T of 1,000 passes, in ``REPEATS`` runs with
-other MC seeds (the band: their spread). A metric has had enough passes at the smallest T of the grid from which on
-its mean over runs stays within its *seed noise* of the T = 1,000 value: the spread of the same metric over the
-sweep's training seeds at the selected p (what any number of the study already carries), and for a metric that is a
-fraction of the test points (accuracy, coverage) at least one point's step, 1 / N. With one training seed, twice
+other MC seeds (the band: their spread). A study runs once, so what matters is how far *one* run at T lands from the
+T = 1,000 value: its root-mean-square deviation, sqrt(bias^2 + sd^2), the bias being the mean over runs minus the
+T = 1,000 value and sd the spread over runs. A metric has had enough passes at the smallest T of the grid from
+which on that deviation stays within its *seed noise*: the spread of the same metric over the sweep's training
+seeds at the selected p (what any number of the study already carries), and for a metric that is a fraction of
+the test points (accuracy, coverage) at least one point's step, 1 / N. Where even T = 1,000 is not within it (a
+metric that MC sampling moves as much as training does), ``enough`` is None. With one training seed, twice
 the MC spread at T = 1,000 stands in for the seeds' spread, and the JSON says so. Regression's observation noise
 is refitted on val for every T, as the study fits it for its own T.
 """
@@ -50,9 +53,17 @@ def metrics_against_t(model: torch.nn.Module, task: Task, val, test, seeds: list
     return {k: np.asarray(v) for k, v in out.items()}
 
 
-def enough(mean: np.ndarray, noise: float, grid: tuple[int, ...] = GRID) -> int:
-    """The smallest T of ``grid`` from which every mean stays within ``noise`` of the last (T = 1,000) one."""
-    inside = np.abs(mean - mean[-1]) <= noise
+def single_run_error(mean: np.ndarray, sd: np.ndarray) -> np.ndarray:
+    """How far one run at each T lands from the last (T = 1,000) value, root mean square: sqrt(bias^2 + sd^2)."""
+    return np.hypot(mean - mean[-1], sd)
+
+
+def enough(mean: np.ndarray, sd: np.ndarray, noise: float, grid: tuple[int, ...] = GRID) -> int | None:
+    """The smallest T of ``grid`` from which one run's error (:func:`single_run_error`) stays within ``noise``;
+    None where it is not within it even at the last T."""
+    inside = single_run_error(mean, sd) <= noise
+    if not inside[-1]:
+        return None
     first = len(grid) - 1
     while first > 0 and inside[first - 1]:
         first -= 1
@@ -93,8 +104,10 @@ def run_sample_size(params: Params, dataset: str, repeats: int = REPEATS) -> dic
             noise, rule = 2 * float(sd[-1]), "twice the MC spread at T = 1000 (one training seed)"
         if key in data.task.count_metrics and noise < 1 / n_test:
             noise, rule = 1 / n_test, f"one test point in {n_test}, more than the {rule}, {noise:.4f}"
-        out["metrics"][key] = {"mean": mean.tolist(), "sd": sd.tolist(), "noise": noise, "noise_rule": rule,
-                               "enough": enough(mean, noise)}
-    out["needed"] = max(m["enough"] for m in out["metrics"].values())
-    out["default_enough"] = params.mc.samples >= out["needed"]
+        out["metrics"][key] = {"mean": mean.tolist(), "sd": sd.tolist(),
+                               "single_run_error": single_run_error(mean, sd).tolist(), "noise": noise,
+                               "noise_rule": rule, "enough": enough(mean, sd, noise)}
+    needs = [m["enough"] for m in out["metrics"].values()]
+    out["needed"] = None if None in needs else max(needs)  # None: some metric is not enough even at T = 1,000
+    out["default_enough"] = out["needed"] is not None and params.mc.samples >= out["needed"]
     return out
