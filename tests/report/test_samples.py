@@ -23,11 +23,10 @@ def test_findings_carry_their_numbers():
     nowhere = _samples(False)
     nowhere["needed"], nowhere["metrics"]["nll"]["enough"] = None, None
     said = samples_findings(nowhere)
-    assert said[0].endswith("of the T = 1000 value 0.5000 not even at T = 1000 (its spread over MC seeds there, "
-                            "0.002, is as large as that over training seeds) (its root-mean-square distance at "
+    assert said[0].endswith("of the T = 1000 value 0.5000 at no T below 1000 (its root-mean-square distance at "
                             "T = 1: 0.4123; T = 100: 0.01118).")
-    assert said[1] == ("The default T = 100 (mc.samples) is not enough for nll here: no T up to 1000 brings a single "
-                       "run within its noise; report it with its spread over MC seeds.")
+    assert said[1] == ("The default T = 100 (mc.samples) is not enough for nll here: below T = 1000, MC sampling "
+                       "alone moves a single run by more than its noise; report it with its spread over MC seeds.")
 
 
 def test_the_section_part_draws_its_figure(tmp_path):

@@ -20,6 +20,7 @@ def test_enough_is_where_one_run_stays_within_the_noise_for_good():
     assert enough(np.array([5.0, 3.0, 2.08, 2.05, 2.0]), flat, 0.1, grid) == 5
     assert enough(np.array([2.0, 3.0, 2.05, 2.0, 2.0]), flat, 0.1, grid) == 5  # close at T = 1 by chance: not enough
     assert enough(np.array([2.0, 2.0, 2.0, 2.0, 2.0]), flat, 0.0, grid) == 1
+    assert enough(np.array([2.0, 2.0, 2.0, 2.5, 2.0]), flat, 0.1, grid) is None  # only the reference itself
     # on the mean alone T = 5 would do; one run's spread (0.08 at T = 5) and bias (0.06) make 0.1 there
     assert enough(np.full(5, 2.0) + [0.3, 0.1, 0.06, 0.0, 0.0], np.array([0.2, 0.1, 0.08, 0.05, 0.02]), 0.099,
                   grid) == 10

@@ -21,15 +21,14 @@ def samples_findings(samples: dict[str, Any]) -> list[str]:
     for key, m in samples["metrics"].items():
         error = dict(zip(grid, m["single_run_error"]))
         shown = "; ".join(f"T = {t}: {error[t]:.4g}" for t in dict.fromkeys((grid[0], default)) if t in error)
-        where = (f"from T = {m['enough']} on" if m["enough"] is not None else
-                 f"not even at T = {grid[-1]} (its spread over MC seeds there, {m['sd'][-1]:.4g}, is as large as "
-                 f"that over training seeds)")
+        where = f"from T = {m['enough']} on" if m["enough"] is not None else f"at no T below {grid[-1]}"
         said.append(f"Test {key}: one run lands within {m['noise']:.4g} ({m['noise_rule']}) of the T = {grid[-1]} "
                     f"value {m['mean'][-1]:.4f} {where} (its root-mean-square distance at {shown}).")
     missing = [k for k, m in samples["metrics"].items() if m["enough"] is None]
     if missing:
-        said.append(f"The default T = {default} (mc.samples) is not enough for {', '.join(missing)} here: no T up to "
-                    f"{grid[-1]} brings a single run within its noise; report it with its spread over MC seeds.")
+        said.append(f"The default T = {default} (mc.samples) is not enough for {', '.join(missing)} here: below "
+                    f"T = {grid[-1]}, MC sampling alone moves a single run by more than its noise; report it with "
+                    f"its spread over MC seeds.")
     elif samples["default_enough"]:
         slowest = max(samples["metrics"], key=lambda k: samples["metrics"][k]["enough"])
         said.append(f"The default T = {default} (mc.samples) is enough here: the slowest metric, {slowest}, needs "

@@ -7,8 +7,8 @@ T = 1,000 value: its root-mean-square deviation, sqrt(bias^2 + sd^2), the bias b
 T = 1,000 value and sd the spread over runs. A metric has had enough passes at the smallest T of the grid from
 which on that deviation stays within its *seed noise*: the spread of the same metric over the sweep's training
 seeds at the selected p (what any number of the study already carries), and for a metric that is a fraction of
-the test points (accuracy, coverage) at least one point's step, 1 / N. Where even T = 1,000 is not within it (a
-metric that MC sampling moves as much as training does), ``enough`` is None. With one training seed, twice
+the test points (accuracy, coverage) at least one point's step, 1 / N. Where no T below 1,000 gets there (a metric
+that MC sampling alone moves about as much as training does), ``enough`` is None. With one training seed, twice
 the MC spread at T = 1,000 stands in for the seeds' spread, and the JSON says so. Regression's observation noise
 is refitted on val for every T, as the study fits it for its own T.
 """
@@ -60,14 +60,12 @@ def single_run_error(mean: np.ndarray, sd: np.ndarray) -> np.ndarray:
 
 def enough(mean: np.ndarray, sd: np.ndarray, noise: float, grid: tuple[int, ...] = GRID) -> int | None:
     """The smallest T of ``grid`` from which one run's error (:func:`single_run_error`) stays within ``noise``;
-    None where it is not within it even at the last T."""
+    None where no T below the last (the reference itself) gets there."""
     inside = single_run_error(mean, sd) <= noise
-    if not inside[-1]:
-        return None
     first = len(grid) - 1
     while first > 0 and inside[first - 1]:
         first -= 1
-    return grid[first]
+    return grid[first] if first < len(grid) - 1 and inside[-1] else None
 
 
 def seed_noise(metrics: dict[str, Any], key: str) -> float | None:
