@@ -24,7 +24,7 @@ def test_findings_carry_their_numbers():
     nowhere["needed"], nowhere["metrics"]["nll"]["enough"] = None, None
     said = samples_findings(nowhere)
     assert said[0].endswith("of the T = 1000 value 0.5000 at no T below 1000 (its root-mean-square distance at "
-                            "T = 1: 0.4123; T = 100: 0.01118).")
+                            "T = 1: 0.4123; T = 100: 0.01118).")  # T = 100 is also the last before 1000
     assert said[1] == ("The default T = 100 (mc.samples) is not enough for nll here: below T = 1000, MC sampling "
                        "alone moves a single run by more than its noise; report it with its spread over MC seeds.")
 

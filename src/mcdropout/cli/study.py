@@ -343,7 +343,7 @@ def trust(ctx: click.Context, dataset: str, quiet: bool) -> None:
 @click.pass_context
 @friendly
 def samples(ctx: click.Context, dataset: str) -> None:
-    """Is T enough? The test metrics of the selected model against the MC passes T, from 1 to 1,000, over 5 MC
+    """Is T enough? The test metrics of the selected model against the MC passes T, from 1 to 1,000, over 10 MC
     seeds: writes reports/<dataset>/samples.json (the T each metric needs, and whether mc.samples is enough)."""
     _samples(get_params(ctx, dataset), dataset)
 

@@ -20,7 +20,8 @@ def samples_findings(samples: dict[str, Any]) -> list[str]:
     said = []
     for key, m in samples["metrics"].items():
         error = dict(zip(grid, m["single_run_error"]))
-        shown = "; ".join(f"T = {t}: {error[t]:.4g}" for t in dict.fromkeys((grid[0], default)) if t in error)
+        ts = (grid[0], default) if m["enough"] is not None else (grid[0], default, grid[-2])  # the flat tail too
+        shown = "; ".join(f"T = {t}: {error[t]:.4g}" for t in dict.fromkeys(ts) if t in error)
         where = f"from T = {m['enough']} on" if m["enough"] is not None else f"at no T below {grid[-1]}"
         said.append(f"Test {key}: one run lands within {m['noise']:.4g} ({m['noise_rule']}) of the T = {grid[-1]} "
                     f"value {m['mean'][-1]:.4f} {where} (its root-mean-square distance at {shown}).")
@@ -56,7 +57,8 @@ def samples_figure(samples: dict[str, Any], fig_dir: Path, save) -> dict[str, Pa
 def samples_blocks(name: str, samples: dict[str, Any], fig_dir: Path, save) -> list:
     """The section's blocks (the figure saved into ``fig_dir``)."""
     note = ("A metric has had enough MC passes at the smallest T from which on one run lands within its noise of "
-            "the T = 1000 value (root mean square over 5 MC seeds: the mean's bias and the runs' spread together); "
+            f"the T = 1000 value (root mean square over {samples['repeats']} MC seeds: the mean's bias and the runs' "
+            "spread together); "
             "its noise is its spread over the sweep's training seeds at the selected p, and for a fraction of the "
             "test points at least one point's step.")
     figures = samples_figure(samples, fig_dir, save)
