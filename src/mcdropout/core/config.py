@@ -241,6 +241,11 @@ class PredictionConfig(MCConfig):
     tolerance: Positive | None = None
     max_samples: Samples = 10_000
 
+    @classmethod
+    def of(cls, mc: MCConfig) -> "PredictionConfig":
+        """``mc`` as a prediction's settings (no tolerance where it is a plain ``mc`` section)."""
+        return mc if isinstance(mc, cls) else cls(**mc.model_dump())
+
 
 class MLflowConfig(_Section):
     tracking_uri: Text = "sqlite:///mlflow.db"

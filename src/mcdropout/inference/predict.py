@@ -71,7 +71,8 @@ def check_memory(rows: int, features: int, meta: CheckpointMeta, mc: MCConfig) -
     task = meta.make_task()
     k = len(meta.classes or ())
     columns, moments = (2 * k + 6, k * k + 2 * k + 4) if k else (10, 6)  # values, their standard errors, samples
-    samples = getattr(mc, "max_samples", mc.samples) if getattr(mc, "tolerance", None) else mc.samples
+    mc = PredictionConfig.of(mc)
+    samples = mc.samples if mc.tolerance is None else mc.max_samples
     need = memory_needed(rows, features, columns, task.out_dim, samples, moments)
     have = available_memory()
     if have is not None and need > have:
@@ -86,8 +87,8 @@ def mc_moments(model: nn.Module, task: Task, x: np.ndarray, mc: MCConfig, noise_
     from (``mc.seed``, r): the same seed, the same answer."""
     moments = task.moments(len(x))
     xt = torch.from_numpy(np.array(x, dtype=np.float32))  # a copy: rows from pandas may be read-only
-    tolerance = getattr(mc, "tolerance", None)
-    if tolerance is None:
+    mc = PredictionConfig.of(mc)
+    if mc.tolerance is None:
         _draw(model, task, xt, moments, np.arange(len(x)), mc.samples, mc.seed)
         return moments
     active, total, cap = np.arange(len(x)), 0, mc.max_samples
@@ -96,7 +97,7 @@ def mc_moments(model: nn.Module, task: Task, x: np.ndarray, mc: MCConfig, noise_
         seed = mc.seed if r == 0 else int(np.random.SeedSequence([mc.seed, r]).generate_state(1)[0])
         _draw(model, task, xt, moments, active, passes, seed)
         total += passes
-        active = active[~(moments.main_error(noise_std)[active] < tolerance)]  # NaN (one pass) is not below
+        active = active[~(moments.main_error(noise_std)[active] < mc.tolerance)]  # NaN (one pass) is not below
         if total >= cap or len(active) == 0:
             return moments
 
@@ -114,7 +115,7 @@ def prediction_columns(model: nn.Module, meta: CheckpointMeta, x: np.ndarray,
     entropy, mutual_info. Each MC value has its standard error beside it (``<column>_mc_se``), then ``samples``
     (and ``tolerance_met`` with a tolerance). A row whose prediction is not finite (inputs far outside what the
     model has seen) is refused with one line naming it."""
-    task = meta.make_task()
+    task, mc = meta.make_task(), PredictionConfig.of(mc)
     noise = meta.noise_std["mc"] if meta.noise_std else None
     standard = predict(model, x, task, "standard", 1, mc.seed, meta.noise_std)
     moments = mc_moments(model, task, x, mc, noise)
@@ -131,9 +132,8 @@ def prediction_columns(model: nn.Module, meta: CheckpointMeta, x: np.ndarray,
         if name in errors:
             columns[f"{name}_mc_se"] = errors[name]
     columns["samples"] = moments.count.copy()
-    tolerance = getattr(mc, "tolerance", None)
-    if tolerance is not None:
-        columns["tolerance_met"] = moments.main_error(noise) < tolerance
+    if mc.tolerance is not None:
+        columns["tolerance_met"] = moments.main_error(noise) < mc.tolerance
     return columns
 
 
@@ -164,6 +164,6 @@ def predict_csv(model: nn.Module, meta: CheckpointMeta, input_path: str | Path, 
         sys.stdout.flush()
     else:
         write_text(output_path, text)
-    tolerance = getattr(mc, "tolerance", None)
-    note = None if tolerance is None else tolerance_line(columns, tolerance, mc.max_samples)
+    mc = PredictionConfig.of(mc)
+    note = None if mc.tolerance is None else tolerance_line(columns, mc.tolerance, mc.max_samples)
     return len(x), [c for c in table.header if c not in features], note

@@ -9,7 +9,7 @@ what :func:`build_methods` gives, in the order of registration.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from mcdropout.core.paths import Paths
 from mcdropout.core.tasks import Task
 from mcdropout.data.datasets import DataError, Dataset
 from mcdropout.nn.checkpoint import load_checkpoint
+from mcdropout.nn.members import Member
 
 
 @dataclass
@@ -40,6 +41,7 @@ class Context:
     task: Task
     best_p: float  # the sweep's selected rate
     seed: int  # the training seed whose members are compared
+    loaded: dict[Path, Any] = field(default_factory=dict, compare=False)  # checkpoints read once per trust run
 
     @property
     def paths(self) -> Paths:
@@ -65,6 +67,15 @@ def load_member(path: Path, command: str):
     if not path.is_file():
         raise DataError(f"{path}: missing; run `mcdropout {command}` first")
     return load_checkpoint(path)
+
+
+def selected_member(ctx: Context):
+    """The sweep's member at the selected p and the compared seed: ``(model, meta)``, read once per context
+    (standard inference and MC dropout share it)."""
+    path = ctx.paths.sweep_dir(ctx.dataset) / f"{Member(ctx.best_p, ctx.seed).name}.pt"
+    if path not in ctx.loaded:
+        ctx.loaded[path] = load_member(path, f"sweep --dataset {ctx.dataset}")
+    return ctx.loaded[path]
 
 
 def member_seconds(meta) -> float:

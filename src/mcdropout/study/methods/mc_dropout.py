@@ -1,15 +1,13 @@
 """MC dropout: the sweep's selected member, dropout on, ``mc.samples`` passes."""
 
 from mcdropout.inference.evaluation import predict
-from mcdropout.nn.members import Member
-from mcdropout.study.methods.base import Context, Method, load_member, member_seconds
+from mcdropout.study.methods.base import Context, Method, member_seconds, selected_member
 
 NAME = "mc_dropout"
 
 
 def build(ctx: Context) -> Method:
-    model, meta = load_member(ctx.paths.sweep_dir(ctx.dataset) / f"{Member(ctx.best_p, ctx.seed).name}.pt",
-                              f"sweep --dataset {ctx.dataset}")
+    model, meta = selected_member(ctx)
     mc = ctx.params.mc
     return Method(NAME,
                   lambda x: predict(model, x, ctx.task, "mc", mc.samples, mc.seed, meta.noise_std),

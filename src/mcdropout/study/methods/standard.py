@@ -2,15 +2,13 @@
 on val (regression: nothing to rank points by) or the softmax/sigmoid output (classification)."""
 
 from mcdropout.inference.evaluation import predict
-from mcdropout.nn.members import Member
-from mcdropout.study.methods.base import Context, Method, load_member, member_seconds
+from mcdropout.study.methods.base import Context, Method, member_seconds, selected_member
 
 NAME = "standard"
 
 
 def build(ctx: Context) -> Method:
-    model, meta = load_member(ctx.paths.sweep_dir(ctx.dataset) / f"{Member(ctx.best_p, ctx.seed).name}.pt",
-                              f"sweep --dataset {ctx.dataset}")
+    model, meta = selected_member(ctx)
     mc = ctx.params.mc
     return Method(NAME,
                   lambda x: predict(model, x, ctx.task, "standard", 1, mc.seed, meta.noise_std),
