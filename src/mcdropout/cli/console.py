@@ -62,14 +62,16 @@ def datasets_table(datasets: list) -> str:
 
 
 def trust_table(trust: dict[str, Any]) -> str:
-    """``mcdropout trust``: one line per method."""
-    lines = [f"{'method':<15} {'test error':>10} {'test nll':>9} {'shift error':>11} {'ood auroc':>9} "
+    """``mcdropout trust``: one line per method, means over the repeats."""
+    def mean(est: Any, digits: int = 4) -> str:
+        return "-" if not est or est.get("mean") is None else f"{est['mean']:.{digits}f}"
+
+    lines = [f"{'method':<20} {'test error':>10} {'test nll':>9} {'shift error':>11} {'ood auroc':>9} "
              f"{'aurc':>7} {'train s':>8} {'ms/1000':>8}"]
     for m in trust["methods"]:
-        shifted = f"{m['shifted']['error']:.4f}" if m["shifted"] else "-"
-        auroc = next((f"{v:.3f}" for k, v in (m["ood_auroc"] or {}).items() if not k.endswith("fpr95")), "-")
-        aurc = f"{m['selective']['aurc']:.4f}" if m["selective"] else "-"
-        lines.append(f"{m['name']:<15} {m['in_distribution']['error']:>10.4f} {m['in_distribution']['nll']:>9.4f} "
-                     f"{shifted:>11} {auroc:>9} {aurc:>7} {m['train_seconds']:>8.1f} "
-                     f"{m['predict_ms_per_1000']:>8.1f}")
+        ood = next((v for k, v in (m["ood_auroc"] or {}).items() if not k.endswith("fpr95")), None)
+        lines.append(f"{m['name']:<20} {mean(m['in_distribution']['error']):>10} "
+                     f"{mean(m['in_distribution']['nll']):>9} {mean((m['shifted'] or {}).get('error')):>11} "
+                     f"{mean(ood, 3):>9} {mean((m['selective'] or {}).get('aurc')):>7} "
+                     f"{mean(m['train_seconds'], 1):>8} {mean(m['predict_ms_per_1000'], 1):>8}")
     return "\n".join(lines)

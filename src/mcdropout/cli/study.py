@@ -148,9 +148,10 @@ def _evaluate_sweep(params, dataset: str, folder: str | Path, out: Path, quiet: 
 def compare(ctx: click.Context, dataset: str, epochs: int | None, output: str | None, quiet: bool) -> None:
     """Concrete dropout (learned p), L2 weight decay and early stopping, trained as one batched model.
 
-    Same data, seeds and epochs as the sweep; saves models/<dataset>/compare/ and writes
-    reports/<dataset>/compare.json. The deep ensemble of `mcdropout trust` (trust.ensemble_size networks
-    without dropout) trains in the same model and is saved in models/<dataset>/ensemble/.
+    Same data, seeds and epochs as the sweep (run it first); saves models/<dataset>/compare/ and writes
+    reports/<dataset>/compare.json. Then the ensembles of `mcdropout trust` train in a second batched model,
+    trust.ensemble_size members per seed: the deep ensemble (the best setting of compare.l2 and early stopping,
+    by validation NLL) and the MC-dropout ensemble (at the sweep's p); saved in models/<dataset>/ensemble/.
     """
     from mcdropout.core.io import check_output
     from mcdropout.core.paths import Paths
@@ -171,8 +172,9 @@ def _compare(params, dataset: str, out: Path, quiet: bool) -> None:
         return  # a non-zero DDP rank: rank 0 reports
     write_json(out, result.metrics)
     click.echo(compare_table(result.metrics))
-    click.echo(f"trained {len(result.fit.members)} members and a deep ensemble of "
-               f"{len(result.ensemble.members)} on {result.fit.accelerator} in {result.fit.seconds:.1f}s; "
+    click.echo(f"trained {len(result.fit.members)} members, then the deep and MC-dropout ensembles "
+               f"({len(result.ensemble.members)} members) on {result.fit.accelerator} in "
+               f"{result.fit.seconds + result.ensemble.seconds:.1f}s; "
                f"saved {result.folder}/, {result.ensemble_folder}/ and {out}")
 
 
@@ -218,7 +220,7 @@ def evaluate(ctx: click.Context, dataset: str, model_path: str, samples: int | N
     model, meta = load_checkpoint(model_path)
     if meta.dataset != dataset:
         raise ConfigError(f"{model_path} was trained on dataset {meta.dataset!r}, not {dataset!r}")
-    data = load_dataset(dataset, params.data.dir)
+    data = load_dataset(dataset, params.data.dir).repeat(meta.split)  # the split it was trained on
     evaluation = evaluate_model(model, data.task, data.splits, params.mc.samples, params.mc.seed, meta.noise_std)
     result = {"dataset": dataset, "task": data.task.name, "model": str(model_path), "p": meta.p, "seed": meta.seed,
               "mc_samples": params.mc.samples, **evaluation}

@@ -148,13 +148,15 @@ class TrainConfig(_Section):
 class SweepConfig(_Section):
     p: grid_of(Rate, "rates in [0, 1)") = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.75, 0.9)
     seeds: list_of(Seed, "integers in [0, 2**32 - 1]") = (0, 1, 2)
+    select: one_of(("mc", "standard")) = "mc"  # whose validation NLL picks p: MC dropout's or dropout off's
+    resplit: Switch = True  # real data split by the study: seed i's members train and test on random split i
 
 
 class CompareConfig(_Section):
     """The ``compare`` stage: other regularisers against the sweep, same data, seeds and epochs."""
 
-    l2: grid_of(Positive, "numbers > 0") = (1e-5, 1e-4, 1e-3, 1e-2)  # weight-decay grid of the no-dropout MLP
-    patience: Count = 200  # early stopping: epochs without a lower val loss before the member stops
+    l2: grid_of(Positive, "numbers > 0") = (1e-5, 1e-4, 1e-3, 1e-2, 1e-1)  # weight-decay grid of the no-dropout MLP
+    patience: Count = 100  # early stopping: epochs without a lower val loss before the member stops
     dropout_l2_p: OpenUnit | None = 0.5  # dropout at this rate plus each weight decay of the grid (None: skip)
 
 
@@ -177,6 +179,7 @@ class DatasetSpec(_Section):
     test_fraction: OpenUnit = 0.2
     split_seed: Seed = 0
     standardize: Switch | None = None  # inputs (and a regression target) by training statistics; default: not synthetic
+    shift: one_of(("noise", "rotation")) = "noise"  # the trust study's shift family (rotation: square images)
     epochs: Count | None = None  # these override train.* for this dataset
     batch_size: Natural | None = None
     lr: Positive | None = None
@@ -201,9 +204,9 @@ class DatasetSpec(_Section):
 
 DEFAULT_DATASETS = {
     "regression": DatasetSpec(source="synthetic", epochs=3000),  # 30 points: many full-batch steps to overfit
-    "classification": DatasetSpec(source="synthetic", epochs=1000),
+    "classification": DatasetSpec(source="synthetic", epochs=500),
     "diabetes": DatasetSpec(source="sklearn", name="diabetes", epochs=200),
-    "wine": DatasetSpec(source="sklearn", name="wine", epochs=500),
+    "digits": DatasetSpec(source="sklearn", name="digits", shift="rotation", epochs=150),
 }
 MAX_NAME = 100  # a dataset's name is a folder's name (with a prefix and suffix when staged) and an experiment's
 
@@ -222,9 +225,12 @@ DatasetName = Annotated[str, Field(strict=True, min_length=1, max_length=MAX_NAM
 class TrustConfig(_Section):
     """``mcdropout trust``: MC dropout against a deep ensemble and the others, in distribution and under shift."""
 
-    ensemble_size: Count = 5  # M networks without dropout, seeds 0..M-1, trained as one batched model
+    ensemble_size: Count = 5  # M members per ensemble and repeat (deep ensemble, MC-dropout ensemble)
     shift_fraction: OpenUnit = 0.2  # real data: the test points farthest from the training data (Mahalanobis)
     shift_points: Count = 200  # synthetic data: points generated beyond / away from the training data
+    # the shift family: Gaussian noise on the test inputs, sd = intensity x each feature's training sd
+    shift_intensities: grid_of(NonNegative, "numbers >= 0") = (0.0, 0.25, 0.5, 1.0, 2.0)
+    rotation_angles: grid_of(NonNegative, "angles in degrees >= 0") = (0.0, 15.0, 30.0, 45.0, 60.0, 90.0)
 
 
 class MCConfig(_Section):

@@ -44,6 +44,7 @@ class Task:
     name: str
     metric: str  # main metric key of an evaluation ("rmse", "accuracy")
     metric_label: str  # the error as a reader sees it ("RMSE", "error rate")
+    verdict_metric: str  # the loss the report's fit verdicts compare (continuous: an error rate is too coarse)
     uncertainty_metric: str  # shown beside the error ("coverage_95", "ece")
     loss_name: str  # the validation loss that picks best_p ("mse", "nll")
     summary_keys: tuple[str, ...]  # per-split metrics kept in the per-p summary, main metric first
@@ -104,6 +105,7 @@ class Regression(Task):
     name: str = "regression"
     metric: str = "rmse"
     metric_label: str = "RMSE"
+    verdict_metric: str = "rmse"
     uncertainty_metric: str = "coverage_95"
     loss_name: str = "mse"
     summary_keys: tuple[str, ...] = ("rmse", "nll", "coverage_95", "crps")
@@ -153,6 +155,7 @@ class Classification(Task):
     name: str = "classification"
     metric: str = "accuracy"
     metric_label: str = "error rate"
+    verdict_metric: str = "nll"
     uncertainty_metric: str = "ece"
     loss_name: str = "nll"
     summary_keys: tuple[str, ...] = ("accuracy", "nll", "brier", "ece")

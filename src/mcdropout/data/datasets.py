@@ -6,6 +6,10 @@ feature and target names, class labels, whether to standardise) into the folder 
 unit: a reader sees the old dataset or the whole new one. Everything after reads the
 folder, never the source again, so a sweep and its report see the same rows.
 
+Repeats: a study's seeds train on ``Dataset.repeat(i)``. Split 0 is the one written here; for real data whose
+rows were split here (not three files of the user's, not generated data), split ``i > 0`` is a fresh random split
+of all the rows with the same sizes, so that the spread over repeats counts which rows landed in the test set.
+
 The task is the source's (synthetic, UCI, scikit-learn) or inferred from the target:
 any value that is not a number, or integer values with at most ``MAX_INFERRED_CLASSES``
 distinct ones, make it classification; other numbers regression. Class labels are
@@ -32,6 +36,7 @@ __all__ = ["DataError", "Dataset", "Schema", "Split", "build_dataset", "load_dat
 MAX_INFERRED_CLASSES = 10
 DATASET_FILES = (*(f"{s}.csv" for s in SPLITS), "schema.json")  # what `mcdropout data` writes in data/<name>/
 MIN_TRAIN_PER_CLASS = 2
+RESPLIT_SEED = 20_160_506  # repeat i's split: numpy's generator seeded with (RESPLIT_SEED, i)
 # Values a dataset may hold: standardisation sums squares in float32 (train.standardizer), which overflow beyond
 # ~1.8e19 and, summed over millions of rows, sooner; within this bound they stay finite.
 MAX_VALUE = 1e15
@@ -55,6 +60,7 @@ class Schema:
     target: str
     classes: tuple[str, ...] | None  # the user's labels in index order (classification)
     standardize: bool
+    resplit: bool = False  # repeats draw fresh random splits of the rows (real data split by the study)
 
     def make_task(self) -> Task:
         return task_for(self.classes)
@@ -68,6 +74,27 @@ class Dataset:
     @property
     def task(self) -> Task:
         return self.schema.make_task()
+
+    def repeat(self, i: int) -> Dataset:
+        """The data of repeat ``i``: this split for ``i == 0`` or where the rows are not re-split, else a random
+        split of all rows with the same sizes, the same for the same ``i`` (every class keeps at least
+        ``MIN_TRAIN_PER_CLASS`` training rows)."""
+        if i == 0 or not self.schema.resplit:
+            return self
+        sizes = {s: len(self.splits[s]) for s in SPLITS}
+        x = np.concatenate([self.splits[s].x for s in SPLITS])
+        y = np.concatenate([self.splits[s].y for s in SPLITS])
+        rng = np.random.default_rng((RESPLIT_SEED, i))
+        for _ in range(100):
+            order = rng.permutation(len(y))
+            cut = np.cumsum([sizes[s] for s in SPLITS])[:-1]
+            parts = dict(zip(SPLITS, np.split(order, cut)))
+            train = y[parts["train"]]
+            if self.schema.classes is None or all(np.sum(train == k) >= MIN_TRAIN_PER_CLASS
+                                                  for k in range(len(self.schema.classes))):
+                return Dataset(self.schema, {s: Split(x[parts[s]], y[parts[s]]) for s in SPLITS})
+        raise DataError(f"{self.schema.name}: no random split keeps {MIN_TRAIN_PER_CLASS} training rows of every "
+                        f"class; set sweep.resplit: false")
 
 
 def infer_task(values: np.ndarray) -> str:
@@ -167,7 +194,8 @@ def build_dataset(name: str, params: Params) -> Dataset:
     task = spec.task if spec.task != "auto" else raw.task or infer_task(np.concatenate([y for _, y in parts.values()]))
     targets, classes = _targets(raw, parts, task, name)
     _check_magnitudes(raw, parts, targets if classes is None else None)
-    schema = Schema(name, spec.source, task, tuple(raw.features), raw.target, classes, spec.standardized)
+    resplit = spec.source != "synthetic" and "all" in raw.parts and params.sweep.resplit
+    schema = Schema(name, spec.source, task, tuple(raw.features), raw.target, classes, spec.standardized, resplit)
     return Dataset(schema, {s: Split(parts[s][0].astype(np.float32), targets[s]) for s in SPLITS})
 
 

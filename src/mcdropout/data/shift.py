@@ -18,6 +18,15 @@ points the training data does not cover. Each kind of data gets one fixed, docum
   to the training data is in the top ``fraction`` are the shifted split, the rest stay
   in distribution. Mahalanobis rather than Euclidean so that a feature's units or scale
   do not decide what "far" means.
+
+And a **family of shifts of growing intensity** (Ovadia et al. 2019) for every dataset, labels kept,
+intensity 0 the test set itself (:data:`FAMILIES`):
+
+* ``noise`` (:func:`noisy_inputs`): the test inputs plus Gaussian noise whose sd is the intensity
+  times each feature's training sd;
+* ``rotation`` (:func:`rotated_images`), for square images flattened row by row (scikit-learn's
+  ``digits``): each image rotated by the intensity in degrees, the rotated digit of Gal &
+  Ghahramani (2016).
 """
 
 from __future__ import annotations
@@ -103,3 +112,44 @@ def mahalanobis_split(x_train: np.ndarray, x_test: np.ndarray, fraction: float =
     k = math.floor(round(fraction * len(dist), 9) + 0.5)
     order = np.argsort(-dist, kind="stable")
     return np.sort(order[k:]), np.sort(order[:k])
+
+
+def noisy_inputs(x_train: np.ndarray, x: np.ndarray, intensity: float, seed: int) -> np.ndarray:
+    """``x`` plus Gaussian noise of sd ``intensity`` x each feature's training sd (a constant feature: sd 1);
+    intensity 0 returns ``x`` unchanged."""
+    if intensity < 0:
+        raise ValueError(f"intensity must be >= 0, got {intensity}")
+    if intensity == 0:
+        return x
+    sd = np.asarray(x_train, np.float64).std(0)
+    sd = np.where(sd > 0, sd, 1.0)
+    noise = np.random.default_rng(seed).standard_normal(np.shape(x)) * intensity * sd
+    return (np.asarray(x, np.float64) + noise).astype(np.float32)
+
+
+def rotated_images(x: np.ndarray, degrees: float) -> np.ndarray:
+    """Each row of ``x``, a square image flattened row by row, rotated by ``degrees`` about its centre (bilinear,
+    the corners filled with 0, the background of scikit-learn's digits); 0 degrees returns ``x`` unchanged."""
+    if degrees == 0:
+        return x
+    side = math.isqrt(np.shape(x)[1])
+    if side * side != np.shape(x)[1]:
+        raise ValueError(f"rotation needs square images: {np.shape(x)[1]} features are not a square")
+    from scipy.ndimage import rotate
+
+    images = np.asarray(x, np.float64).reshape(-1, side, side)
+    turned = rotate(images, degrees, axes=(2, 1), reshape=False, order=1, mode="constant", cval=0.0)
+    return turned.reshape(len(images), -1).astype(np.float32)
+
+
+FAMILIES = {
+    "noise": "Gaussian noise on the test inputs, sd = intensity x each feature's training sd; labels kept",
+    "rotation": "each test image rotated by the intensity in degrees; labels kept",
+}
+
+
+def shifted_family(family: str, x_train: np.ndarray, x: np.ndarray, intensity: float, seed: int) -> np.ndarray:
+    """The test inputs ``x`` under shift ``family`` (:data:`FAMILIES`) at ``intensity``."""
+    if family == "rotation":
+        return rotated_images(x, intensity)
+    return noisy_inputs(x_train, x, intensity, seed)

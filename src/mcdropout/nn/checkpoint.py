@@ -50,6 +50,7 @@ class CheckpointMeta:
     p_history: torch.Tensor | None = None  # Concrete members: [epochs, layers]
     stop_epoch: int | None = None  # early-stopping members (0-based) ...
     best_epoch: int | None = None  # ... and the epoch whose weights it kept
+    split: int = 0  # the repeat whose data split it trained on (Dataset.repeat)
     p: float = field(default=0.0, metadata={"stored": False})  # from the model's config, not stored twice
 
     def make_task(self) -> Task:

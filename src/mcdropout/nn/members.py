@@ -27,6 +27,7 @@ class Member:
     l2: float = 0.0  # coefficient of this member's sum of squared weights (not biases) in its loss
     dropout: str = "fixed"  # "concrete": the member's rates are learned
     early_stopping: bool = False  # keep the weights of the best val loss; stop after compare.patience epochs
+    split: int = 0  # the repeat whose data it trains on (Dataset.repeat); not in its name: seeds tell repeats apart
 
     @property
     def name(self) -> str:

@@ -89,9 +89,8 @@ def task_report(params: Params, inputs: TaskInputs, fig_dir: Path) -> TaskReport
     """One dataset's verdicts, findings and figures, and its comparison where there is one."""
     from mcdropout.report import figures as F
 
-    verdicts, ref = findings.verdicts(inputs.task, inputs.rows, inputs.best_p, inputs.data_noise)
-    said = findings.sweep_findings(inputs.metrics, inputs.rows, inputs.seed, ref,
-                                   F.epistemic_inside_outside(inputs, params.mc), with_map=inputs.input_dim == 2)
+    verdicts = findings.verdicts(inputs.task, inputs.metrics["runs"])
+    said = findings.sweep_findings(inputs.metrics, F.epistemic_inside_outside(inputs, params.mc))
     tr = TaskReport(inputs, verdicts, F.sweep_figures(inputs, params.mc, fig_dir), said, fig_dir=fig_dir)
     if inputs.compare is not None:
         tr.comparison = comparison_rows(inputs.metrics, inputs.compare)
@@ -119,9 +118,10 @@ def _comparison_blocks(tr: TaskReport) -> list:
 
 def _task_blocks(tr: TaskReport) -> list:
     metrics = tr.inputs.metrics
-    head, body = findings.sweep_table(tr.task, tr.inputs.rows, tr.inputs.best_p, tr.verdicts)
+    head, body = findings.sweep_table(tr.task, metrics["runs"], tr.inputs.best_p, tr.verdicts)
+    seeds = len({r["seed"] for r in metrics["runs"]})
     blocks = [Heading(2, tr.name.capitalize()),
-              Paragraph(f"best p = {metrics['best_p']:g} ({metrics['selection']}); MC samples T = "
+              Paragraph(f"selected p = {metrics['best_p']:g}; mean ± SE over {seeds} seeds; MC samples T = "
                         f"{metrics['mc_samples']}."),
               Table(head, body), Heading(3, "What MC dropout added"), Bullets(tr.findings), *_figures(tr.figures)]
     blocks += _comparison_blocks(tr) if tr.comparison else []

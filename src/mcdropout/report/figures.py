@@ -98,6 +98,7 @@ def curves(inp: TaskInputs, fig_dir: Path) -> Figures:
     for ax, (p, h) in zip(axes, inp.histories.items()):
         epochs = np.arange(1, h.shape[1] + 1)
         plots.training_curves(ax, epochs, {"train loss": h[:, :, 0], "val loss": h[:, :, 1]}, title=f"p = {p:g}")
+        ax.set_ylabel("loss (MSE, standardised)" if inp.task.fits_noise else "loss (cross-entropy)")
     plots.outer_labels(axes)
     axes[0].legend(fontsize=6)
     caption = "Training curves per p (train loss with dropout on, val loss with dropout off)"
@@ -116,18 +117,37 @@ def tradeoff(inp: TaskInputs, fig_dir: Path) -> Figures:
         return np.array([r[name + "_sd"] for r in rows]) if name + "_sd" in rows[0] else None
 
     p_values = [r["p"] for r in rows]
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.4), layout="constrained")
+    fig, (ax1, ax2, ax3, ax4) = plt.subplots(1, 4, figsize=(17, 4.4), layout="constrained")
     series = {}
     for mode, name in (("standard", "dropout off"), ("mc", "MC")):
         for split in ("train", "test"):
             series[f"{split} ({name})"] = (col(f"{mode}_{split}_{key}"), sd(f"{mode}_{split}_{key}"))
     series["gap test - train (dropout off)"] = (col(f"standard_test_{key}") - col(f"standard_train_{key}"), None)
     plots.against_p(ax1, p_values, series, inp.best_p, ylabel=task.metric_label, title="Generalisation against p")
-    quality = {"MC NLL (test)": (col("mc_test_nll"), None), "dropout-off NLL (test)": (col("standard_test_nll"), None),
-               f"MC {LABELS[unc]} (test)": (col(f"mc_test_{unc}"), None),
-               f"dropout-off {LABELS[unc]} (test)": (col(f"standard_test_{unc}"), None)}
-    plots.against_p(ax2, p_values, quality, inp.best_p, title="Uncertainty quality against p")
-    caption = "Train and test error against p (seed mean ± sd), best p marked; NLL and coverage/ECE"
+    if inp.data_noise is not None:
+        ax1.axhline(inp.data_noise, color="k", ls="--", lw=1, label=f"noise sd {inp.data_noise:g}")
+        ax1.legend(fontsize=7, ncols=2, loc="upper center", bbox_to_anchor=(0.5, -0.2), frameon=False)
+    plots.against_p(ax2, p_values, {"MC": (col("mc_test_nll"), None), "dropout off": (col("standard_test_nll"), None)},
+                    inp.best_p, ylabel="test NLL (nats)", title="Test NLL against p")
+    plots.against_p(ax3, p_values, {"MC": (col(f"mc_test_{unc}"), None),
+                                    "dropout off": (col(f"standard_test_{unc}"), None)},
+                    inp.best_p, ylabel=f"test {LABELS[unc]}", title=f"Test {LABELS[unc]} against p")
+    if unc == "coverage_95":
+        ax3.axhline(0.95, color="k", ls="--", lw=1)
+    sel = inp.metrics.get("selection")
+    if isinstance(sel, dict):
+        mean = np.array([c["mean"] for c in sel["curve"]])
+        se = np.array([c["se"] or 0.0 for c in sel["curve"]])
+        crit = {f"val NLL ({'MC' if sel['inference'] == 'mc' else 'dropout off'}), ± SE": (mean, se)}
+        plots.against_p(ax4, [c["p"] for c in sel["curve"]], crit, inp.best_p, ylabel="validation NLL (nats)",
+                        title="Selection criterion against p" + (" (optimum at the grid's edge)"
+                                                                 if sel["at_grid_edge"] else ""))
+    else:
+        ax4.set_axis_off()
+    caption = ("Against p: train and test error (seed mean ± sd; dashed: the data's noise sd where known), test NLL, "
+               f"test {LABELS[unc]}" + (" (dashed: the 0.95 target)" if unc == "coverage_95" else "") +
+               ", and the validation criterion that selected p (± SE); "
+               "the selected p marked")
     return {caption: save(fig, fig_dir / "tradeoff.png")}
 
 
@@ -146,7 +166,7 @@ def calibration(inp: TaskInputs, mc: MCConfig, fig_dir: Path) -> Figures:
         plots.reliability_diagram(ax, rel, title="Reliability (test)", lowest=lowest)
         ax.set_xlabel("")
         plots.bin_counts(counts, rel)
-        caption = "Reliability diagram, p = 0 against best p (marker size and bars: test points per bin)"
+        caption = "Reliability diagram, p = 0 against the selected p (marker size and bars: test points per bin)"
         return {caption: save(fig, fig_dir / "reliability.png")}
     levels = np.linspace(0.05, 0.95, 19)
     fig, ax = plots.single()
@@ -155,7 +175,7 @@ def calibration(inp: TaskInputs, mc: MCConfig, fig_dir: Path) -> Figures:
         pit = norm_cdf((test.y - pred.mean) / pred.std)
         observed[label] = (levels, np.array([np.mean(pit <= q) for q in levels]))
     plots.calibration_curve(ax, observed, title="Calibration (test)")
-    return {"Calibration curve, p = 0 against best p": save(fig, fig_dir / "calibration.png")}
+    return {"Calibration curve, p = 0 against the selected p": save(fig, fig_dir / "calibration.png")}
 
 
 def sweep_figures(inp: TaskInputs, mc: MCConfig, fig_dir: Path) -> Figures:

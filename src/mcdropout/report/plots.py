@@ -173,7 +173,7 @@ def against_p(ax: Axes, p: Sequence[float], series: dict[str, tuple[np.ndarray, 
         if sd is not None:
             ax.fill_between(p, mean - sd, mean + sd, color=line.get_color(), alpha=0.15)
     if best_p is not None:
-        ax.axvline(best_p, color="gray", ls=":", lw=1.2, label=f"best p = {best_p:g}")
+        ax.axvline(best_p, color="gray", ls=":", lw=1.2, label=f"selected p = {best_p:g}")
     ax.set_xlabel("dropout rate p")
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=9)

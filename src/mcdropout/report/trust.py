@@ -14,6 +14,7 @@ import numpy as np
 
 from mcdropout.report import plots
 from mcdropout.report.document import Bullets, Figure, Heading, Paragraph, Table
+from mcdropout.scoring.stats import BETTER, UNCLEAR, WORSE, pm
 
 
 def label(method: dict[str, Any]) -> str:
@@ -25,83 +26,203 @@ def _f(value: Any, digits: int = 4) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
+def _pm(est: Any, digits: int = 3) -> str:
+    return "-" if not isinstance(est, dict) else pm(est, digits)
+
+
+def _mean(est: Any) -> float | None:
+    return est.get("mean") if isinstance(est, dict) else None
+
+
+def setting(method: dict[str, Any]) -> str:
+    """The method's chosen setting in words (its ``config``)."""
+    c = method.get("config") or {}
+    parts = []
+    if "learned_p" in c:
+        parts.append("learned p " + " / ".join(f"{v:.2f}" for v in c["learned_p"]))
+    elif c.get("method") == "l2":
+        parts.append(f"L2 λ = {c['l2']:g}")
+    elif c.get("method") == "early_stopping":
+        parts.append("early stopping")
+    if "p" in c:
+        parts.append(f"p = {c['p']:g}")
+    if "members" in c:
+        parts.append(f"{c['members']} members")
+    return ", ".join(parts) or "-"
+
+
+def _ood_cells(m: dict[str, Any]) -> str:
+    ood = m["ood_auroc"] or {}
+    kinds = [k for k in ood if not k.endswith("fpr95")]
+    return "; ".join(f"{k.replace('_', ' ')} {_pm(ood[k], 2)}" for k in kinds) or "- (none to rank by)"
+
+
 def trust_table(trust: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     methods = trust["methods"]
     extra = next(k for k in methods[0]["in_distribution"] if k not in ("error", "nll"))
     regression = extra == "coverage_95"
-    head = ["method", "test error", "test NLL", f"test {extra}", "shifted error", "shifted NLL", "OOD AUROC",
-            "FPR at 95% TPR", "error, 20% most uncertain set aside", "AURC",
-            "conformal coverage 95 (test)" if regression else "NLL after temperature (test)",
+    head = ["method", "setting (chosen on val)", "test error", "test NLL", f"test {extra.replace('_', ' ')}",
+            "shifted error", "shifted NLL", "OOD AUROC (0.5 = chance)", "AURC",
+            "conformal 95% coverage (width)" if regression else "NLL after temperature (T)",
             "train s", "predict ms / 1000"]
     body = []
     for m in methods:
-        ood = m["ood_auroc"] or {}
-        kind = next((k for k in ood if not k.endswith("fpr95")), None)
         shifted = m["shifted"] or {}
         recal = m["recalibrated"]
-        body.append([label(m), _f(m["in_distribution"]["error"]),
-                     _f(m["in_distribution"]["nll"]), _f(m["in_distribution"][extra]), _f(shifted.get("error")),
-                     _f(shifted.get("nll")), f"{_f(ood[kind], 3)} ({kind})" if kind else "- (none to rank by)",
-                     _f(ood.get(f"{kind}_fpr95"), 3) if kind else "-",
-                     _f((m["selective"] or {}).get("drop_20")), _f((m["selective"] or {}).get("aurc")),
-                     _f(recal.get("coverage_95") if regression else recal.get("nll_after")),
-                     f"{m['train_seconds']:.1f}", f"{m['predict_ms_per_1000']:.1f}"])
+        recal_cell = (f"{_pm(recal.get('coverage_95'))} ({_f(_mean(recal.get('width_95')), 2)})" if regression else
+                      f"{_pm(recal.get('nll_after'))} (T = {_f(_mean(recal.get('temperature')), 2)})")
+        body.append([label(m), setting(m), _pm(m["in_distribution"]["error"]), _pm(m["in_distribution"]["nll"]),
+                     _pm(m["in_distribution"][extra]), _pm(shifted.get("error")), _pm(shifted.get("nll")),
+                     _ood_cells(m), _pm((m["selective"] or {}).get("aurc")), recal_cell,
+                     _f(_mean(m["train_seconds"]), 1), _f(_mean(m["predict_ms_per_1000"]), 1)])
     return head, body
 
 
-def _ood(m: dict[str, Any]) -> tuple[str, float] | None:
-    ood = m["ood_auroc"] or {}
-    kind = next((k for k in ood if not k.endswith("fpr95")), None)
-    return (kind, ood[kind]) if kind else None
+PARTS = {"in_distribution": "on the test split", "shifted": "on the shifted set",
+         "strongest_shift": "at the strongest shift of the family"}
+METRICS = {"error": "error", "nll": "NLL", "coverage_95_gap": "distance of the 95% coverage from 0.95", "ece": "ECE"}
+
+
+def _said(verdict: str) -> str:
+    return {BETTER: "better", WORSE: "worse"}.get(verdict, "no clear difference")
+
+
+def paired_findings(trust: dict[str, Any]) -> list[str]:
+    """One sentence per method compared with MC dropout: where the paired difference over the repeats is beyond
+    2 SE and where it is not, with the differences beside the words."""
+    by = {m["name"]: m for m in trust["methods"]}
+    out = []
+    rows: dict[str, list[dict[str, Any]]] = {}
+    for row in trust.get("paired", []):
+        rows.setdefault(row["b"], []).append(row)
+    for other, items in rows.items():
+        if ":" in other:  # an ensemble against its own member: below
+            continue
+        a_label, b_label = label(by[items[0]["a"]]), label(by[other]) if other in by else other
+        clear = [r for r in items if r["verdict"] != UNCLEAR]
+        unclear = [r for r in items if r["verdict"] == UNCLEAR]
+
+        def cell(r: dict[str, Any]) -> str:
+            return f"{METRICS.get(r['metric'], r['metric'])} {PARTS[r['part']]} ({r['diff']:+.3f} ± {r['se']:.3f})" \
+                if r["se"] is not None else f"{METRICS.get(r['metric'], r['metric'])} {PARTS[r['part']]}"
+
+        n = items[0]["n"]
+        text = f"{a_label} against {b_label}, paired over {n} repeats (difference {a_label} minus {b_label} ± SE): "
+        if clear:
+            text += "; ".join(f"{_said(r['verdict'])} in {cell(r)}" for r in clear) + ". "
+        if unclear:
+            text += ("No clear difference (within 2 SE) in " + "; ".join(cell(r) for r in unclear) + ".")
+        out.append(text.strip())
+    for row in trust.get("paired", []):
+        if row["b"].endswith(":single_member") and row["metric"] == "nll":
+            name = label(by[row["a"]])
+            verdict = {BETTER: "lower than", WORSE: "higher than"}.get(row["verdict"], "not clearly different from")
+            out.append(f"The {name}'s test NLL is {verdict} that of one of its own members "
+                       f"(difference {row['diff']:+.3f} ± {row['se'] if row['se'] is None else round(row['se'], 3)}, "
+                       f"{row['n']} repeats)" + (": an ensemble should never be worse than its members."
+                                                 if row["verdict"] == WORSE else "."))
+    return out
+
+
+def ood_findings(trust: dict[str, Any]) -> list[str]:
+    """Every uncertainty's AUROC at telling the shifted set from the test split; below 0.5 said in words."""
+    out = []
+    for m in trust["methods"]:
+        for kind, est in (m["ood_auroc"] or {}).items():
+            if kind.endswith("fpr95") or _mean(est) is None:
+                continue
+            value, se = est["mean"], est.get("se") or 0.0
+            if value + 2 * se < 0.5:
+                out.append(f"{label(m)} is more certain on the shifted points than on the test points by its "
+                           f"{kind.replace('_', ' ')} (AUROC {_pm(est, 2)}, below 0.5): that uncertainty does not "
+                           f"flag this shift, it points the wrong way.")
+            elif value - 2 * se > 0.5:
+                out.append(f"{label(m)}'s {kind.replace('_', ' ')} ranks the shifted points above the test points "
+                           f"(AUROC {_pm(est, 2)}).")
+            else:
+                out.append(f"{label(m)}'s {kind.replace('_', ' ')} does not tell the shifted points from the test "
+                           f"points (AUROC {_pm(est, 2)}, within 2 SE of chance).")
+    return out
+
+
+def shift_findings(trust: dict[str, Any]) -> list[str]:
+    """How each method's NLL and error move along the shift family, from intensity 0 to the strongest."""
+    family = trust.get("shift_family")
+    if not family or len(family["intensities"]) < 2:
+        return []
+    out = []
+    for m in trust["methods"]:
+        curve = m.get("shift_curve") or []
+        if len(curve) < 2:
+            continue
+        lo, hi = curve[0], curve[-1]
+        out.append(f"{label(m)}: from intensity {lo['intensity']:g} to {hi['intensity']:g}, test NLL "
+                   f"{_pm(lo['nll'])} -> {_pm(hi['nll'])}, error {_pm(lo['error'])} -> {_pm(hi['error'])}.")
+    return out
+
+
+def recalibration_findings(trust: dict[str, Any]) -> list[str]:
+    out = []
+    for m in trust["methods"]:
+        r = m["recalibrated"]
+        if "conformal_q" in r:
+            out.append(f"{label(m)}: split-conformal intervals at nominal level {r['conformal_level']:.2f} (the "
+                       f"{r['conformal_rank']}-th smallest of {r['n_val']} validation scores, so at least "
+                       f"{r['conformal_rank'] / (r['n_val'] + 1):.3f} coverage is guaranteed on average) cover "
+                       f"{_pm(r['coverage_95'])} of the test points with mean width {_pm(r['width_95'], 2)}; the "
+                       f"uncalibrated 95% intervals cover {_pm(r['raw_coverage_95'])}.")
+        elif "temperature" in r:
+            text = (f"{label(m)}: temperature scaling on val (T = {_pm(r['temperature'], 2)}) moves the test NLL "
+                    f"from {_pm(r['nll_before'])} to {_pm(r['nll_after'])}")
+            if r.get("temperature_at_bound"):
+                text += " ; T sits at a bound of its search (first repeat): the fit is not an interior optimum"
+            out.append(text + ".")
+    return out
+
+
+def cost_finding(trust: dict[str, Any]) -> str:
+    parts = [f"{label(m)} {_f(_mean(m['train_seconds']), 1)} s to train, {_f(_mean(m['predict_ms_per_1000']), 1)} "
+             f"ms per 1000 predictions" for m in trust["methods"]]
+    return ("Cost (training: each member's share of the batched fit that trained it; prediction: first repeat, "
+            f"T = {trust['mc_samples']} MC passes): " + "; ".join(parts) + ".")
 
 
 def trust_findings(trust: dict[str, Any]) -> list[str]:
-    """Where MC dropout is better or worse than the deep ensemble, and at what cost, from the numbers."""
-    by = {m["name"]: m for m in trust["methods"]}
-    mc, ens = by["mc_dropout"], by["deep_ensemble"]
-    said = []
+    """What the table says, sentence by sentence, from the numbers in it."""
+    return [*paired_findings(trust), *shift_findings(trust), *ood_findings(trust), *recalibration_findings(trust),
+            cost_finding(trust)]
 
-    def side(a: float, b: float, lower_better: bool = True) -> str:
-        return "better than" if (a < b) == lower_better and a != b else ("equal to" if a == b else "worse than")
 
-    a, b = mc["in_distribution"]["nll"], ens["in_distribution"]["nll"]
-    said.append(f"In distribution, MC dropout's test NLL {a:.4f} is {side(a, b)} the deep ensemble's {b:.4f} "
-                f"(test error {mc['in_distribution']['error']:.4f} against {ens['in_distribution']['error']:.4f}).")
-    if mc["shifted"] and ens["shifted"]:
-        a, b = mc["shifted"]["nll"], ens["shifted"]["nll"]
-        said.append(f"Under shift ({trust['shift']['rule']}; {trust['shift']['n']} points), MC dropout's NLL "
-                    f"{a:.4f} is {side(a, b)} the ensemble's {b:.4f} (error {mc['shifted']['error']:.4f} against "
-                    f"{ens['shifted']['error']:.4f}).")
-    if _ood(mc) and _ood(ens):
-        (kind, a), (_, b) = _ood(mc), _ood(ens)
-        said.append(f"Telling shifted points from test points by {kind}, MC dropout reaches AUROC {a:.3f} and the "
-                    f"ensemble {b:.3f}: MC dropout is {side(a, b, lower_better=False)} the ensemble here.")
-    if mc["selective"] and ens["selective"]:
-        a, b = mc["selective"]["aurc"], ens["selective"]["aurc"]
-        said.append(f"Setting the most uncertain points aside (area under the risk-coverage curve, lower is "
-                    f"better): MC dropout {a:.4f}, ensemble {b:.4f}.")
-    regression = "coverage_95" in mc["recalibrated"]
-    if regression:
-        said.append(f"Split-conformal 95% intervals on val cover {mc['recalibrated']['coverage_95']:.3f} of the test "
-                    f"points with MC dropout (raw {mc['recalibrated']['raw_coverage_95']:.3f}) and "
-                    f"{ens['recalibrated']['coverage_95']:.3f} with the ensemble (raw "
-                    f"{ens['recalibrated']['raw_coverage_95']:.3f}).")
-    else:
-        r_mc, r_ens = mc["recalibrated"], ens["recalibrated"]
-        said.append(f"Temperature scaling on val moves MC dropout's test NLL from {r_mc['nll_before']:.4f} to "
-                    f"{r_mc['nll_after']:.4f} (T = {r_mc['temperature']:.2f}) and the ensemble's from "
-                    f"{r_ens['nll_before']:.4f} to {r_ens['nll_after']:.4f} (T = {r_ens['temperature']:.2f}).")
-    said.append(f"Cost: the ensemble trained {trust['ensemble_size']} networks in {ens['train_seconds']:.1f} s (one "
-                f"batched model) against {mc['train_seconds']:.1f} s for the dropout network (its share of the "
-                f"sweep's batched fit); predicting 1000 points takes {mc['predict_ms_per_1000']:.1f} ms with "
-                f"T = {trust['mc_samples']} MC passes and {ens['predict_ms_per_1000']:.1f} ms with the ensemble.")
-    return said
+def shift_figure(trust: dict[str, Any], fig_dir: Path, save) -> dict[str, Path]:
+    """NLL, error and coverage/ECE against the shift's intensity, mean ± SE over repeats, one line per method."""
+    methods = [m for m in trust["methods"] if len(m.get("shift_curve") or []) > 1]
+    if not methods:
+        return {}
+    keys = [k for k in methods[0]["shift_curve"][0] if k != "intensity"]
+    xlabel = ("rotation (degrees)" if trust["shift_family"].get("name") == "rotation" else
+              "shift intensity (noise sd / feature sd)")
+    fig, axes = plt.subplots(1, len(keys), figsize=(3.6 * len(keys), 3.2), layout="constrained", squeeze=False)
+    for ax, key in zip(axes[0], keys):
+        for m in methods:
+            x = [pt["intensity"] for pt in m["shift_curve"]]
+            y = np.array([pt[key]["mean"] for pt in m["shift_curve"]], dtype=float)
+            se = np.array([pt[key]["se"] or 0.0 for pt in m["shift_curve"]], dtype=float)
+            ax.errorbar(x, y, yerr=se, marker="o", ms=3, capsize=2, label=label(m))
+        if key == "coverage_95":
+            ax.axhline(0.95, color="k", ls=":", lw=1, label="0.95 target")
+        ax.set(xlabel=xlabel, ylabel=METRICS.get(key, key).replace(
+            "distance of the 95% coverage from 0.95", "95% coverage") if key != "coverage_95" else "95% coverage",
+            title=f"test {METRICS.get(key, key)} under shift" if key != "coverage_95" else "test coverage under shift")
+    axes[0, 0].legend(fontsize=7)
+    caption = (f"Each method along the shift family ({trust['shift_family']['rule']}); mean ± SE over "
+               f"{trust.get('repeats', 1)} repeats")
+    return {caption: save(fig, fig_dir / "shift.png")}
 
 
 def trust_figures(trust: dict[str, Any], fig_dir: Path, save) -> dict[str, Path]:
     methods = [m for m in trust["methods"] if m.get("curves")]
     if not methods:
-        return {}
+        return shift_figure(trust, fig_dir, save)
     fig, axes = plt.subplots(1, 1 + len(methods), figsize=(3.4 * (1 + len(methods)), 3.2), layout="constrained",
                              squeeze=False)
     ax = axes[0, 0]
@@ -117,17 +238,19 @@ def trust_figures(trust: dict[str, Any], fig_dir: Path, save) -> dict[str, Path]
                                      None if h["shifted"] is None else np.asarray(h["shifted"]),
                                      xlabel=h["uncertainty"], title=label(m))
     caption = ("Left: test error of the points kept when the most uncertain are set aside. Right: each method's "
-               "uncertainty on test points (in distribution) and on the shifted points, as fractions")
-    return {caption: save(fig, fig_dir / "trust.png")}
+               "uncertainty on test points (in distribution) and on the shifted points, as fractions (first repeat)")
+    return {caption: save(fig, fig_dir / "trust.png"), **shift_figure(trust, fig_dir, save)}
 
 
 def trust_blocks(name: str, trust: dict[str, Any], fig_dir: Path, save) -> list:
     """The section's blocks (figures saved into ``fig_dir``)."""
     head, body = trust_table(trust)
-    note = (f"Best p = {trust['best_p']:g}, seed {trust['seed']}; deep ensemble of {trust['ensemble_size']} networks "
-            f"without dropout; shift: {trust['shift']['rule']} ({trust['shift']['n']} points; in distribution: "
+    rules = "; ".join(f"{label(m)}: {m['selected_by']}" for m in trust["methods"] if m.get("selected_by"))
+    note = (f"Mean ± standard error over {trust.get('repeats', 1)} repeats ({trust.get('repeat', 'seeds')}). "
+            f"Each method's setting was chosen on validation data by its own rule: {rules}. Shift: "
+            f"{trust['shift']['rule']} ({trust['shift']['n']} points; in distribution: "
             f"{trust['shift']['n_in_distribution']} test points). Recalibration and conformal quantiles are fitted "
-            f"on val. Train seconds of the dropout members are their share of the batched fit that trained them.")
+            f"on val. \"Better\"/\"worse\" below: a paired difference over the repeats beyond 2 standard errors.")
     figures = trust_figures(trust, fig_dir, save)
     return [Heading(3, f"{name.capitalize()}: which uncertainty to trust", anchor=f"trust-{name}"),
             Table(head, body), Paragraph(note), Bullets(trust_findings(trust)),

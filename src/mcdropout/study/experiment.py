@@ -23,7 +23,7 @@ from mcdropout.inference.evaluation import evaluate_model, fit_noise
 from mcdropout.nn.checkpoint import CheckpointMeta, save_checkpoint
 from mcdropout.nn.members import Member, MemberOutcome
 from mcdropout.study.publishing import NOWHERE, Publisher, RunIds
-from mcdropout.training.train import FitResult, fit_members
+from mcdropout.training.train import FitResult, fit_dataset
 
 __all__ = ["Group", "MemberOutcome", "evaluate_members", "run_single", "save_members", "train_group", "train_groups"]
 
@@ -31,15 +31,16 @@ __all__ = ["Group", "MemberOutcome", "evaluate_members", "run_single", "save_mem
 def save_members(data: Dataset, fit: FitResult, params: Params, out_dir: Path) -> list[MemberOutcome]:
     """Fit each member's observation noise on val and save its checkpoint (not yet evaluated)."""
     outcomes = []
-    mc, task, splits, schema = params.mc, data.task, data.splits, data.schema
+    mc, task, schema = params.mc, data.task, data.schema
     for i, (member, model) in enumerate(zip(fit.members, fit.models)):
+        splits = data.repeat(member.split).splits
         meta = CheckpointMeta(
             task=task.name, seed=member.seed, dataset=schema.name, features=list(schema.features),
             target=schema.target, classes=None if schema.classes is None else list(schema.classes),
             method=member.method, l2=member.l2, noise_std=fit_noise(model, task, splits["val"], mc.samples, mc.seed),
             mc_samples=mc.samples, train=to_dict(params.train), accelerator=fit.accelerator,
             fit_seconds=fit.seconds, fit_members=fit.stack_size,
-            history=torch.from_numpy(fit.history[:, :, i].copy()), p=member.p,
+            history=torch.from_numpy(fit.history[:, :, i].copy()), p=member.p, split=member.split,
         )
         if member.dropout == "concrete":
             meta.learned_p = model.learned_p  # per hidden layer, at the end of training
@@ -55,7 +56,8 @@ def evaluate_members(data: Dataset, params: Params, outcomes: list[MemberOutcome
     """Each saved member's metrics both ways (dropout off, MC) on every split, into its ``evaluation``."""
     mc = params.mc
     for o in outcomes:
-        o.evaluation = evaluate_model(o.model, data.task, data.splits, mc.samples, mc.seed, o.meta.noise_std)
+        o.evaluation = evaluate_model(o.model, data.task, data.repeat(o.member.split).splits, mc.samples, mc.seed,
+                                      o.meta.noise_std)
 
 
 def _fit(params: Params, dataset: str, members: list[Member], label: str, progress: bool,
@@ -67,8 +69,7 @@ def _fit(params: Params, dataset: str, members: list[Member], label: str, progre
     data = load_dataset(dataset, params.data.dir)
     runs = publisher.start_runs(params, dataset, groups)
     try:
-        fit = fit_members(data.task, data.splits, members, params, progress, label=label,
-                          global_seed=params.train.seed, standardize=data.schema.standardize)
+        fit = fit_dataset(data, members, params, progress, label=label, global_seed=params.train.seed)
     except BaseException:
         publisher.end_failed(params, runs())
         raise

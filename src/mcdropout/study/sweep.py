@@ -21,8 +21,9 @@ from mcdropout.core.tasks import get_task
 from mcdropout.data.datasets import DataError, load_dataset
 from mcdropout.inference.evaluation import MODES, evaluate_model
 from mcdropout.nn.checkpoint import load_checkpoint
-from mcdropout.nn.members import SELECTION, Member, best_by_seed_mean
+from mcdropout.nn.members import Member
 from mcdropout.study.publishing import NOWHERE, Publisher
+from mcdropout.study.selection import INFERENCES, select
 
 if TYPE_CHECKING:  # training (Lightning) is imported only by the functions that train
     from mcdropout.study.experiment import MemberOutcome
@@ -39,7 +40,8 @@ class SweepResult:
 
 
 def sweep_members(params: Params) -> list[Member]:
-    return [Member(p, seed) for p in params.sweep.p for seed in params.sweep.seeds]
+    """Every (p, seed); the i-th seed's members train on repeat i's data (:meth:`Dataset.repeat`)."""
+    return [Member(p, seed, split=i) for p in params.sweep.p for i, seed in enumerate(params.sweep.seeds)]
 
 
 def run_sweep(params: Params, dataset: str, progress: bool = True,
@@ -59,15 +61,16 @@ def evaluate_sweep(params: Params, dataset: str, folder: str | Path, progress: b
                    publisher: Publisher = NOWHERE) -> dict[str, Any]:
     """Evaluate every checkpoint in ``folder`` both ways: the ``metrics.json`` object.
 
-    ``best_p`` minimises the seed-averaged standard-inference validation loss; the test
-    split never takes part in the choice.
+    ``best_p`` minimises the seed-mean validation NLL of the inference ``sweep.select`` names
+    (:mod:`mcdropout.study.selection`); ``selection`` says how, with the criterion against p and whether the
+    choice sits at an end of the grid. The test split never takes part in the choice.
     """
     folder = Path(folder)
     paths = sorted(folder.glob("*.pt"))
     if not paths:
         raise DataError(f"{folder}: no checkpoints; run `mcdropout sweep --dataset {dataset}` first")
     data = load_dataset(dataset, params.data.dir)
-    task, splits = data.task, data.splits
+    task = data.task
     runs = []
     for i, path in enumerate(paths):
         model, meta = load_checkpoint(path)
@@ -76,14 +79,17 @@ def evaluate_sweep(params: Params, dataset: str, folder: str | Path, progress: b
         if meta.method not in SWEEP_METHODS:
             raise DataError(f"{path}: a {meta.method} member, not one of a dropout sweep "
                             f"(`mcdropout compare` evaluates those)")
-        evaluation = evaluate_model(model, task, splits, params.mc.samples, params.mc.seed, meta.noise_std)
-        runs.append({"p": meta.p, "seed": meta.seed, "checkpoint": path.name, **evaluation})
+        evaluation = evaluate_model(model, task, data.repeat(meta.split).splits, params.mc.samples, params.mc.seed,
+                                    meta.noise_std)
+        runs.append({"p": meta.p, "seed": meta.seed, "split": meta.split, "checkpoint": path.name, **evaluation})
         if progress:
             print(f"evaluate {dataset}: {i + 1}/{len(paths)} {path.name}", flush=True)
     runs.sort(key=lambda r: (r["p"], r["seed"]))
-    best_p = best_by_seed_mean(runs, "p", task.val_loss)
+    selection = select(runs, "p", params.sweep.select)
+    by_inference = {inference: select(runs, "p", inference)["best_p"] for inference in INFERENCES}
     metrics = {"dataset": dataset, "task": task.name, **dataset_keys(data), "mc_samples": params.mc.samples,
-               "best_p": best_p, "selection": SELECTION, "runs": runs}
+               "best_p": selection["best_p"], "selection": selection, "best_p_by_inference": by_inference,
+               "runs": runs}
     publisher.sweep_evaluated(params, dataset, folder, metrics, summary_by_p(metrics), task.metric)
     return metrics
 

@@ -1,19 +1,23 @@
-"""Which uncertainty to trust: MC dropout beside a deep ensemble, standard inference and Concrete dropout.
+"""Which uncertainty to trust: MC dropout beside two ensembles, standard inference and Concrete dropout.
 
 ``mcdropout trust --dataset NAME`` (after the sweep and the comparison) sets the registered
-uncertainty methods (:mod:`mcdropout.study.methods`: standard inference, MC dropout, a deep
-ensemble, Concrete dropout, in that order) side by side, on the same data and architecture.
+uncertainty methods (:mod:`mcdropout.study.methods`: standard inference, MC dropout, a tuned deep
+ensemble, an MC-dropout ensemble, Concrete dropout, in that order) side by side, on the same data and
+architecture, each with the setting its own validation rule chose (``selected_by``, ``config``).
 
-Each is scored in distribution (the test split) and on a shifted set (:mod:`.shift`):
-errors, NLL, coverage/ECE; telling shifted from in-distribution points by its
-uncertainty (AUROC, FPR at 95% TPR); error when the most uncertain points are set aside
-(:mod:`.selective`); recalibrated on val (:mod:`.recalibration`); and its cost. Nothing
-is chosen on the test split.
+Every method is evaluated on every repeat (each seed of the sweep) and each number is reported as
+``{"mean", "se", "n"}`` over the repeats (:mod:`mcdropout.scoring.stats`); ``paired`` compares MC dropout
+with each other method repeat by repeat (better / worse only beyond 2 SE). Each is scored in
+distribution (the test split), on a shifted set (:mod:`.shift`: errors, NLL, coverage/ECE; telling shifted
+from in-distribution points by each of its uncertainties: AUROC, FPR at 95% TPR), along a family of shifts
+of growing intensity (``shift_curve``), when the most uncertain points are set aside (:mod:`.selective`),
+recalibrated on val (:mod:`.recalibration`), and by its cost. Nothing is chosen on the test split.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -29,10 +33,11 @@ from mcdropout.data.sources import regression_curve
 from mcdropout.scoring import recalibration as R
 from mcdropout.scoring import selective as S
 from mcdropout.scoring.metrics import coverage
-from mcdropout.study.compare import ensemble_members
+from mcdropout.scoring.stats import estimate, paired
 from mcdropout.study.methods import Context, Method, build_methods
 
 LEVEL = 0.95
+REFERENCE = "mc_dropout"  # the method every other is compared with, repeat by repeat
 
 
 def shifted_set(data: Dataset, params: Params) -> tuple[np.ndarray, np.ndarray | None, str]:
@@ -69,17 +74,21 @@ def _recalibrated(task: Task, val: Any, y_val: np.ndarray, parts: dict[str, tupl
     if task.fits_noise:
         scale = R.fit_variance_scale(y_val, val.mean, val.std)
         q = R.conformal_quantile(np.abs(y_val - val.mean) / val.std, LEVEL)
-        out: dict[str, Any] = {"variance_scale": scale, "conformal_q": q}
+        rank = math.ceil(round((len(y_val) + 1) * LEVEL, 9))  # the finite-sample quantile's rank among n_val
+        out: dict[str, Any] = {"variance_scale": scale, "conformal_q": q, "conformal_level": LEVEL,
+                               "conformal_rank": rank, "n_val": int(len(y_val))}
         for name, (pred, y) in parts.items():
             suffix = "" if name == "test" else f"_{name}"
             lower, upper = R.conformal_interval(pred.mean, pred.std, q)
             out[f"coverage_95{suffix}"] = R.interval_coverage(y, lower, upper)  # conformal
+            out[f"width_95{suffix}"] = float(np.mean(upper - lower))
             out[f"scaled_coverage_95{suffix}"] = coverage(y, pred.mean, scale * pred.std, LEVEL)
             out[f"raw_coverage_95{suffix}"] = coverage(y, pred.mean, pred.std, LEVEL)
         return out
     log_val = np.log(np.clip(val.probs, 1e-12, 1.0))
     temperature = R.fit_temperature(log_val, y_val.astype(int))
-    out = {"temperature": temperature}
+    at_bound = any(math.isclose(temperature, b, rel_tol=1e-3) for b in R.T_BOUNDS)
+    out = {"temperature": temperature, "temperature_at_bound": at_bound}
     for name, (pred, y) in parts.items():
         scaled = R.apply_temperature(np.log(np.clip(pred.probs, 1e-12, 1.0)), temperature)
         after = task.metrics(task.prediction(scaled[None], None), y)
@@ -111,24 +120,46 @@ def _timed_ms_per_1000(fn: Callable[[np.ndarray], Any], x: np.ndarray, seconds: 
     return (time.perf_counter() - start) / runs / len(x) * 1000 * 1000
 
 
-def evaluate_method(task: Task, method: Method, data: Dataset, test: Split, shifted: tuple) -> dict[str, Any]:
-    """Every measurement of one method (see the module docstring)."""
+def _ood(task: Task, pred: Any, pred_shift: Any) -> dict[str, float] | None:
+    """AUROC and FPR at 95% TPR of telling shifted from in-distribution points, for each uncertainty the method
+    has (0.5: no better than chance; below it: more confident off the data than on it)."""
+    out = {}
+    for kind, score_in in _uncertainties(task, pred).items():
+        score_out = _uncertainties(task, pred_shift)[kind]
+        if np.ptp(np.concatenate([score_in, score_out])) > 0:
+            out[kind] = S.ood_auroc(score_in, score_out)
+            out[f"{kind}_fpr95"] = S.fpr_at_95_tpr(score_in, score_out)
+    return out or None
+
+
+def shift_family(data: Dataset, test: Split, params: Params, family: str) -> list[tuple[float, np.ndarray]]:
+    """``(intensity, inputs)``: the test inputs under the dataset's shift family (:data:`mcdropout.data.shift.
+    FAMILIES`) at each intensity (``trust.rotation_angles`` for rotation, else ``trust.shift_intensities``),
+    labels those of the test split."""
+    x_train = data.splits["train"].x
+    grid = params.trust.rotation_angles if family == "rotation" else params.trust.shift_intensities
+    try:
+        return [(float(a), shift.shifted_family(family, x_train, test.x, a, seed=params.data.seed + 11 + i))
+                for i, a in enumerate(grid)]
+    except ValueError as exc:
+        raise DataError(f"datasets.{data.schema.name}.shift = {family}: {exc}") from None
+
+
+def evaluate_method(task: Task, method: Method, data: Dataset, test: Split, shifted: tuple,
+                    family: list[tuple[float, np.ndarray]] = (), timed: bool = True) -> dict[str, Any]:
+    """Every measurement of one method on one repeat (see the module docstring)."""
     x_shift, y_shift, _ = shifted
     val, pred = method.predict(data.splits["val"].x), method.predict(test.x)
-    result: dict[str, Any] = {"name": method.name, "label": method.label or method.name,
-                              "in_distribution": _score(task, pred, test.y)}
+    result: dict[str, Any] = {"in_distribution": _score(task, pred, test.y)}
+    if method.single_member is not None:  # an ensemble: its first member alone, on the same points
+        result["single_member"] = _score(task, method.single_member(test.x), test.y)
     pred_shift = method.predict(x_shift) if len(x_shift) else None
     labeled = pred_shift is not None and y_shift is not None
     result["shifted"] = _score(task, pred_shift, y_shift) if labeled else None
-    result["ood_auroc"] = None
-    if method.has_uncertainty and pred_shift is not None:
-        result["ood_auroc"] = {}
-        for kind, score_in in _uncertainties(task, pred).items():
-            score_out = _uncertainties(task, pred_shift)[kind]
-            if np.ptp(np.concatenate([score_in, score_out])) > 0:
-                result["ood_auroc"][kind] = S.ood_auroc(score_in, score_out)
-                result["ood_auroc"][f"{kind}_fpr95"] = S.fpr_at_95_tpr(score_in, score_out)
-        result["ood_auroc"] = result["ood_auroc"] or None
+    result["ood_auroc"] = _ood(task, pred, pred_shift) if method.has_uncertainty and pred_shift is not None \
+        else None
+    result["shift_curve"] = [{"intensity": a, **_score(task, method.predict(x) if a else pred, test.y)}
+                             for a, x in family]
     errors = _errors(task, pred, test.y)
     kind, rank = next(iter(_uncertainties(task, pred).items()))
     result["selective"] = {**S.selective_error(errors, rank), "aurc": S.aurc(errors, rank)} \
@@ -138,39 +169,120 @@ def evaluate_method(task: Task, method: Method, data: Dataset, test: Split, shif
     parts = {"test": (pred, test.y), **({"shifted": (pred_shift, y_shift)} if labeled else {})}
     result["recalibrated"] = _recalibrated(task, val, data.splits["val"].y, parts)
     result["train_seconds"] = method.train_seconds
-    result["predict_ms_per_1000"] = _timed_ms_per_1000(method.predict, test.x)
+    result["predict_ms_per_1000"] = _timed_ms_per_1000(method.predict, test.x) if timed else None
     return result
+
+
+KEPT = ("intensity", "temperature_at_bound", "conformal_level", "conformal_rank", "n_val")  # facts, not measurements
+
+
+def over_repeats(results: list[Any], key: str = "") -> Any:
+    """One result per repeat -> one result: numbers become ``{"mean", "se", "n"}``; dicts and the shift curve are
+    combined key by key and point by point; other values (the figures' curves, flags) are the first repeat's."""
+    first = results[0]
+    if key in KEPT or first is None or isinstance(first, (bool, str)):
+        return first
+    if isinstance(first, (int, float)):
+        return estimate([r for r in results if r is not None])
+    if isinstance(first, dict):
+        return {k: over_repeats([r[k] for r in results if r is not None], k) for k in first}
+    if key == "shift_curve":
+        return [over_repeats([r[i] for r in results]) for i in range(len(first))]
+    return first
+
+
+def _comparisons(task: Task, per_repeat: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """MC dropout against each other method, paired over repeats, on the test split, the shifted set and the
+    strongest shift of the family: error and NLL (lower is better) and the distance of the 95% coverage from 0.95
+    or the ECE (lower is better)."""
+    if REFERENCE not in per_repeat:
+        return []
+    extra = task.uncertainty_metric
+    out = []
+    ref = per_repeat[REFERENCE]
+
+    def value(r: dict[str, Any], part: str, metric: str) -> float | None:
+        scores = r["shift_curve"][-1] if part == "strongest_shift" else r[part]
+        if scores is None:
+            return None
+        v = scores[metric]
+        return abs(v - LEVEL) if metric == "coverage_95" else v
+
+    for name, runs in per_repeat.items():
+        if name == REFERENCE or len(runs) != len(ref):
+            continue
+        for part in ("in_distribution", "shifted", "strongest_shift"):
+            for metric in ("error", "nll", extra):
+                a = [value(r, part, metric) for r in ref]
+                b = [value(r, part, metric) for r in runs]
+                if None in a or None in b or (part == "strongest_shift" and not ref[0]["shift_curve"]):
+                    continue
+                out.append({"a": REFERENCE, "b": name, "part": part,
+                            "metric": "coverage_95_gap" if metric == "coverage_95" else metric,
+                            **paired(a, b).as_dict()})
+    for name, runs in per_repeat.items():  # an ensemble against one of its own members: the basic property
+        if "single_member" in runs[0]:
+            for metric in ("error", "nll"):
+                out.append({"a": name, "b": f"{name}:single_member", "part": "in_distribution", "metric": metric,
+                            **paired([r["in_distribution"][metric] for r in runs],
+                                     [r["single_member"][metric] for r in runs]).as_dict()})
+    return out
 
 
 def run_trust(params: Params, dataset: str, progress: bool = True) -> dict[str, Any]:
     """The ``trust.json`` object of one dataset, from the models of the sweep and the comparison (which trains
-    the deep ensemble)."""
+    the ensembles), over every repeat."""
     params = params.for_dataset(dataset)
     paths, mc = Paths.of(params), params.mc
-    metrics_path = paths.metrics_json(dataset)
+    metrics_path, compare_path = paths.metrics_json(dataset), paths.compare_json(dataset)
     if not metrics_path.is_file():
         raise DataError(f"{metrics_path}: missing; run `mcdropout sweep --dataset {dataset}` first")
     metrics = json.loads(metrics_path.read_text())
-    best_p, seeds = metrics["best_p"], sorted({r["seed"] for r in metrics["runs"]})
-    seed = params.train.seed if params.train.seed in seeds else seeds[0]
-    data = load_dataset(dataset, params.data.dir)
-    task = data.task
-    methods = build_methods(Context(params, dataset, data, task, best_p, seed))
-    test, shifted = data.splits["test"], shifted_set(data, params)
-    if not len(shifted[0]):  # real data: the farthest test points are the shift, the rest stay in distribution
-        inside, far = shift.mahalanobis_split(data.splits["train"].x, test.x, params.trust.shift_fraction)
-        shifted = (test.x[far], test.y[far], shifted[2])
-        test = Split(test.x[inside], test.y[inside])
-    results = [evaluate_method(task, m, data, test, shifted) for m in methods]
-    return {"dataset": dataset, "task": task.name, "best_p": best_p, "seed": seed, "mc_samples": mc.samples,
-            "ensemble_size": len(ensemble_members(params)),
+    compare = json.loads(compare_path.read_text()) if compare_path.is_file() else None
+    split_of = {r["seed"]: r.get("split", 0) for r in metrics["runs"]}
+    seeds = sorted(split_of)
+    base = load_dataset(dataset, params.data.dir)
+    task = base.task
+    per_repeat: dict[str, list[dict[str, Any]]] = {}
+    described: dict[str, Method] = {}
+    configs: dict[str, list[dict[str, Any]]] = {}
+    for i, seed in enumerate(seeds):
+        data = base.repeat(split_of[seed])
+        test, shifted = data.splits["test"], shifted_set(data, params)
+        if not len(shifted[0]):  # real data: the farthest test points are the shift, the rest stay in distribution
+            inside, far = shift.mahalanobis_split(data.splits["train"].x, test.x, params.trust.shift_fraction)
+            shifted = (test.x[far], test.y[far], shifted[2])
+            test = Split(test.x[inside], test.y[inside])
+        family = shift_family(data, test, params, params.dataset(dataset).shift)
+        for method in build_methods(Context(params, dataset, data, task, metrics, compare, seed)):
+            if progress:
+                print(f"trust {dataset}: repeat {i + 1}/{len(seeds)}, {method.name}", flush=True)
+            per_repeat.setdefault(method.name, []).append(
+                evaluate_method(task, method, data, test, shifted, family, timed=i == 0))
+            described.setdefault(method.name, method)
+            configs.setdefault(method.name, []).append(method.config)
+    results = []
+    for name, runs in per_repeat.items():
+        m = described[name]
+        entry = {"name": name, "label": m.label or name, "selected_by": m.selected_by, "config": m.config}
+        if any(c != m.config for c in configs[name]):
+            entry["config_by_repeat"] = configs[name]
+        results.append({**entry, "repeats": len(runs), **over_repeats(runs)})
+    ensemble_size = (compare or {}).get("ensembles", {}).get("size")
+    return {"dataset": dataset, "task": task.name, "best_p": metrics["best_p"], "seeds": seeds,
+            "repeats": len(seeds), "repeat": "a seed of the sweep (initial weights, dropout masks" + (
+                ", and a random train/val/test split of the rows)" if base.schema.resplit else "; one data split)"),
+            "mc_samples": mc.samples, "ensemble_size": ensemble_size,
             "shift": {"rule": shifted[2], "n": int(len(shifted[0])), "labeled": shifted[1] is not None,
                       "n_in_distribution": len(test)},
-            "methods": results}
+            "shift_family": {"name": params.dataset(dataset).shift, "rule": shift.FAMILIES[params.dataset(dataset).shift],
+                             "intensities": [a for a, _ in family]},
+            "methods": results, "paired": _comparisons(task, per_repeat)}
 
 
 def summary(trust: dict[str, Any]) -> dict[str, float]:
-    """The trust table's headline for ``dvc metrics show``: each method's test NLL, one flat key per method so the
-    table of every dataset fits a terminal (the whole table stays in trust.json)."""
-    return {f"nll_{m['name']}": round(m["in_distribution"]["nll"], 5) for m in trust["methods"]
-            if m["name"] != "standard"}
+    """The trust table's headline for ``dvc metrics show``: each method's mean test NLL, one flat key per method so
+    the table of every dataset fits a terminal (the whole table stays in trust.json); methods without an
+    uncertainty of their own are left out."""
+    return {f"nll_{m['name']}": round(m["in_distribution"]["nll"]["mean"], 5) for m in trust["methods"]
+            if m["selective"] is not None}

@@ -113,13 +113,23 @@ def log_trust(params: Params, dataset: str, trust: dict[str, Any]) -> None:
         run = mlc.create_run(experiment_id(params.mlflow, dataset), run_name=f"trust-{dataset}",
                              tags={**git_tags(), **process_tags(), "kind": "trust"})
         now, metrics = now_ms(), []
+
+        def add(name: str, est: Any, step: int = 0) -> None:  # a {"mean", "se", "n"} as two metrics
+            for stat, suffix in (("mean", ""), ("se", "_se")):
+                value = est.get(stat) if isinstance(est, dict) else None
+                if isinstance(value, float) and value == value and abs(value) != float("inf"):
+                    metrics.append(_metric(name + suffix, value, now, step))
+
         for m in trust["methods"]:
             for part in ("in_distribution", "shifted", "ood_auroc", "selective", "recalibrated"):
                 for key, value in (m[part] or {}).items():
-                    if isinstance(value, float) and value == value and abs(value) != float("inf"):
-                        metrics.append(_metric(f"trust/{m['name']}/{part}/{key}", value, now))
-            metrics += [_metric(f"trust/{m['name']}/train_seconds", m["train_seconds"], now),
-                        _metric(f"trust/{m['name']}/predict_ms_per_1000", m["predict_ms_per_1000"], now)]
+                    add(f"trust/{m['name']}/{part}/{key}", value)
+            for step, point in enumerate(m.get("shift_curve") or []):  # step: the intensity's index
+                for key, value in point.items():
+                    if key != "intensity":
+                        add(f"trust/{m['name']}/shift_curve/{key}", value, step)
+            add(f"trust/{m['name']}/train_seconds", m["train_seconds"])
+            add(f"trust/{m['name']}/predict_ms_per_1000", m["predict_ms_per_1000"])
         log_batched(mlc, run.info.run_id, metrics=metrics,
                     params={"dataset": dataset, "best_p": trust["best_p"], "ensemble_size": trust["ensemble_size"],
                             "shift_rule": trust["shift"]["rule"][:500]})

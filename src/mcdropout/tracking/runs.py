@@ -302,10 +302,10 @@ def _model_ids(mlc, run_ids: set[str]) -> dict[str, str]:
             return {m.source_run_id: m.model_id for m in found}
 
 
-def _metric(key: str, value: float, timestamp: int):
+def _metric(key: str, value: float, timestamp: int, step: int = 0):
     from mlflow.entities import Metric
 
-    return Metric(key, float(value), timestamp, 0)
+    return Metric(key, float(value), timestamp, step)
 
 
 def log_evaluation(params: Params, metrics: dict[str, Any], runs: dict[str, Any],

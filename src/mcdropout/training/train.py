@@ -22,7 +22,7 @@ from lightning_fabric.utilities.exceptions import MisconfigurationException
 
 from mcdropout.core.config import ConfigError, ModelConfig, Params, TrainConfig
 from mcdropout.core.tasks import Task, get_task
-from mcdropout.data.datasets import Split
+from mcdropout.data.datasets import Dataset, Split
 from mcdropout.nn.members import Member
 from mcdropout.nn.model import MLP, seeded_mlp
 from mcdropout.nn.stacked import StackedMLP
@@ -222,6 +222,25 @@ def fit_members(
                 _tensors(splits["train"], stats), _tensors(splits["val"], stats))
 
 
+def fit_dataset(data: Dataset, members: list[Member], params: Params, progress: bool = True, label: str | None = None,
+                global_seed: int | None = None) -> FitResult | None:
+    """:func:`fit_members` with each member on the data of its repeat (``member.split``, see
+    :meth:`~mcdropout.data.datasets.Dataset.repeat`): one shared data set where every member sees the same rows,
+    else each split standardised by its own training statistics (held by its members' models)."""
+    task, standardize = data.task, data.schema.standardize
+    repeats = sorted({m.split for m in members})
+    datasets = {i: data.repeat(i) for i in repeats}
+    if len({id(d) for d in datasets.values()}) == 1:
+        return fit_members(task, datasets[repeats[0]].splits, members, params, progress, label, global_seed,
+                           standardize)
+    index = {i: k for k, i in enumerate(repeats)}
+    stats = [standardizer(datasets[i].splits["train"], task) if standardize else {} for i in repeats]
+    parts = [{k: Split(*(t.numpy() for t in _tensors(datasets[i].splits[k], st))) for k in ("train", "val")}
+             for i, st in zip(repeats, stats)]
+    return fit_members_on(task, parts, [index[m.split] for m in members], members, params, progress, label,
+                          global_seed, member_stats=[stats[index[m.split]] for m in members])
+
+
 def fit_members_on(
     task: Task | str,
     data: Sequence[dict[str, Split]],
@@ -232,11 +251,13 @@ def fit_members_on(
     label: str | None = None,
     global_seed: int | None = None,
     validate: bool = True,
+    member_stats: Sequence[dict[str, list[float]]] | None = None,
 ) -> FitResult | None:
     """:func:`fit_members` with data of each member's own: member ``i`` trains on ``data[data_of[i]]["train"]``
     (mini-batches of its own shuffle of those rows) and validates on ``data[data_of[i]]["val"]``; the data sets
     may differ in rows (see :class:`~mcdropout.training.batches.TensorBatches`) but not in columns. No standardisation:
-    the data come as the members should see them. ``validate=False``: no validation pass each epoch (the
+    the data come as the members should see them (``member_stats``: the standardisation each member's model
+    holds, when the data were standardised). ``validate=False``: no validation pass each epoch (the
     history's val columns are NaN; see :class:`~mcdropout.training.routine.DropoutRoutine`)."""
     task = get_task(task)
     if len(data_of) != len(members) or not all(0 <= d < len(data) for d in data_of):
@@ -259,7 +280,8 @@ def fit_members_on(
 
     (tx, ty, tn), (vx, vy, vn) = stack("train"), stack("val")
     return _fit(task, kwargs, members, params, progress, label, global_seed, (tx, ty), (vx, vy),
-                validate=validate, data_of=torch.tensor(list(data_of)), train_rows=tn, val_rows=vn)
+                validate=validate, member_stats=member_stats, data_of=torch.tensor(list(data_of)), train_rows=tn,
+                val_rows=vn)
 
 
 @contextmanager
@@ -279,13 +301,15 @@ def _uninitialised_memory_left_alone() -> Iterator[None]:
 
 def _fit(task: Task, kwargs: dict, members: list[Member], params: Params, progress: bool, label: str | None,
          global_seed: int | None, train: tuple[torch.Tensor, torch.Tensor], val: tuple[torch.Tensor, torch.Tensor],
-         validate: bool = True, **data: torch.Tensor) -> FitResult | None:
+         validate: bool = True, member_stats: Sequence[dict] | None = None,
+         **data: torch.Tensor) -> FitResult | None:
     initial = []
-    for m in members:
+    for i, m in enumerate(members):
         extra = {"dropout": "concrete", "temperature": params.model.concrete.temperature} \
             if m.dropout == "concrete" else {}
         input_p = kwargs["input_p"] if m.input_p is None else m.input_p
-        initial.append(seeded_mlp(m.seed, p=m.p, **{**kwargs, "input_p": input_p, **extra}))
+        stats = member_stats[i] if member_stats else {}
+        initial.append(seeded_mlp(m.seed, p=m.p, **{**kwargs, **stats, "input_p": input_p, **extra}))
     net = StackedMLP(initial)
     cfg = params.train
     l2 = torch.tensor([m.l2 for m in members]) if any(m.l2 for m in members) else None

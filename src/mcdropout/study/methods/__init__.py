@@ -5,10 +5,10 @@ then appears in trust.json, the report's table and figures, dvc metrics and MLfl
 (a user's, a test's) calls :func:`register`.
 """
 
-from mcdropout.study.methods import concrete, deep_ensemble, mc_dropout, standard
+from mcdropout.study.methods import concrete, deep_ensemble, mc_dropout, mc_dropout_ensemble, standard
 from mcdropout.study.methods.base import REGISTRY, Context, Method, build_methods, register
 
-METHODS = (standard, mc_dropout, deep_ensemble, concrete)
+METHODS = (standard, mc_dropout, deep_ensemble, mc_dropout_ensemble, concrete)
 for _method in METHODS:
     register(_method.NAME, _method.build)
 
