@@ -155,8 +155,8 @@ class SweepConfig(_Section):
 class CompareConfig(_Section):
     """The ``compare`` stage: other regularisers against the sweep, same data, seeds and epochs."""
 
-    l2: grid_of(Positive, "numbers > 0") = (1e-5, 1e-4, 1e-3, 1e-2, 1e-1)  # weight-decay grid of the no-dropout MLP
-    patience: Count = 100  # early stopping: epochs without a lower val loss before the member stops
+    l2: grid_of(Positive, "numbers > 0") = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)  # weight-decay grid (λ = 0: the sweep's)
+    patience: Count = 50  # early stopping: epochs without a lower val loss before the member stops
     dropout_l2_p: OpenUnit | None = 0.5  # dropout at this rate plus each weight decay of the grid (None: skip)
 
 
@@ -203,10 +203,10 @@ class DatasetSpec(_Section):
 
 
 DEFAULT_DATASETS = {
-    "regression": DatasetSpec(source="synthetic", epochs=3000),  # 30 points: many full-batch steps to overfit
+    "regression": DatasetSpec(source="synthetic", epochs=2000),  # 30 points: many full-batch steps to overfit
     "classification": DatasetSpec(source="synthetic", epochs=500),
     "diabetes": DatasetSpec(source="sklearn", name="diabetes", epochs=200),
-    "digits": DatasetSpec(source="sklearn", name="digits", shift="rotation", epochs=150),
+    "digits": DatasetSpec(source="sklearn", name="digits", shift="rotation", standardize=False, epochs=150),
 }
 MAX_NAME = 100  # a dataset's name is a folder's name (with a prefix and suffix when staged) and an experiment's
 

@@ -81,12 +81,18 @@ def ensemble_members(params: Params, config: dict[str, Any], best_p: float) -> d
     return {"deep_ensemble": deep, "mc_dropout_ensemble": mc}
 
 
-def sweep_best_p(params: Params, dataset: str) -> float:
-    """The sweep's selected p (its metrics.json), which the MC-dropout ensemble uses."""
+def sweep_metrics(params: Params, dataset: str) -> dict[str, Any]:
+    """The sweep's metrics.json: its selected p (the MC-dropout ensemble's) and its runs (λ = 0 of the L2 grids)."""
     path = Paths.of(params).metrics_json(dataset)
     if not path.is_file():
         raise DataError(f"{path}: missing; run `mcdropout sweep --dataset {dataset}` first")
-    return float(json.loads(path.read_text())["best_p"])
+    return json.loads(path.read_text())
+
+
+def without_l2(sweep_runs: list[dict[str, Any]], p: float | None) -> list[dict[str, Any]]:
+    """The sweep's members at ``p`` as the λ = 0 point of an L2 grid (the same seeds and splits, no weight decay)."""
+    method = "l2" if p == 0 else "dropout+l2"
+    return [{**r, "l2": 0.0, "method": method} for r in sweep_runs if p is not None and r["p"] == p]
 
 
 def run_compare(params: Params, dataset: str, progress: bool = True,
@@ -94,7 +100,8 @@ def run_compare(params: Params, dataset: str, progress: bool = True,
     """Train, save and evaluate the comparison members, then train the ensembles of the chosen settings (saved
     apart, in ``models/<dataset>/ensemble/``, for ``mcdropout trust``); ``None`` on non-zero DDP ranks."""
     paths = Paths.of(params)
-    best_p = sweep_best_p(params, dataset)
+    sweep = sweep_metrics(params, dataset)
+    best_p = float(sweep["best_p"])
     from mcdropout.study.experiment import train_group
 
     done = train_group(params, dataset, compare_members(params), paths.compare_dir(dataset), "compare", True,
@@ -103,7 +110,7 @@ def run_compare(params: Params, dataset: str, progress: bool = True,
         return None
     fit, outcomes = done
     task = outcomes[0].meta.make_task()
-    metrics = compare_metrics(task, outcomes, params, dataset)
+    metrics = compare_metrics(task, outcomes, params, dataset, sweep["runs"])
     ensembles = ensemble_members(params, metrics["ensembles"]["deep_ensemble"]["config"], best_p)
     members = [m for by_seed in ensembles.values() for group in by_seed.values() for m in group]
     done = train_group(params, dataset, members, paths.ensemble_dir(dataset), "ensemble", False, progress,
@@ -116,11 +123,12 @@ def run_compare(params: Params, dataset: str, progress: bool = True,
     return CompareResult(fit, outcomes, paths.compare_dir(dataset), metrics, done[0], paths.ensemble_dir(dataset))
 
 
-def deep_ensemble_choice(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """The deep ensemble's setting: among the L2 weight decays and early stopping (no dropout), the one with the
-    lowest seed-mean validation NLL (dropout off), the rule every method is chosen by."""
+def deep_ensemble_choice(runs: list[dict[str, Any]], sweep_runs: list[dict[str, Any]] = ()) -> dict[str, Any]:
+    """The deep ensemble's setting: among no regularisation (the sweep's p = 0), the L2 weight decays and early
+    stopping (no dropout), the one with the lowest seed-mean validation NLL (dropout off), the rule every method is
+    chosen by."""
     candidates: dict[str, tuple[dict[str, Any], list[float]]] = {}
-    for r in runs:
+    for r in [*without_l2(sweep_runs, 0.0), *runs]:
         if r["method"] == "l2":
             candidates.setdefault(f"l2 {r['l2']:g}", ({"method": "l2", "l2": r["l2"]}, []))[1].append(
                 val_nll(r, "standard"))
@@ -130,13 +138,17 @@ def deep_ensemble_choice(runs: list[dict[str, Any]]) -> dict[str, Any]:
     if not candidates:
         raise DataError("the deep ensemble needs L2 or early-stopping members: set compare.l2")
     best = min(candidates, key=lambda k: float(np.mean(candidates[k][1])))
-    return {"selected_by": CRITERIA["standard"] + ", among the L2 weight decays of compare.l2 and early stopping",
+    return {"selected_by": CRITERIA["standard"] + ", among no regularisation, the L2 weight decays of compare.l2 and "
+                           "early stopping",
             "config": candidates[best][0],
             "curve": [{"setting": k, **estimate(v)} for k, (_, v) in candidates.items()]}
 
 
-def compare_metrics(task: Task, outcomes: list[MemberOutcome], params: Params, dataset: str) -> dict[str, Any]:
-    """The ``compare.json`` object: every member's evaluation, the chosen settings, the learned rates."""
+def compare_metrics(task: Task, outcomes: list[MemberOutcome], params: Params, dataset: str,
+                    sweep_runs: list[dict[str, Any]] = ()) -> dict[str, Any]:
+    """The ``compare.json`` object: every member's evaluation, the chosen settings, the learned rates. Each L2 grid
+    starts at λ = 0, the sweep's members of the same rate (``sweep_runs``; no extra training): the grid's lower
+    end is then the natural bound, not an edge the optimum could lie beyond."""
     runs = []
     for o in outcomes:
         m = o.member
@@ -152,8 +164,10 @@ def compare_metrics(task: Task, outcomes: list[MemberOutcome], params: Params, d
             run["stop_epoch"], run["best_epoch"] = o.meta.stop_epoch, o.meta.best_epoch
         runs.append(run)
     learned = np.array([r["learned_p"] for r in runs if r["method"] == "concrete"])
-    l2 = select((r for r in runs if r["method"] == "l2"), "l2", "standard")
-    both = select((r for r in runs if r["method"] == "dropout+l2"), "l2", params.sweep.select)
+    l2 = select([*without_l2(sweep_runs, 0.0), *(r for r in runs if r["method"] == "l2")], "l2", "standard",
+                bound=0.0)
+    both = select([*without_l2(sweep_runs, params.compare.dropout_l2_p),
+                   *(r for r in runs if r["method"] == "dropout+l2")], "l2", params.sweep.select, bound=0.0)
     early = [r for r in runs if r["method"] == "early_stopping"]
     epochs = len(outcomes[0].meta.history) if outcomes and outcomes[0].meta.history is not None else None
     return {
@@ -169,7 +183,7 @@ def compare_metrics(task: Task, outcomes: list[MemberOutcome], params: Params, d
             "n": len(early)}},
         "learned_p": {"mean": learned.mean(0).tolist(), "sd": learned.std(0).tolist()} if len(learned) else None,
         "patience": params.compare.patience,
-        "ensembles": {"deep_ensemble": deep_ensemble_choice(runs),
+        "ensembles": {"deep_ensemble": deep_ensemble_choice(runs, sweep_runs),
                       "mc_dropout_ensemble": {"selected_by": "the sweep's selected p (" +
                                               CRITERIA[params.sweep.select] + ")"},
                       "size": params.trust.ensemble_size},
@@ -224,10 +238,13 @@ def comparison_rows(sweep_metrics: dict[str, Any], compare: dict[str, Any]) -> l
     if concrete:
         learned = " / ".join(f"{v:.2f}" for v in compare["learned_p"]["mean"])
         rows.append(row("Concrete dropout", f"learned p = {learned}", concrete, True))
-    l2 = [r for r in runs if r["method"] == "l2" and r["l2"] == compare["best_l2"]]
+    l2 = [r for r in runs if r["method"] == "l2" and r["l2"] == compare["best_l2"]] or \
+        ([r for r in sweep_runs if r["p"] == 0] if compare["best_l2"] == 0 else [])
     if l2:
         rows.append(row("L2 weight decay, no dropout", f"best λ = {compare['best_l2']:g}", l2, False))
-    both = [r for r in runs if r["method"] == "dropout+l2" and r["l2"] == compare.get("best_dropout_l2")]
+    p = next((r["p"] for r in runs if r["method"] == "dropout+l2"), None)
+    both = [r for r in runs if r["method"] == "dropout+l2" and r["l2"] == compare.get("best_dropout_l2")] or \
+        ([r for r in sweep_runs if r["p"] == p] if compare.get("best_dropout_l2") == 0 else [])
     if both:
         rows.append(row("dropout + L2", f"p = {both[0]['p']:g}, best λ = {compare['best_dropout_l2']:g}", both,
                         True))

@@ -3,7 +3,8 @@
 The rule: the lowest seed-mean validation NLL of the inference the claim is about (``sweep.select``: ``mc``, MC
 dropout, the default, or ``standard``, dropout off; a member without dropout predicts the same either way). The
 test split never takes part. :func:`select` returns the choice with the criterion's curve over the grid (mean ± SE
-over seeds) and whether the choice sits at an end of the grid, where the optimum may lie beyond it.
+over seeds) and whether the choice sits at an end of the grid, where the optimum may lie beyond it (a natural bound, p = 0 or λ = 0, is not
+such an end).
 """
 
 from __future__ import annotations
@@ -25,10 +26,11 @@ def val_nll(run: dict[str, Any], inference: str) -> float:
     return float(run[inference]["val"]["nll"])
 
 
-def select(runs: Iterable[dict[str, Any]], key: str, inference: str) -> dict[str, Any] | None:
+def select(runs: Iterable[dict[str, Any]], key: str, inference: str, bound: float | None = 0.0) -> dict[str, Any] | None:
     """The value of ``run[key]`` (e.g. ``"p"``, ``"l2"``) with the lowest seed-mean validation NLL under
     ``inference``; ties go to the value seen first. ``{"criterion", "inference", "best_<key>", "at_grid_edge",
-    "curve": [{key, "mean", "se", "n"}, ...]}``, or ``None`` without runs."""
+    "curve": [{key, "mean", "se", "n"}, ...]}``, or ``None`` without runs. ``bound``: a natural end of the values
+    (p = 0: no dropout; λ = 0: no weight decay), where a choice is not flagged: nothing lies beyond it."""
     groups: dict[Hashable, list[float]] = {}
     for run in runs:
         groups.setdefault(run[key], []).append(val_nll(run, inference))
@@ -37,5 +39,5 @@ def select(runs: Iterable[dict[str, Any]], key: str, inference: str) -> dict[str
     best = min(groups, key=lambda v: float(np.mean(groups[v])))
     values = list(groups)
     return {"criterion": CRITERIA[inference], "inference": inference, f"best_{key}": best,
-            "at_grid_edge": at_grid_edge(values, best),
+            "at_grid_edge": at_grid_edge(values, best) and best != bound,
             "curve": [{key: v, **estimate(groups[v])} for v in sorted(values)]}
