@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from mcdropout.cli.console import compare_table, datasets_table, evaluation_table, sweep_table
+from mcdropout.cli.console import compare_table, datasets_table, evaluation_table, sweep_table, trust_table
 from mcdropout.core.tasks import Classification, Regression
 from mcdropout.data.datasets import Dataset, Schema, Split
 
@@ -73,3 +73,24 @@ def test_datasets_table():
     assert lines[0].split()[:3] == ["dataset", "source", "task"]
     assert lines[1].split() == ["wine", "sklearn", "classification", "10/4/3", "2", "1,", "2,", "3"]
     assert lines[2].split() == ["regression", "synthetic", "regression", "30/30/500", "1", "-"]
+
+
+def test_trust_table_prints_the_means_over_the_repeats():
+    def est(mean, se=0.01):
+        return {"mean": mean, "se": se, "n": 3}
+
+    def method(name, ood, aurc):
+        return {"name": name, "in_distribution": {"error": est(0.3), "nll": est(0.5)}, "shifted": {"error": est(0.6)},
+                "ood_auroc": ood, "selective": None if aurc is None else {"aurc": est(aurc)},
+                "train_seconds": est(1.54), "predict_ms_per_1000": {"mean": 2.04, "se": None, "n": 1}}
+
+    trust = {"methods": [method("standard", None, None),
+                         method("mc_dropout", {"std_fpr95": est(0.9), "std": est(0.7004)}, 0.12),
+                         {**method("deep_ensemble", {"std": est(0.3)}, 0.1), "shifted": None}]}
+    lines = trust_table(trust).splitlines()
+    assert lines[0].split() == ["method", "test", "error", "test", "nll", "shift", "error", "ood", "auroc", "aurc",
+                                "train", "s", "ms/1000"]
+    assert lines[1].split() == ["standard", "0.3000", "0.5000", "0.6000", "-", "-", "1.5", "2.0"]
+    # the AUROC of the first uncertainty, not its FPR at 95% TPR
+    assert lines[2].split() == ["mc_dropout", "0.3000", "0.5000", "0.6000", "0.700", "0.1200", "1.5", "2.0"]
+    assert lines[3].split() == ["deep_ensemble", "0.3000", "0.5000", "-", "0.300", "0.1000", "1.5", "2.0"]

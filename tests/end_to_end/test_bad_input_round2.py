@@ -155,7 +155,7 @@ def test_dvc_repro_with_a_minimal_params_file_is_refused_before_any_output(workd
     # DVC itself would run the data stage (its keys are there), then fail the train stage on its missing keys
     # after removing the train stage's outputs: the committed reports
     reports = _dvc_project(workdir, "datasets:\n  regression:\n    source: synthetic\n    epochs: 2\n"
-                                    "data:\n  seed: 0\n  dir: data\n")
+                                    "data:\n  seed: 0\n  dir: data\nsweep:\n  resplit: true\n")
     before = snapshot(reports)
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
     proc = subprocess.run([str(BIN / "dvc"), "repro"], cwd=workdir, env=env, capture_output=True, text=True,

@@ -61,13 +61,12 @@ def repo(tmp_path_factory):
     return repo, first
 
 
-def _lowest_seed_mean_val_loss(runs: list[dict], key: str, task: str) -> float:
-    """The value of ``key`` whose runs have the lowest mean validation loss over seeds (MSE for regression, NLL for
-    classification; standard inference), the rule metrics.json and compare.json state, written out."""
+def _lowest_seed_mean_val_nll(runs: list[dict], key: str, inference: str) -> float:
+    """The value of ``key`` whose runs have the lowest mean validation NLL over seeds under ``inference`` (``mc``:
+    MC dropout, ``standard``: dropout off), the one rule metrics.json and compare.json state, written out."""
     losses: dict[float, list[float]] = {}
     for r in runs:
-        val = r["standard"]["val"]
-        losses.setdefault(r[key], []).append(val["rmse"] ** 2 if task == "regression" else val["nll"])
+        losses.setdefault(r[key], []).append(r[inference]["val"]["nll"])
     means = {value: sum(v) / len(v) for value, v in losses.items()}
     return min(means, key=means.get)  # a tie goes to the value seen first
 
@@ -79,8 +78,13 @@ def test_repro_outputs(repo):
         metrics = json.loads((repo / "reports" / task / "metrics.json").read_text())
         assert metrics["task"] == task and metrics["mc_samples"] == 10
         assert [(r["p"], r["seed"]) for r in metrics["runs"]] == [(0.0, 0), (0.0, 1), (0.5, 0), (0.5, 1)]
-        # best p: the lowest seed-mean standard-inference validation loss (MSE or NLL), worked out here
-        assert metrics["best_p"] == _lowest_seed_mean_val_loss(metrics["runs"], "p", task)
+        # best p: the lowest seed-mean validation NLL of MC dropout (sweep.select), worked out here; flagged when it
+        # sits at the grid's upper end (p = 0 is a natural bound, not an edge)
+        assert metrics["best_p"] == _lowest_seed_mean_val_nll(metrics["runs"], "p", "mc")
+        selection = metrics["selection"]
+        assert (selection["best_p"], selection["inference"]) == (metrics["best_p"], "mc")
+        assert selection["at_grid_edge"] == (metrics["best_p"] == 0.5)
+        assert [c["p"] for c in selection["curve"]] == [0.0, 0.5] and all(c["n"] == 2 for c in selection["curve"])
         for run in metrics["runs"]:
             for mode in ("standard", "mc"):
                 assert set(run[mode]) == {"train", "val", "test"}
@@ -93,16 +97,18 @@ def test_repro_outputs(repo):
         assert sorted(p.name for p in (repo / "models" / task / "sweep").iterdir()) == [
             "p0.5_seed0.pt", "p0.5_seed1.pt", "p0_seed0.pt", "p0_seed1.pt", "runs.json"]  # + MLflow's record
     report = (repo / "reports" / "report.md").read_text()
-    for needle in ("## Regression", "## Classification", "overfitting if e_train < 0.5 e_ref", "best p ="):
+    for needle in ("## Regression", "## Classification", "the reference is the p with the lowest seed-mean "
+                   "validation loss", "selected p =", "was selected by the lowest seed-mean validation NLL"):
         assert needle in report
     figures = sorted(p.relative_to(repo / "reports" / "figures").as_posix()
                      for p in (repo / "reports" / "figures").rglob("*.png") if p.parent.name != "flowers")
     assert figures == ["classification/boundaries.png", "classification/curves.png",
                        "classification/learned_p.png", "classification/reliability.png",
-                       "classification/samples.png", "classification/tradeoff.png", "classification/trust.png",
-                       "regression/calibration.png", "regression/curves.png", "regression/fits.png",
-                       "regression/learned_p.png", "regression/regularisers.png", "regression/samples.png",
-                       "regression/tradeoff.png", "regression/trust.png"]
+                       "classification/samples.png", "classification/shift.png", "classification/tradeoff.png",
+                       "classification/trust.png", "regression/calibration.png", "regression/curves.png",
+                       "regression/fits.png", "regression/learned_p.png", "regression/regularisers.png",
+                       "regression/samples.png", "regression/shift.png", "regression/tradeoff.png",
+                       "regression/trust.png"]
     # is T enough? every dataset's samples.json, and its part of the section
     for task in ("regression", "classification", "flowers"):
         samples = json.loads((repo / "reports" / task / "samples.json").read_text())
@@ -113,7 +119,17 @@ def test_repro_outputs(repo):
         compare = json.loads((repo / "reports" / task / "compare.json").read_text())
         l2_runs = [r for r in compare["runs"] if r["method"] == "l2"]
         assert sorted({r["l2"] for r in l2_runs}) == [1e-4, 1e-2]
-        assert compare["best_l2"] == _lowest_seed_mean_val_loss(l2_runs, "l2", task)
+        # the L2 grid starts at λ = 0, the sweep's p = 0 members; chosen by validation NLL with dropout off
+        sweep = json.loads((repo / "reports" / task / "metrics.json").read_text())
+        zero = [{**r, "l2": 0.0} for r in sweep["runs"] if r["p"] == 0.0]
+        assert compare["best_l2"] == _lowest_seed_mean_val_nll(zero + l2_runs, "l2", "standard")
+        assert compare["selection"]["l2"]["best_l2"] == compare["best_l2"]
+        assert [c["l2"] for c in compare["selection"]["l2"]["curve"]] == [0.0, 1e-4, 1e-2]
+        ensembles = compare["ensembles"]
+        assert ensembles["size"] == 2 and ensembles["mc_dropout_ensemble"]["config"] == {"p": sweep["best_p"]}
+        for name in ("deep_ensemble", "mc_dropout_ensemble"):  # per repeat (a sweep seed), 2 members
+            assert sorted(ensembles[name]["members"]) == ["0", "1"]
+            assert all(len(m) == 2 for m in ensembles[name]["members"].values())
         assert len(compare["learned_p"]["mean"]) == 2
         assert len(compare["runs"]) == 12  # 2 seeds x (Concrete, 2 L2 values, early stopping, 2 dropout + L2)
         assert f"### {task.capitalize()}: a learned dropout rate, and dropout against other regularisers" in report
@@ -125,11 +141,14 @@ def test_repro_outputs(repo):
     assert report.count("Learned against swept rate") == 3  # regression, classification, flowers
     shown = next(iter(json.loads(dvc(repo, "metrics", "show", "--json")).values()))["data"]  # the workspace
     headline = {name: m["data"] for name, m in shown.items()}
-    assert set(headline["reports/regression/summary.json"]) == {"best_p", "test_rmse", "mc_test_rmse", "mc_test_nll"}
-    assert set(headline["reports/flowers/trust_summary.json"]) == {"nll_mc_dropout", "nll_deep_ensemble",
-                                                                  "nll_concrete"}
+    assert set(headline["reports/regression/summary.json"]) == {"best_p", "test_rmse", "mc_test_rmse"}
+    # methods with a model uncertainty of their own: standard inference is left out
+    assert set(headline["reports/flowers/trust_summary.json"]) == {
+        "nll_mc_dropout", "nll_deep_ensemble", "nll_mc_dropout_ensemble", "nll_concrete"}
+    assert set(headline["reports/regression/trust_summary.json"]) == {
+        "nll_mc_dropout", "nll_deep_ensemble", "nll_mc_dropout_ensemble", "nll_concrete"}
     table = dvc(repo, "metrics", "show").splitlines()  # readable in a terminal: every dataset, one line each
-    assert len(table) == 7 and max(map(len, table)) <= 200, table
+    assert len(table) == 7 and max(map(len, table)) <= 200, (max(map(len, table)), table)
     assert dvc(repo, "status").strip() == "Data and pipelines are up to date."  # a second repro would run nothing
     # the user's CSV went through every stage: K = 3 classes with their labels, a report section, trust.json
     flowers = json.loads((repo / "reports" / "flowers" / "metrics.json").read_text())
@@ -137,7 +156,9 @@ def test_repro_outputs(repo):
     assert flowers["classes"] == ["iris", "lily", "rose"]
     assert flowers["features"] == ["petal", "sepal"] and "## Flowers" in report
     trust = json.loads((repo / "reports" / "flowers" / "trust.json").read_text())
-    assert [m["name"] for m in trust["methods"]] == ["standard", "mc_dropout", "deep_ensemble", "concrete"]
+    assert [m["name"] for m in trust["methods"]] == ["standard", "mc_dropout", "deep_ensemble",
+                                                     "mc_dropout_ensemble", "concrete"]
+    assert trust["repeats"] == 2 and trust["methods"][1]["in_distribution"]["nll"]["n"] == 2
     (repo / "new.csv").write_text("sepal,petal,note\n-2.1,1.9,x\n0.1,0.0,y\n")
     env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}")
     proc = subprocess.run([str(BIN / "mcdropout"), "predict", "--model", "models/flowers/sweep/p0.5_seed0.pt",
@@ -423,7 +444,8 @@ def test_zzz_a_grid_of_queued_experiments(repo):
             fractions[run["data"]["params"]["params.yaml"]["data"]["trust"]["shift_fraction"]] = \
                 run["data"]["metrics"]["reports/flowers/trust_summary.json"]["data"]
     assert set(fractions) == {0.1, 0.4}
-    assert all(set(m) == {"nll_mc_dropout", "nll_deep_ensemble", "nll_concrete"} for m in fractions.values())
+    assert all(set(m) == {"nll_standard", "nll_mc_dropout", "nll_deep_ensemble", "nll_mc_dropout_ensemble",
+                          "nll_concrete"} for m in fractions.values())
     table = dvc(repo, "exp", "show", "--csv", "--only-changed")
     cells = set(table.replace("\n", ",").split(","))
     assert "trust.shift_fraction" in table.splitlines()[0] and {"0.1", "0.4"} <= cells

@@ -42,6 +42,7 @@ def _params(workdir: Path):
     from mcdropout.core.config import Params
 
     return Params().override(**{
+        "datasets": {"wine": {"source": "sklearn", "name": "wine"}},  # not a default dataset: declared here
         "model.hidden": [16, 16], "mc.samples": 25, "mlflow.enabled": True, "sweep.p": [0.0, 0.3],
         "sweep.seeds": [0, 1], "mlflow.tracking_uri": f"sqlite:///{os.fspath(workdir)}/mlflow.db",
         "mlflow.artifact_location": os.fspath(workdir / "mlruns"),

@@ -87,6 +87,9 @@ def boundaries(inp: TaskInputs, mc: MCConfig, fig_dir: Path) -> Figures:
     fig, axes = plots.panel_grid(len(maps))
     for ax, (p, (prob, mi)) in zip(axes, maps.items()):
         plots.classification_map(ax, x, train.y, xx, yy, prob, mi, title=f"p = {p:g}", vmax=vmax)
+        ax.set(xlabel=inp.metrics.get("features", ["x1", "x2"])[0], ylabel=inp.metrics.get("features", ["x1", "x2"])[1])
+    plots.outer_labels(axes)
+    axes[0].legend(fontsize=6, loc="lower left", title="training points", title_fontsize=6)
     plots.uncertainty_colorbar(fig, axes, vmax, "MC mutual information (nats)")
     caption = "Decision boundary (dropout off, white) over the MC mutual information, per p"
     return {caption: save(fig, fig_dir / "boundaries.png")}
@@ -213,12 +216,18 @@ def _regulariser_panels(inp: TaskInputs, seed: int) -> dict[str, tuple[Checkpoin
     panels[f"dropout, best p = {best_p:g} (MC)"] = (inp.members[best_p], best_p > 0)
     if "concrete" in named:
         panels["Concrete dropout (MC)"] = (named["concrete"], True)
-    if compare.get("best_l2") is not None:
-        panels[f"L2 λ = {compare['best_l2']:g}, no dropout"] = (named[f"l2_{compare['best_l2']:g}"], False)
+    dropout_l2_p = next((meta.p for _, meta in inp.compare_checkpoints if meta.method == "dropout+l2"), None)
+
+    def with_l2(kind: str, lam: float, p: float | None):  # λ = 0 is the sweep's member of the same p
+        return inp.members.get(p) if lam == 0 else named.get(f"{kind}_{lam:g}")
+
+    if compare.get("best_l2") is not None and with_l2("l2", compare["best_l2"], 0.0) is not None:
+        panels[f"L2 λ = {compare['best_l2']:g}, no dropout"] = (with_l2("l2", compare["best_l2"], 0.0), False)
     if "early_stopping" in named:
         panels["early stopping, no dropout"] = (named["early_stopping"], False)
-    if compare.get("best_dropout_l2") is not None:
-        both = named[f"dropout+l2_{compare['best_dropout_l2']:g}"]
+    both = None if compare.get("best_dropout_l2") is None else \
+        with_l2("dropout+l2", compare["best_dropout_l2"], dropout_l2_p)
+    if both is not None:
         panels[f"p = {both[1].p:g} + L2 λ = {compare['best_dropout_l2']:g} (MC)"] = (both, True)
     return panels
 

@@ -92,7 +92,8 @@ def verdicts(task: Task, runs: list[dict[str, Any]]) -> dict[float, str]:
 
 
 def _est(runs: list[dict[str, Any]], p: float, mode: str, split: str, key: str, task: Task | None = None) -> dict:
-    values = [r[mode][split][key] for r in runs if r["p"] == p]
+    values = [r[mode][split].get(key) for r in runs if r["p"] == p]
+    values = [v for v in values if v is not None]
     return estimate([task.error(v) for v in values] if task else values)
 
 
@@ -134,7 +135,8 @@ def auroc_finding(p: float, runs: list[dict[str, Any]]) -> str:
         est = _est(runs, p, "mc", "test", key)
         if est["mean"] is None:
             continue
-        lo, hi = est["mean"] - 2 * (est["se"] or 0), est["mean"] + 2 * (est["se"] or 0)
+        se = est["se"] if est["se"] is not None else float("inf")  # one repeat: no spread, no strong word
+        lo, hi = est["mean"] - 2 * se, est["mean"] + 2 * se
         word = ("ranks wrong predictions as more uncertain than right ones" if lo > 0.5 else
                 "ranks right predictions as more uncertain than wrong ones (below 0.5)" if hi < 0.5 else
                 "does not tell wrong predictions from right ones (within 2 SE of 0.5)")

@@ -62,7 +62,7 @@ def trust_table(trust: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     extra = next(k for k in methods[0]["in_distribution"] if k not in ("error", "nll"))
     regression = extra == "coverage_95"
     head = ["method", "setting (chosen on val)", "test error", "test NLL", f"test {extra.replace('_', ' ')}",
-            "shifted error", "shifted NLL", "OOD AUROC (0.5 = chance)", "AURC",
+            "shifted error", "shifted NLL", f"shifted {extra.replace('_', ' ')}", "OOD AUROC (0.5 = chance)", "AURC",
             "conformal 95% coverage (width)" if regression else "NLL after temperature (T)",
             "train s", "predict ms / 1000"]
     body = []
@@ -73,6 +73,7 @@ def trust_table(trust: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
                       f"{_pm(recal.get('nll_after'))} (T = {_f(_mean(recal.get('temperature')), 2)})")
         body.append([label(m), setting(m), _pm(m["in_distribution"]["error"]), _pm(m["in_distribution"]["nll"]),
                      _pm(m["in_distribution"][extra]), _pm(shifted.get("error")), _pm(shifted.get("nll")),
+                     _pm(shifted.get(extra)),
                      _ood_cells(m), _pm((m["selective"] or {}).get("aurc")), recal_cell,
                      _f(_mean(m["train_seconds"]), 1), _f(_mean(m["predict_ms_per_1000"]), 1)])
     return head, body
@@ -117,9 +118,10 @@ def paired_findings(trust: dict[str, Any]) -> list[str]:
         if row["b"].endswith(":single_member") and row["metric"] == "nll":
             name = label(by[row["a"]])
             verdict = {BETTER: "lower than", WORSE: "higher than"}.get(row["verdict"], "not clearly different from")
+            spread = "" if row["se"] is None else f" ± {row['se']:.3f}"
             out.append(f"The {name}'s test NLL is {verdict} that of one of its own members "
-                       f"(difference {row['diff']:+.3f} ± {row['se'] if row['se'] is None else round(row['se'], 3)}, "
-                       f"{row['n']} repeats)" + (": an ensemble should never be worse than its members."
+                       f"(difference {row['diff']:+.3f}{spread}, {row['n']} repeats)"
+                       + (": an ensemble should never be worse than its members."
                                                  if row["verdict"] == WORSE else "."))
     return out
 
@@ -131,7 +133,8 @@ def ood_findings(trust: dict[str, Any]) -> list[str]:
         for kind, est in (m["ood_auroc"] or {}).items():
             if kind.endswith("fpr95") or _mean(est) is None:
                 continue
-            value, se = est["mean"], est.get("se") or 0.0
+            value = est["mean"]
+            se = est["se"] if est.get("se") is not None else float("inf")  # one repeat: no spread, no strong word
             if value + 2 * se < 0.5:
                 out.append(f"{label(m)} is more certain on the shifted points than on the test points by its "
                            f"{kind.replace('_', ' ')} (AUROC {_pm(est, 2)}, below 0.5): that uncertainty does not "
@@ -174,8 +177,12 @@ def recalibration_findings(trust: dict[str, Any]) -> list[str]:
         elif "temperature" in r:
             text = (f"{label(m)}: temperature scaling on val (T = {_pm(r['temperature'], 2)}) moves the test NLL "
                     f"from {_pm(r['nll_before'])} to {_pm(r['nll_after'])}")
-            if r.get("temperature_at_bound"):
-                text += " ; T sits at a bound of its search (first repeat): the fit is not an interior optimum"
+            bound = r.get("temperature_at_bound")
+            share = bound.get("mean") if isinstance(bound, dict) else float(bool(bound))
+            if share:
+                n = bound.get("n", 1) if isinstance(bound, dict) else 1
+                text += (f"; T sits at a bound of its search range in {round(share * n)} of {n} repeats: not an "
+                         f"interior optimum, so that recalibration is not to be trusted")
             out.append(text + ".")
     return out
 

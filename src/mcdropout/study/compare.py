@@ -30,7 +30,7 @@ import numpy as np
 
 from mcdropout.core.config import Params
 from mcdropout.core.paths import Paths
-from mcdropout.core.tasks import Task, get_task
+from mcdropout.core.tasks import Task, get_task, task_for
 from mcdropout.data.datasets import DataError
 from mcdropout.nn.members import Member
 from mcdropout.scoring.stats import estimate, paired
@@ -206,7 +206,7 @@ def comparison_rows(sweep_metrics: dict[str, Any], compare: dict[str, Any]) -> l
     model uncertainty: for regression their Gaussian with a constant noise fitted on val
     is shown but flagged (``has_uncertainty`` False), for classification the sigmoid.
     """
-    task = get_task(sweep_metrics["task"])
+    task = task_for(sweep_metrics.get("classes"))  # the dataset's own: binary or K classes
     key, extra = task.metric, task.uncertainty_metric
 
     reference = {r["seed"]: r["mc"]["test"]["nll"] for r in sweep_metrics["runs"] if r["p"] == sweep_metrics["best_p"]}

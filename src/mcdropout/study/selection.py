@@ -3,8 +3,8 @@
 The rule: the lowest seed-mean validation NLL of the inference the claim is about (``sweep.select``: ``mc``, MC
 dropout, the default, or ``standard``, dropout off; a member without dropout predicts the same either way). The
 test split never takes part. :func:`select` returns the choice with the criterion's curve over the grid (mean ± SE
-over seeds) and whether the choice sits at an end of the grid, where the optimum may lie beyond it (a natural bound, p = 0 or λ = 0, is not
-such an end).
+over seeds) and whether the choice sits at an end of the grid, where the optimum may lie beyond it (a natural
+bound, p = 0 or λ = 0, is not such an end).
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ def val_nll(run: dict[str, Any], inference: str) -> float:
     return float(run[inference]["val"]["nll"])
 
 
-def select(runs: Iterable[dict[str, Any]], key: str, inference: str, bound: float | None = 0.0) -> dict[str, Any] | None:
+def select(runs: Iterable[dict[str, Any]], key: str, inference: str,
+           bound: float | None = 0.0) -> dict[str, Any] | None:
     """The value of ``run[key]`` (e.g. ``"p"``, ``"l2"``) with the lowest seed-mean validation NLL under
     ``inference``; ties go to the value seen first. ``{"criterion", "inference", "best_<key>", "at_grid_edge",
     "curve": [{key, "mean", "se", "n"}, ...]}``, or ``None`` without runs. ``bound``: a natural end of the values

@@ -88,7 +88,7 @@ def _recalibrated(task: Task, val: Any, y_val: np.ndarray, parts: dict[str, tupl
     log_val = np.log(np.clip(val.probs, 1e-12, 1.0))
     temperature = R.fit_temperature(log_val, y_val.astype(int))
     at_bound = any(math.isclose(temperature, b, rel_tol=1e-3) for b in R.T_BOUNDS)
-    out = {"temperature": temperature, "temperature_at_bound": at_bound}
+    out = {"temperature": temperature, "temperature_at_bound": float(at_bound)}  # over repeats: the fraction
     for name, (pred, y) in parts.items():
         scaled = R.apply_temperature(np.log(np.clip(pred.probs, 1e-12, 1.0)), temperature)
         after = task.metrics(task.prediction(scaled[None], None), y)
@@ -113,6 +113,7 @@ def _curves(errors: np.ndarray, rank: np.ndarray, kind: str, shifted: np.ndarray
 def _timed_ms_per_1000(fn: Callable[[np.ndarray], Any], x: np.ndarray, seconds: float = 0.1) -> float:
     """Milliseconds per 1000 rows of ``fn(x)``: the mean of at least 3 calls and ``seconds`` of them (the methods
     differ by orders of magnitude; 0.3 s a method was 5 s of the study's sections)."""
+    fn(x)  # warm-up: the first MC call plans its blocks and touches its buffers, a one-off cost
     start, runs = time.perf_counter(), 0
     while runs < 3 or time.perf_counter() - start < seconds:
         fn(x)
@@ -173,7 +174,7 @@ def evaluate_method(task: Task, method: Method, data: Dataset, test: Split, shif
     return result
 
 
-KEPT = ("intensity", "temperature_at_bound", "conformal_level", "conformal_rank", "n_val")  # facts, not measurements
+KEPT = ("intensity", "conformal_level", "conformal_rank", "n_val")  # facts, not measurements
 
 
 def over_repeats(results: list[Any], key: str = "") -> Any:
@@ -239,6 +240,7 @@ def run_trust(params: Params, dataset: str, progress: bool = True) -> dict[str, 
         raise DataError(f"{metrics_path}: missing; run `mcdropout sweep --dataset {dataset}` first")
     metrics = json.loads(metrics_path.read_text())
     compare = json.loads(compare_path.read_text()) if compare_path.is_file() else None
+    family_name = params.dataset(dataset).shift
     split_of = {r["seed"]: r.get("split", 0) for r in metrics["runs"]}
     seeds = sorted(split_of)
     base = load_dataset(dataset, params.data.dir)
@@ -253,7 +255,7 @@ def run_trust(params: Params, dataset: str, progress: bool = True) -> dict[str, 
             inside, far = shift.mahalanobis_split(data.splits["train"].x, test.x, params.trust.shift_fraction)
             shifted = (test.x[far], test.y[far], shifted[2])
             test = Split(test.x[inside], test.y[inside])
-        family = shift_family(data, test, params, params.dataset(dataset).shift)
+        family = shift_family(data, test, params, family_name)
         for method in build_methods(Context(params, dataset, data, task, metrics, compare, seed)):
             if progress:
                 print(f"trust {dataset}: repeat {i + 1}/{len(seeds)}, {method.name}", flush=True)
@@ -264,7 +266,8 @@ def run_trust(params: Params, dataset: str, progress: bool = True) -> dict[str, 
     results = []
     for name, runs in per_repeat.items():
         m = described[name]
-        entry = {"name": name, "label": m.label or name, "selected_by": m.selected_by, "config": m.config}
+        entry = {"name": name, "label": m.label or name, "epistemic": m.epistemic, "selected_by": m.selected_by,
+                 "config": m.config}
         if any(c != m.config for c in configs[name]):
             entry["config_by_repeat"] = configs[name]
         results.append({**entry, "repeats": len(runs), **over_repeats(runs)})
@@ -275,14 +278,14 @@ def run_trust(params: Params, dataset: str, progress: bool = True) -> dict[str, 
             "mc_samples": mc.samples, "ensemble_size": ensemble_size,
             "shift": {"rule": shifted[2], "n": int(len(shifted[0])), "labeled": shifted[1] is not None,
                       "n_in_distribution": len(test)},
-            "shift_family": {"name": params.dataset(dataset).shift, "rule": shift.FAMILIES[params.dataset(dataset).shift],
+            "shift_family": {"name": family_name, "rule": shift.FAMILIES[family_name],
                              "intensities": [a for a, _ in family]},
             "methods": results, "paired": _comparisons(task, per_repeat)}
 
 
 def summary(trust: dict[str, Any]) -> dict[str, float]:
     """The trust table's headline for ``dvc metrics show``: each method's mean test NLL, one flat key per method so
-    the table of every dataset fits a terminal (the whole table stays in trust.json); methods without an
-    uncertainty of their own are left out."""
+    the table of every dataset fits a terminal (the whole table stays in trust.json); methods without a model
+    uncertainty of their own (``epistemic`` false: standard inference) are left out."""
     return {f"nll_{m['name']}": round(m["in_distribution"]["nll"]["mean"], 5) for m in trust["methods"]
-            if m["selective"] is not None}
+            if m.get("epistemic", True)}

@@ -3,8 +3,8 @@
 A method is built for one dataset and one repeat (a seed of the sweep) from what the study trained
 (:class:`Context`): a name, a label for the report, how its setting was chosen (``selected_by``) and what it chose
 (``config``), how long it took to train, and ``predict(x)``, the task's prediction object from the method's samples
-(MC passes, ensemble members, ...). ``register(name, build)`` adds one; the trust study, the report and MLflow iterate over
-what :func:`build_methods` gives, in the order of registration.
+(MC passes, ensemble members, ...). ``register(name, build)`` adds one; the trust study, the report and MLflow
+iterate over what :func:`build_methods` gives, in the order of registration.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ class Method:
     predict: Callable[[np.ndarray], Any]  # raw x -> the task's prediction object
     train_seconds: float
     has_uncertainty: bool  # False: nothing input-dependent to rank points by
+    epistemic: bool = True  # a model uncertainty of its own (not only the softmax or a fitted noise): the headline
     label: str | None = None  # what the report calls it (default: the name)
     selected_by: str = ""  # the rule that chose its setting, on validation data
     config: dict[str, Any] = field(default_factory=dict)  # what the rule chose

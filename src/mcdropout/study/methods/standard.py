@@ -16,4 +16,5 @@ def build(ctx: Context) -> Method:
     return Method(NAME,
                   lambda x: predict(model, x, ctx.task, "standard", 1, mc.seed, meta.noise_std),
                   member_seconds(meta), has_uncertainty=not ctx.task.fits_noise, label="standard (dropout off)",
+                  epistemic=False,
                   selected_by=CRITERIA["standard"], config={"p": p})
