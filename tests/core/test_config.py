@@ -20,7 +20,7 @@ def test_override_replaces_one_value():
 def test_epochs_per_dataset_or_shared():
     params = from_dict({"train": {"epochs": 7}})
     assert params.train.epochs == 7
-    assert params.for_dataset("regression").train.epochs == 3000  # the dataset's own epochs win
+    assert params.for_dataset("regression").train.epochs == 2000  # the dataset's own epochs win
     assert params.with_epochs(5).for_dataset("regression").train.epochs == 5  # --epochs: every dataset
     spec = {"source": "sklearn", "name": "wine", "lr": 0.01, "batch_size": 32}
     wine = from_dict({"datasets": {"wine": spec}}).for_dataset("wine").train

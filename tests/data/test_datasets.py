@@ -193,3 +193,85 @@ def test_failed_write_keeps_the_old_dataset(workdir, monkeypatch):
         write_dataset("regression", params.override(**{"data.seed": 5}))
     assert (workdir / "data" / "regression" / "train.csv").read_text() == before
     assert [p.name for p in (workdir / "data").iterdir()] == ["regression"]  # no staging folder left
+
+
+# --- Dataset.repeat: the data of each repeat of a study ---------------------------------------------------------
+
+
+def _rows(data) -> list[tuple]:
+    """Every row of every split (features then target), sorted: the multiset of the data's rows."""
+    return sorted(tuple(x.tolist()) + (float(y),) for s in data.splits.values() for x, y in zip(s.x, s.y))
+
+
+def _iris(**params):
+    return build_dataset("i", with_datasets(i={"source": "sklearn", "name": "iris"}).override(**params))
+
+
+def test_repeat_zero_is_the_written_split_and_a_resplit_keeps_sizes_and_rows():
+    data = _iris()
+    assert data.schema.resplit is True  # real data split by the study
+    assert data.repeat(0) is data
+    one, two = data.repeat(1), data.repeat(2)
+    assert {s: len(one.splits[s]) for s in one.splits} == {"train": 90, "val": 30, "test": 30}
+    assert {s: len(two.splits[s]) for s in two.splits} == {"train": 90, "val": 30, "test": 30}
+    assert _rows(one) == _rows(data) == _rows(two)  # the same 150 rows, dealt out anew
+    assert one.schema == data.schema
+    for s in ("train", "val", "test"):
+        assert one.splits[s].x.dtype == np.float32 and one.splits[s].x.shape[1] == 4
+        assert not np.array_equal(one.splits[s].x, data.splits[s].x)
+        assert not np.array_equal(one.splits[s].x, two.splits[s].x)
+    # deterministic: the same i gives the same split, here and in another process (a seeded generator)
+    again = _iris().repeat(1)
+    for s in ("train", "val", "test"):
+        np.testing.assert_array_equal(again.splits[s].x, one.splits[s].x)
+        np.testing.assert_array_equal(again.splits[s].y, one.splits[s].y)
+    # a row keeps its label: each x of repeat 1 carries the target it has in split 0
+    label = {tuple(x.tolist()): float(y) for s in data.splits.values() for x, y in zip(s.x, s.y)}
+    assert all(label[tuple(x.tolist())] == float(y) for x, y in zip(one.splits["test"].x, one.splits["test"].y))
+
+
+def test_repeat_leaves_generated_data_user_splits_and_resplit_false_alone(workdir):
+    for data in (build_dataset("regression", Params()), build_dataset("classification", Params()),
+                 _iris(**{"sweep.resplit": False})):
+        assert data.schema.resplit is False
+        assert data.repeat(1) is data and data.repeat(3) is data
+    for s, n in (("train", 20), ("val", 5), ("test", 5)):
+        _csv(workdir / f"{s}.csv", [f"{i},{i * 1.5 + 0.1},{i % 2}" for i in range(n)], header="a,y,b")
+    three = build_dataset("t", with_datasets(t={"source": "csv", "train": "train.csv", "val": "val.csv",
+                                                "test": "test.csv", "target": "y"}))
+    assert three.schema.resplit is False and three.repeat(2) is three  # the user's own three files
+
+
+def _rare_class(n_train: int):
+    """20 rows, four of class 1: a train split of ``n_train`` rows, the rest val and test."""
+    from mcdropout.data.datasets import Dataset, Schema, Split
+
+    y = np.array([1.0] * 4 + [0.0] * 16, np.float32)
+    x = np.arange(20, dtype=np.float32)[:, None]
+    n_val = (20 - n_train) // 2
+    cut = {"train": slice(0, n_train), "val": slice(n_train, n_train + n_val), "test": slice(n_train + n_val, 20)}
+    schema = Schema("rare", "csv", "classification", ("a",), "y", ("no", "yes"), False, resplit=True)
+    return Dataset(schema, {s: Split(x[c], y[c]) for s, c in cut.items()})
+
+
+def test_repeat_keeps_two_training_rows_of_every_class():
+    from mcdropout.data.datasets import MIN_TRAIN_PER_CLASS, RESPLIT_SEED
+
+    data = _rare_class(6)
+    first_draw_short = 0
+    for i in range(1, 31):
+        rep = data.repeat(i)
+        train = rep.splits["train"].y
+        assert np.sum(train == 1) >= MIN_TRAIN_PER_CLASS and np.sum(train == 0) >= MIN_TRAIN_PER_CLASS
+        assert [len(rep.splits[s]) for s in ("train", "val", "test")] == [6, 7, 7]
+        assert _rows(rep) == _rows(data)
+        # a plain shuffle would often leave class 1 short: the rule is what keeps it
+        order = np.random.default_rng((RESPLIT_SEED, i)).permutation(20)
+        first_draw_short += int(np.sum(data_y(data)[order[:6]] == 1) < MIN_TRAIN_PER_CLASS)
+    assert first_draw_short >= 5
+    with pytest.raises(DataError, match="no random split keeps 2 training rows of every class"):
+        _rare_class(3).repeat(1)  # 3 training rows cannot hold 2 of each of two classes
+
+
+def data_y(data) -> np.ndarray:
+    return np.concatenate([data.splits[s].y for s in ("train", "val", "test")])

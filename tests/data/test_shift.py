@@ -80,3 +80,61 @@ def test_mahalanobis_split_edges():
     np.testing.assert_array_equal(far, [0, 1, 4])
     with pytest.raises(ValueError):
         shift.mahalanobis_split(x_train, x_test, fraction=1.5)
+
+
+# --- the shift family: noise and rotation of growing intensity --------------------------------------------------
+
+
+def test_noisy_inputs_at_intensity_zero_is_the_input_itself():
+    x = np.array([[1.0, 2.0], [3.0, 4.0]], np.float32)
+    assert shift.noisy_inputs(np.zeros((3, 2)), x, 0.0, seed=1) is x
+    assert shift.shifted_family("noise", np.zeros((3, 2)), x, 0.0, seed=1) is x
+    with pytest.raises(ValueError, match="intensity must be >= 0"):
+        shift.noisy_inputs(x, x, -0.5, seed=1)
+
+
+def test_noisy_inputs_sd_is_intensity_times_the_training_sd():
+    # training sds 2, 0.5 and 0 (a constant feature: noise sd 1 x intensity)
+    x_train = np.array([[-2.0, 0.5, 7.0], [2.0, -0.5, 7.0]])  # population sd: 2, 0.5, 0
+    x = np.tile([[10.0, -3.0, 7.0]], (40_000, 1)).astype(np.float32)
+    for intensity in (1.0, 0.5, 3.0):
+        out = shift.noisy_inputs(x_train, x, intensity, seed=5)
+        assert out.dtype == np.float32 and out.shape == x.shape
+        noise = out.astype(np.float64) - x
+        np.testing.assert_allclose(noise.std(0), intensity * np.array([2.0, 0.5, 1.0]), rtol=0.02)
+        np.testing.assert_allclose(noise.mean(0), 0.0, atol=0.05 * intensity)
+    np.testing.assert_array_equal(shift.noisy_inputs(x_train, x, 1.0, seed=5),
+                                  shift.noisy_inputs(x_train, x, 1.0, seed=5))  # seeded
+    assert not np.array_equal(shift.noisy_inputs(x_train, x, 1.0, seed=5), shift.noisy_inputs(x_train, x, 1.0, seed=6))
+    # the family's name routes to the rule
+    np.testing.assert_array_equal(shift.shifted_family("noise", x_train, x, 0.5, seed=5),
+                                  shift.noisy_inputs(x_train, x, 0.5, seed=5))
+
+
+def test_rotated_images_by_hand():
+    x = np.arange(1, 10, dtype=np.float32)[None]  # [[1, 2, 3], [4, 5, 6], [7, 8, 9]], row by row
+    assert shift.rotated_images(x, 0) is x
+    # 90 degrees, anticlockwise: [[3, 6, 9], [2, 5, 8], [1, 4, 7]]
+    np.testing.assert_allclose(shift.rotated_images(x, 90), [[3, 6, 9, 2, 5, 8, 1, 4, 7]], atol=1e-5)
+    np.testing.assert_allclose(shift.rotated_images(x, 180), [[9, 8, 7, 6, 5, 4, 3, 2, 1]], atol=1e-5)
+
+
+def test_rotated_images_of_8x8_digits_equal_numpy_quarter_turns():
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 17, size=(5, 8, 8)).astype(np.float32)  # scikit-learn's digits: 0..16
+    x = images.reshape(5, 64)
+    out = shift.rotated_images(x, 90)
+    assert out.shape == (5, 64) and out.dtype == np.float32
+    for img, turned in zip(images, out):
+        np.testing.assert_allclose(turned.reshape(8, 8), np.rot90(img, 1), atol=1e-4)
+    np.testing.assert_allclose(shift.rotated_images(x, 270)[2].reshape(8, 8), np.rot90(images[2], 3), atol=1e-4)
+    np.testing.assert_array_equal(shift.shifted_family("rotation", x, x, 90, seed=0), out)
+    # an angle between quarter turns moves pixels and fills the corners with the background 0
+    tilted = shift.rotated_images(np.ones((1, 64), np.float32), 45).reshape(8, 8)
+    assert tilted[0, 0] == 0.0 and tilted[3, 3] == pytest.approx(1.0)
+
+
+def test_rotated_images_need_square_images():
+    with pytest.raises(ValueError, match="10 features are not a square"):
+        shift.rotated_images(np.zeros((2, 10), np.float32), 30)
+    assert shift.rotated_images(np.zeros((2, 10), np.float32), 0).shape == (2, 10)  # 0 degrees: nothing to check

@@ -21,10 +21,11 @@ from mcdropout.report.trust import trust_findings
 from mcdropout.scoring import metrics as M
 from mcdropout.scoring.uncertainty import classification_prediction, regression_prediction
 from mcdropout.study import trust as trust_module
-from mcdropout.study.compare import compare_members, ensemble_members, run_compare
+from mcdropout.study.compare import ensemble_members, run_compare
 from mcdropout.study.experiment import train_group
+from mcdropout.study.methods.mc_dropout_ensemble import NAME as MC_ENSEMBLE
 from mcdropout.study.sweep import evaluate_sweep, run_sweep
-from mcdropout.study.trust import Method, evaluate_method, run_trust, shifted_set, summary
+from mcdropout.study.trust import Method, evaluate_method, over_repeats, run_trust, shift_family, shifted_set, summary
 
 
 @pytest.fixture
@@ -34,44 +35,98 @@ def study(tiny_params):
 
 
 def _prepare(params, dataset: str, compare: bool = False) -> None:
+    """The sweep (metrics.json), then either the whole comparison (compare.json; it trains both ensembles) or the
+    ensembles alone, with a compare.json that names them and nothing else (Concrete dropout is then left out)."""
     write_dataset(dataset, params)
     result = run_sweep(params, dataset, progress=False)
-    write_json(Paths.of(params).metrics_json(dataset), evaluate_sweep(params, dataset, result.folder, progress=False))
-    if compare:  # the comparison, and the deep ensemble in the same fit
-        run_compare(params, dataset, progress=False)
-    else:  # the deep ensemble alone
-        train_group(params, dataset, ensemble_members(params), Paths.of(params).ensemble_dir(dataset), "ensemble",
-                    evaluate=False, progress=False)
+    paths = Paths.of(params)
+    metrics = evaluate_sweep(params, dataset, result.folder, progress=False)
+    write_json(paths.metrics_json(dataset), metrics)
+    if compare:
+        write_json(paths.compare_json(dataset), run_compare(params, dataset, progress=False).metrics)
+        return
+    config = {"method": "l2", "l2": params.compare.l2[0]}
+    by_seed = ensemble_members(params, config, metrics["best_p"])
+    members = [m for groups in by_seed.values() for group in groups.values() for m in group]
+    train_group(params, dataset, members, paths.ensemble_dir(dataset), "ensemble", evaluate=False, progress=False)
+    configs = {"deep_ensemble": config, MC_ENSEMBLE: {"p": metrics["best_p"]}}
+    write_json(paths.compare_json(dataset), {"ensembles": {
+        **{name: {"selected_by": f"chosen for the test ({name})", "config": configs[name],
+                  "members": {str(s): [m.name for m in group] for s, group in groups.items()}}
+           for name, groups in by_seed.items()}, "size": params.trust.ensemble_size}})
+
+
+def _a_rate_over_both_repeats(est):
+    return est["n"] == 2 and 0 <= est["mean"] <= 1
 
 
 def test_regression_methods_shift_and_recalibration(study):
     _prepare(study, "regression", compare=True)
     trust = run_trust(study, "regression", progress=False)
     names = [m["name"] for m in trust["methods"]]
-    assert names == ["standard", "mc_dropout", "deep_ensemble", "concrete"]
+    assert names == ["standard", "mc_dropout", "deep_ensemble", "mc_dropout_ensemble", "concrete"]
+    assert trust["seeds"] == [0, 1] and trust["repeats"] == 2 and all(m["repeats"] == 2 for m in trust["methods"])
+    assert trust["repeat"].endswith("; one data split)")  # generated data: the seeds share the rows
     assert trust["shift"]["labeled"] and trust["shift"]["n"] == 40 and trust["shift"]["n_in_distribution"] == 50
+    assert trust["shift_family"] == {"name": "noise", "rule": shift.FAMILIES["noise"],
+                                     "intensities": [0.0, 0.25, 0.5, 1.0, 2.0]}
+    assert trust["ensemble_size"] == 3
     by = {m["name"]: m for m in trust["methods"]}
     assert by["standard"]["ood_auroc"] is None and by["standard"]["selective"] is None  # constant noise: no rank
-    for name in ("deep_ensemble", "concrete"):
-        auroc = by[name]["ood_auroc"]["std"]
-        assert 0 <= auroc <= 1 and 0 <= by[name]["ood_auroc"]["std_fpr95"] <= 1
+    assert [m["epistemic"] for m in trust["methods"]] == [False, True, True, True, True]
+    for name in ("deep_ensemble", "mc_dropout_ensemble", "concrete"):
+        assert _a_rate_over_both_repeats(by[name]["ood_auroc"]["std"])
+        assert _a_rate_over_both_repeats(by[name]["ood_auroc"]["std_fpr95"])
         assert set(by[name]["selective"]) == {"drop_10", "drop_20", "drop_50", "aurc"}
     for m in trust["methods"]:
         assert set(m["in_distribution"]) == {"error", "nll", "coverage_95"}
-        assert 0 <= m["recalibrated"]["coverage_95"] <= 1 and m["recalibrated"]["conformal_q"] > 0
-        assert m["predict_ms_per_1000"] > 0 and m["train_seconds"] > 0
-    # the ensemble: trust.ensemble_size networks without dropout, trained in the comparison's batched model
+        assert all(set(v) == {"mean", "se", "n"} and v["n"] == 2 for v in m["in_distribution"].values())
+        assert 0 <= m["recalibrated"]["coverage_95"]["mean"] <= 1 and m["recalibrated"]["conformal_q"]["mean"] > 0
+        assert m["recalibrated"]["n_val"] == 30 and m["recalibrated"]["conformal_rank"] == 30  # facts, kept as such
+        assert m["predict_ms_per_1000"]["mean"] > 0 and m["predict_ms_per_1000"]["n"] == 1  # timed on repeat 0
+        assert m["train_seconds"]["mean"] > 0 and m["train_seconds"]["n"] == 2
+        # the shift family point by point; at intensity 0 it is the test split itself
+        curve = m["shift_curve"]
+        assert [pt["intensity"] for pt in curve] == [0.0, 0.25, 0.5, 1.0, 2.0]
+        assert {k: curve[0][k]["mean"] for k in ("error", "nll")} == \
+            {k: m["in_distribution"][k]["mean"] for k in ("error", "nll")}
+        assert curve[-1]["error"]["mean"] > curve[0]["error"]["mean"]  # inputs with noise of 2 sds: worse
+        assert m["selected_by"]
+        # the same setting on every repeat, but Concrete dropout's learned rates, one per repeat
+        assert ("config_by_repeat" in m) == (m["name"] == "concrete")
+    rates = by["concrete"]["config_by_repeat"]
+    assert len(rates) == 2 and rates[0] == by["concrete"]["config"] and rates[0] != rates[1]
+    assert all(len(r["learned_p"]) == 2 and r["init_p"] == 0.1 for r in rates)
+    assert by["mc_dropout"]["config"] == {"p": trust["best_p"], "samples": 20}
+    assert by["mc_dropout_ensemble"]["config"] == {"p": trust["best_p"], "members": 3, "samples_per_member": 7}
+    # the ensembles: trust.ensemble_size networks per repeat, trained by the comparison in a fit of their own
+    compare = json.loads(Paths.of(study).compare_json("regression").read_text())
+    assert by["deep_ensemble"]["config"] == {**compare["ensembles"]["deep_ensemble"]["config"], "members": 3}
     folder = Paths.of(study).ensemble_dir("regression")
-    metas = [load_checkpoint(p)[1] for p in sorted(folder.glob("*.pt"))]
-    assert [(m.p, m.seed) for m in metas] == [(0.0, 0), (0.0, 1), (0.0, 2)]
-    compared = len(compare_members(study))
-    assert {m.fit_members for m in metas} == {compared + 3} and len({m.fit_seconds for m in metas}) == 1
-    assert by["deep_ensemble"]["train_seconds"] == pytest.approx(3 * metas[0].fit_seconds / (compared + 3))
+    metas = {p.stem: load_checkpoint(p)[1] for p in sorted(folder.glob("*.pt"))}
+    deep = compare["ensembles"]["deep_ensemble"]["members"]
+    assert [(metas[n].seed, metas[n].split) for s in ("0", "1") for n in deep[s]] == \
+        [(10000, 0), (10001, 0), (10002, 0), (10003, 1), (10004, 1), (10005, 1)]
+    assert {m.p for n, m in metas.items() if n in deep["0"]} == {0.0}
+    assert {m.fit_members for m in metas.values()} == {12} and len({m.fit_seconds for m in metas.values()}) == 1
+    share = 3 * metas[deep["0"][0]].fit_seconds / 12
+    assert by["deep_ensemble"]["train_seconds"] == {"mean": pytest.approx(share), "se": 0.0, "n": 2}
+    # paired over the repeats: MC dropout against each other method, each ensemble against one of its members
+    pairs = {(r["a"], r["b"], r["part"], r["metric"]): r for r in trust["paired"]}
+    assert {b for a, b, _, _ in pairs if a == "mc_dropout"} == {"standard", "deep_ensemble", "mc_dropout_ensemble",
+                                                                "concrete"}
+    assert {(a, b) for a, b, _, _ in pairs if a != "mc_dropout"} == {
+        ("deep_ensemble", "deep_ensemble:single_member"), ("mc_dropout_ensemble", "mc_dropout_ensemble:single_member")}
+    assert {part for _, _, part, _ in pairs} == {"in_distribution", "shifted", "strongest_shift"}
+    row = pairs[("mc_dropout", "standard", "in_distribution", "nll")]
+    assert row["n"] == 2 and row["diff"] == pytest.approx(by["mc_dropout"]["in_distribution"]["nll"]["mean"]
+                                                          - by["standard"]["in_distribution"]["nll"]["mean"])
     json.dumps(trust)  # plain data
-    assert set(summary(trust)) == {f"nll_{n}" for n in names if n != "standard"}
+    assert summary(trust) == {f"nll_{n}": round(by[n]["in_distribution"]["nll"]["mean"], 5)
+                              for n in names if n != "standard"}
     assert "deep_ensemble" in trust_table(trust)
     said = " ".join(trust_findings(trust))
-    assert f"{by['deep_ensemble']['in_distribution']['nll']:.4f}" in said and "Split-conformal" in said
+    assert f"{by['deep_ensemble']['in_distribution']['nll']['mean']:.3f} ± " in said and "split-conformal" in said
 
 
 def test_moons_shift_has_no_labels_and_ranks_by_entropy_and_mi(study):
@@ -79,18 +134,38 @@ def test_moons_shift_has_no_labels_and_ranks_by_entropy_and_mi(study):
     trust = run_trust(study, "classification", progress=False)
     assert not trust["shift"]["labeled"] and "away from both moons" in trust["shift"]["rule"]
     by = {m["name"]: m for m in trust["methods"]}
+    assert list(by) == ["standard", "mc_dropout", "deep_ensemble", "mc_dropout_ensemble"]  # no comparison: no Concrete
     assert by["mc_dropout"]["shifted"] is None
-    assert set(by["deep_ensemble"]["ood_auroc"]) >= {"entropy", "mutual_info"}
+    for name in ("deep_ensemble", "mc_dropout_ensemble"):
+        assert set(by[name]["ood_auroc"]) >= {"entropy", "mutual_info"}
+        assert by[name]["ood_auroc"]["entropy"]["n"] == 2
     assert set(by["standard"]["ood_auroc"]) == {"entropy", "entropy_fpr95"}  # one net: no mutual information
-    assert {"temperature", "nll_before", "nll_after"} <= set(by["mc_dropout"]["recalibrated"])
+    # its softmax ranks points, but it is no model uncertainty: left out of the headline
+    assert by["standard"]["selective"] is not None and by["standard"]["epistemic"] is False
+    assert set(summary(trust)) == {"nll_mc_dropout", "nll_deep_ensemble", "nll_mc_dropout_ensemble"}
+    recal = by["mc_dropout"]["recalibrated"]
+    assert {"temperature", "nll_before", "nll_after"} <= set(recal)
+    share = recal["temperature_at_bound"]  # the share of repeats whose T sits at a bound of its search
+    assert share["n"] == 2 and share["mean"] in (0.0, 0.5, 1.0)
+    assert recal["nll_before"]["mean"] == pytest.approx(by["mc_dropout"]["in_distribution"]["nll"]["mean"])
+    # no labels on the shifted set: the pairs are on the test split and the strongest shift of the family only
+    assert {r["part"] for r in trust["paired"]} == {"in_distribution", "strongest_shift"}
+    assert {r["metric"] for r in trust["paired"] if r["a"] == "mc_dropout"} == {"error", "nll", "ece"}
 
 
-def test_real_data_shift_is_the_farthest_test_points(study):
-    _prepare(study, "wine")
-    trust = run_trust(study, "wine", progress=False)
+def test_real_data_shift_is_the_farthest_test_points(study):  # also: re-split per repeat
+    params = study.override(**{"datasets.wine": {"source": "sklearn", "name": "wine"}})  # not a default any more
+    _prepare(params, "wine")
+    trust = run_trust(params, "wine", progress=False)
     total = trust["shift"]["n"] + trust["shift"]["n_in_distribution"]
+    assert total == 36  # the test split: 20% of 178 rows
     assert trust["shift"]["labeled"] and trust["shift"]["n"] == round(0.2 * total)
-    assert all(m["shifted"] is not None for m in trust["methods"])
+    assert all(m["shifted"] is not None and m["shifted"]["nll"]["n"] == 2 for m in trust["methods"])
+    assert "a random train/val/test split of the rows" in trust["repeat"]
+    metrics = json.loads(Paths.of(params).metrics_json("wine").read_text())
+    assert {(r["seed"], r["split"]) for r in metrics["runs"]} == {(0, 0), (1, 1)}
+    # the two repeats saw different test points: the per-repeat errors are not all equal
+    assert any(m["in_distribution"]["error"]["se"] > 0 for m in trust["methods"])
 
 
 # --- every cell of one method's row, through a fake method whose MC samples are known (no training) -------------------
@@ -129,7 +204,8 @@ def _mixture_nll(y, mean, a):
 def test_trust_regression_cells_by_hand():
     method = Method("mc_dropout", _fake_mc, 12.5, has_uncertainty=True)
     row = evaluate_method(Regression(), method, SimpleNamespace(splits={"val": VAL}), TEST, SHIFT)
-    assert row["name"] == "mc_dropout" and row["train_seconds"] == 12.5 and row["predict_ms_per_1000"] > 0
+    assert row["train_seconds"] == 12.5 and row["predict_ms_per_1000"] > 0
+    assert row["shift_curve"] == [] and "single_member" not in row  # no family given; not an ensemble
     ind = row["in_distribution"]
     assert ind["error"] == pytest.approx(math.sqrt((1 + 36 + 4 + 144 + 0.25) / 5))  # RMSE
     assert ind["nll"] == pytest.approx(_mixture_nll(TEST.y, TEST.x[:, 0], TEST.x[:, 1]))
@@ -161,6 +237,10 @@ def test_trust_regression_cells_by_hand():
     assert (recal["coverage_95"], recal["scaled_coverage_95"], recal["raw_coverage_95"]) == pytest.approx((0.8, 1, 0.8))
     assert (recal["coverage_95_shifted"], recal["scaled_coverage_95_shifted"], recal["raw_coverage_95_shifted"]) \
         == pytest.approx((2 / 3, 1, 2 / 3))
+    # conformal widths 2 q std: test stds average 4.2, shifted 17 / 3
+    assert recal["width_95"] == pytest.approx(2 * 1.9 * 4.2)
+    assert recal["width_95_shifted"] == pytest.approx(2 * 1.9 * 17 / 3)
+    assert (recal["conformal_level"], recal["conformal_rank"], recal["n_val"]) == (0.95, 19, 19)
 
 
 def test_trust_regression_standard_has_no_rank_and_unlabeled_shift():
@@ -169,8 +249,13 @@ def test_trust_regression_standard_has_no_rank_and_unlabeled_shift():
     assert row["ood_auroc"] is None and row["selective"] is None and row["curves"] is None
     assert row["shifted"] is None
     assert row["in_distribution"]["nll"] == pytest.approx(-np.mean(norm.logpdf(TEST.y, TEST.x[:, 0], NOISE)))
-    assert set(row["recalibrated"]) == {"variance_scale", "conformal_q", "coverage_95", "scaled_coverage_95",
+    assert set(row["recalibrated"]) == {"variance_scale", "conformal_q", "conformal_level", "conformal_rank", "n_val",
+                                        "coverage_95", "width_95", "scaled_coverage_95",
                                         "raw_coverage_95"}  # no shifted labels: no shifted coverage
+    # q = 1.9 of the 19th of 19 scores (ceil(20 x 0.95)); the interval mean +- 1.9 x 3 is 11.4 wide everywhere
+    assert (row["recalibrated"]["conformal_level"], row["recalibrated"]["conformal_rank"],
+            row["recalibrated"]["n_val"]) == (0.95, 19, 19)
+    assert row["recalibrated"]["width_95"] == pytest.approx(2 * 1.9 * 3.0)
     # val: mean 0, std 3 (the noise alone): the same q and scale as the MC fake
     assert row["recalibrated"]["conformal_q"] == pytest.approx(1.9)
     # a constant uncertainty does not rank: no OOD AUROC even when the method says it has one
@@ -236,16 +321,22 @@ def test_trust_classification_cells_by_hand():
     assert recal["nll_after"] == pytest.approx(-np.mean(np.log(after[np.arange(4), y_test])), rel=1e-6)
     assert recal["ece_before"] == pytest.approx(ind["ece"])
     assert recal["ece_after"] == pytest.approx(M.ece_k(y_test, after), rel=1e-6)
-    assert set(recal) == {"temperature", "nll_before", "nll_after", "ece_before", "ece_after"}
+    assert recal["temperature_at_bound"] == 0.0  # an interior optimum (over repeats: the share at a bound)
+    assert set(recal) == {"temperature", "temperature_at_bound", "nll_before", "nll_after", "ece_before", "ece_after"}
 
 
 def test_summary_is_each_methods_rounded_test_nll_in_flat_keys():
+    def est(v):
+        return {"mean": v, "se": 0.01, "n": 3}
+
     trust = {"methods": [
-        {"name": "mc_dropout", "in_distribution": {"error": 0.1234567, "nll": 1.0000049, "coverage_95": 0.95},
-         "ood_auroc": {"std": 0.876543, "std_fpr95": 0.5}},
-        {"name": "standard", "in_distribution": {"error": 0.2, "nll": 2.0, "coverage_95": 0.9}, "ood_auroc": None},
-        {"name": "deep_ensemble", "in_distribution": {"error": 0.2, "nll": 0.123456, "coverage_95": 0.9},
-         "ood_auroc": None}]}
+        {"name": "mc_dropout", "epistemic": True, "in_distribution": {"error": est(0.1234567), "nll": est(1.0000049)},
+         "selective": {"aurc": est(0.2)}},
+        # standard inference: no model uncertainty of its own, even where its softmax ranks points (classification)
+        {"name": "standard", "epistemic": False, "in_distribution": {"error": est(0.2), "nll": est(2.0)},
+         "selective": {"aurc": est(0.25)}},
+        {"name": "deep_ensemble", "in_distribution": {"error": est(0.2), "nll": est(0.123456)},  # epistemic: default
+         "selective": {"aurc": est(0.3)}}]}
     assert summary(trust) == {"nll_mc_dropout": 1.0, "nll_deep_ensemble": 0.12346}
 
 
@@ -300,15 +391,16 @@ def test_timed_ms_per_1000_runs_three_times_and_a_tenth_of_a_second(monkeypatch)
 
     calls = []
     x = np.zeros((4, 1))
+    # a warm-up call before the clock starts (a one-off cost), then the timed calls:
     # 0.1 s already gone after the third call (the bound itself ends the loop): 3 calls, the last reading 0.4 s
     monkeypatch.setattr(trust_module, "time", clock_of([0.0, 0.1, 0.4]))
     assert trust_module._timed_ms_per_1000(calls.append, x) == pytest.approx(0.4 / 3 / 4 * 1e6)
-    assert len(calls) == 3 and all(c is x for c in calls)
+    assert len(calls) == 1 + 3 and all(c is x for c in calls)
     # fast calls: six, until 0.1 s has passed (a clock that does not start at 0)
     calls.clear()
     monkeypatch.setattr(trust_module, "time", clock_of([1.0, 1.02, 1.05, 1.099, 1.125, 1.25]))
     assert trust_module._timed_ms_per_1000(calls.append, x) == pytest.approx(0.25 / 6 / 4 * 1e6)
-    assert len(calls) == 6
+    assert len(calls) == 1 + 6
 
 
 def test_trust_regression_conformal_scores_are_residuals_from_the_val_mean():
@@ -335,7 +427,8 @@ def test_trust_without_a_rank_or_without_shifted_points():
     h = M.binary_entropy(np.array([0.9, 0.6, 0.35, 0.15]))
     assert hist["shifted"] is None and hist["edges"] == pytest.approx(np.linspace(h.min(), h.max(), 21).tolist())
     assert hist["in_distribution"] == np.histogram(h, np.linspace(h.min(), h.max(), 21))[0].tolist()
-    assert set(row["recalibrated"]) == {"temperature", "nll_before", "nll_after", "ece_before", "ece_after"}
+    assert set(row["recalibrated"]) == {"temperature", "temperature_at_bound", "nll_before", "nll_after",
+                                        "ece_before", "ece_after"}
 
 
 def test_curves_pick_fifty_points_and_bin_a_zero_uncertainty():
@@ -380,3 +473,174 @@ def test_trust_classification_recalibrates_zero_probabilities_and_labeled_shift(
         assert recal[f"ece_before{suffix}"] == pytest.approx(M.ece_k(y, probs))
         assert recal[f"ece_after{suffix}"] == pytest.approx(M.ece_k(y, after), rel=1e-9)
     assert row["shifted"]["error"] == pytest.approx(1 / 3)  # p = 0, 0.4, 0.9: the second is right (class 0)
+
+
+# --- over the repeats: means and standard errors, kept facts, the shift curve point by point, paired verdicts -----
+
+
+def _repeat(error, nll, auroc, curve, temperature, at_bound, rank, ms):
+    return {"in_distribution": {"error": error, "nll": nll}, "shifted": None, "ood_auroc": auroc,
+            "shift_curve": [{"intensity": a, "error": e} for a, e in curve],
+            "recalibrated": {"temperature": temperature, "temperature_at_bound": at_bound, "conformal_level": 0.95,
+                             "conformal_rank": rank, "n_val": rank},
+            "curves": {"histogram": {"uncertainty": "std", "edges": [0.0, float(rank)]}, "flag": at_bound == 1.0},
+            "train_seconds": 2.0, "predict_ms_per_1000": ms}
+
+
+def test_over_repeats_by_hand():
+    repeats = [_repeat(1.0, 2.0, {"std": 0.6}, [(0.0, 1.0), (1.0, 3.0)], 1.5, 0.0, 19, 10.0),
+               _repeat(2.0, 4.0, None, [(0.0, 2.0), (1.0, 5.0)], 2.5, 1.0, 20, None),
+               _repeat(3.0, 6.0, {"std": 0.8}, [(0.0, 3.0), (1.0, 7.0)], 0.5, 1.0, 21, None)]
+    out = over_repeats(repeats)
+    third = 1 / math.sqrt(3)
+    # error 1, 2, 3: mean 2, sd 1, se 1/sqrt(3); nll 2, 4, 6: se 2/sqrt(3)
+    assert out["in_distribution"] == {"error": {"mean": 2.0, "se": pytest.approx(third), "n": 3},
+                                      "nll": {"mean": 4.0, "se": pytest.approx(2 * third), "n": 3}}
+    assert out["shifted"] is None
+    # a repeat without a value counts out: 0.6 and 0.8, mean 0.7, se |0.6 - 0.8| / 2
+    assert out["ood_auroc"] == {"std": {"mean": pytest.approx(0.7), "se": pytest.approx(0.1), "n": 2}}
+    # the shift curve point by point, its intensities kept: errors 1, 2, 3 at 0 and 3, 5, 7 at 1
+    assert out["shift_curve"] == [{"intensity": 0.0, "error": {"mean": 2.0, "se": pytest.approx(third), "n": 3}},
+                                  {"intensity": 1.0, "error": {"mean": 5.0, "se": pytest.approx(2 * third), "n": 3}}]
+    recal = out["recalibrated"]
+    assert recal["temperature"] == {"mean": pytest.approx(1.5), "se": pytest.approx(third), "n": 3}
+    # T at a bound in 2 of 3 repeats: the share, 0, 1, 1 with sd sqrt(1/3), se 1/3
+    assert recal["temperature_at_bound"] == {"mean": pytest.approx(2 / 3), "se": pytest.approx(1 / 3), "n": 3}
+    # facts, flags, words and lists are the first repeat's, not averaged
+    assert (recal["conformal_level"], recal["conformal_rank"], recal["n_val"]) == (0.95, 19, 19)
+    assert out["curves"] == {"histogram": {"uncertainty": "std", "edges": [0.0, 19.0]}, "flag": False}
+    assert out["train_seconds"] == {"mean": 2.0, "se": 0.0, "n": 3}
+    assert out["predict_ms_per_1000"] == {"mean": 10.0, "se": None, "n": 1}  # timed on the first repeat only
+    # two repeats: se = |a - b| / 2; one repeat: no se
+    two = over_repeats(repeats[:2])
+    assert two["in_distribution"]["nll"] == {"mean": 3.0, "se": pytest.approx(1.0), "n": 2}
+    assert over_repeats(repeats[:1])["in_distribution"]["error"] == {"mean": 1.0, "se": None, "n": 1}
+    assert two["ood_auroc"] == {"std": {"mean": 0.6, "se": None, "n": 1}}
+
+
+def _scores(error, nll, coverage):
+    return {"error": error, "nll": nll, "coverage_95": coverage}
+
+
+def test_paired_comparisons_by_hand():
+    def runs(error, nll, coverage, last=None, single=None):
+        out = []
+        for i in range(3):
+            point = _scores(error[i], nll[i], coverage[i]) if last is None else _scores(*last[i])
+            r = {"in_distribution": _scores(error[i], nll[i], coverage[i]), "shifted": None,
+                 "shift_curve": [{"intensity": 2.0, **point}]}
+            if single is not None:
+                r["single_member"] = _scores(single[0][i], single[1][i], 0.9)
+            out.append(r)
+        return out
+
+    per_repeat = {
+        "standard": runs([2.0, 2.2, 1.9], [0.5, 0.7, 0.6], [0.80, 0.85, 0.75]),
+        "mc_dropout": runs([1.0, 1.1, 0.9], [0.5, 0.6, 0.7], [0.95, 0.90, 0.93]),
+        "deep_ensemble": runs([0.8, 0.9, 0.85], [0.4, 0.45, 0.5], [0.95, 0.95, 0.95],
+                              single=([1.0, 1.2, 1.1], [0.6, 0.7, 0.65])),
+        "short": runs([1.0] * 3, [1.0] * 3, [1.0] * 3)[:2],  # fewer repeats: not paired
+    }
+    out = trust_module._comparisons(Regression(), per_repeat)
+    assert {r["part"] for r in out} == {"in_distribution", "strongest_shift"}  # no shifted labels
+    out = [r for r in out if r["part"] == "in_distribution"]  # the strongest shift is the test set here: below
+    pairs = {(r["a"], r["b"], r["metric"]): r for r in out}
+    # MC dropout minus standard: errors -1, -1.1, -1.0 (mean -31/30, sd 1/sqrt(300), se 1/30): better
+    row = pairs[("mc_dropout", "standard", "error")]
+    assert (row["diff"], row["se"], row["n"], row["verdict"]) == \
+        (pytest.approx(-31 / 30), pytest.approx(1 / 30), 3, "better")
+    # NLL 0, -0.1, 0.1: mean 0, se 0.1 / sqrt(3): no clear difference
+    row = pairs[("mc_dropout", "standard", "nll")]
+    assert (row["diff"], row["se"], row["verdict"]) == \
+        (pytest.approx(0.0, abs=1e-12), pytest.approx(0.1 / math.sqrt(3)), "no clear difference")
+    # coverage: the distance from 0.95, lower is better: 0, 0.05, 0.02 against 0.15, 0.10, 0.20
+    row = pairs[("mc_dropout", "standard", "coverage_95_gap")]
+    d = np.array([-0.15, -0.05, -0.18])
+    assert (row["diff"], row["se"], row["verdict"]) == \
+        (pytest.approx(d.mean()), pytest.approx(d.std(ddof=1) / math.sqrt(3)), "better")
+    # against the deep ensemble MC dropout is worse in error: 0.2, 0.2, 0.05 (mean 0.15, se 0.05): 0.15 > 0.1
+    row = pairs[("mc_dropout", "deep_ensemble", "error")]
+    assert (row["diff"], row["se"], row["verdict"]) == (pytest.approx(0.15), pytest.approx(0.05), "worse")
+    assert not any("short" in (r["a"], r["b"]) for r in out)
+    # the ensemble against its own first member: -0.2, -0.3, -0.25 (se 0.05 / sqrt(3)); NLL -0.2, -0.25, -0.15
+    row = pairs[("deep_ensemble", "deep_ensemble:single_member", "error")]
+    assert (row["diff"], row["se"], row["verdict"], row["part"]) == \
+        (pytest.approx(-0.25), pytest.approx(0.05 / math.sqrt(3)), "better", "in_distribution")
+    row = pairs[("deep_ensemble", "deep_ensemble:single_member", "nll")]
+    assert (row["diff"], row["verdict"]) == (pytest.approx(-0.2), "better")
+    assert len(out) == 3 * 2 + 2  # three metrics against two methods, two against the ensemble's member
+    # the strongest shift of the family: its last point
+    per_repeat = {"mc_dropout": runs([1.0] * 3, [1.0] * 3, [0.95] * 3, last=[(1.0, 2.0, 0.9)] * 3),
+                  "standard": runs([1.0] * 3, [1.0] * 3, [0.95] * 3, last=[(1.0, 3.0, 0.7), (1.0, 3.1, 0.7),
+                                                                          (1.0, 2.9, 0.7)])}
+    out = trust_module._comparisons(Regression(), per_repeat)
+    strongest = {r["metric"]: r for r in out if r["part"] == "strongest_shift"}
+    assert strongest["nll"]["diff"] == pytest.approx(-1.0) and strongest["nll"]["verdict"] == "better"
+    assert strongest["coverage_95_gap"]["diff"] == pytest.approx(-0.2)
+    assert strongest["error"]["verdict"] == "no clear difference"  # equal: not beyond rounding
+    assert trust_module._comparisons(Regression(), {"standard": per_repeat["standard"]}) == []  # no MC dropout
+
+
+def _family_inputs():
+    x_train = np.array([[0.0, 1.0, 2.0, 3.0], [2.0, 3.0, 2.0, 5.0]], np.float32)  # training sds 1, 1, 0, 1
+    test = Split(np.array([[1.0, 2.0, 3.0, 4.0], [5.0, 6.0, 7.0, 8.0]], np.float32), np.array([0.0, 1.0]))
+    data = SimpleNamespace(splits={"train": Split(x_train, np.zeros(2))}, schema=SimpleNamespace(name="toy"))
+    params = SimpleNamespace(trust=SimpleNamespace(shift_intensities=(0.0, 0.5, 2.0), rotation_angles=(0.0, 90.0)),
+                             data=SimpleNamespace(seed=3))
+    return data, test, params
+
+
+def test_shift_family_at_intensity_zero_is_the_test_set():
+    data, test, params = _family_inputs()
+    noise = shift_family(data, test, params, "noise")
+    assert [a for a, _ in noise] == [0.0, 0.5, 2.0]
+    assert noise[0][1] is test.x  # intensity 0: the test inputs themselves
+    # intensity i-th: noise of seed data.seed + 11 + i
+    np.testing.assert_array_equal(noise[1][1], shift.noisy_inputs(data.splits["train"].x, test.x, 0.5, seed=15))
+    np.testing.assert_array_equal(noise[2][1], shift.noisy_inputs(data.splits["train"].x, test.x, 2.0, seed=16))
+    assert not np.array_equal(noise[1][1], test.x)
+    rotation = shift_family(data, test, params, "rotation")  # 4 features: 2 x 2 images
+    assert [a for a, _ in rotation] == [0.0, 90.0] and rotation[0][1] is test.x
+    np.testing.assert_allclose(rotation[1][1], [[2.0, 4.0, 1.0, 3.0], [6.0, 8.0, 5.0, 7.0]], atol=1e-5)
+    three = SimpleNamespace(splits={"train": Split(data.splits["train"].x[:, :3], np.zeros(2))},
+                            schema=SimpleNamespace(name="toy"))
+    with pytest.raises(DataError, match="datasets.toy.shift = rotation: rotation needs square images"):
+        shift_family(three, Split(test.x[:, :3], test.y), params, "rotation")
+
+
+def test_shift_curve_at_intensity_zero_equals_the_test_scores():
+    # the fake MC prediction's mean is the first input: moved by +1, the errors y - mean become e - 1
+    family = [(0.0, TEST.x), (1.0, TEST.x + np.array([1.0, 0.0]))]
+    row = evaluate_method(Regression(), Method("m", _fake_mc, 1.0, True), SimpleNamespace(splits={"val": VAL}),
+                          TEST, SHIFT, family, timed=False)
+    assert row["predict_ms_per_1000"] is None  # not timed
+    zero, one = row["shift_curve"]
+    assert zero == {"intensity": 0.0, **row["in_distribution"]}
+    # errors 0, -7, 1, -13, -0.5 with std 3, 4, 5, 6, 3: z = 0, 1.75, 0.2, 2.17, 0.17, one outside 1.96
+    assert one["intensity"] == 1.0
+    assert one["error"] == pytest.approx(math.sqrt((0 + 49 + 1 + 169 + 0.25) / 5))
+    assert one["coverage_95"] == pytest.approx(0.8)
+    shifted_mean = TEST.x[:, 0] + 1
+    assert one["nll"] == pytest.approx(_mixture_nll(TEST.y, shifted_mean, TEST.x[:, 1]))
+
+
+def test_an_ensemble_is_scored_beside_its_first_member():
+    single = Method("ens", _fake_mc, 1.0, True, single_member=_fake_standard)
+    row = evaluate_method(Regression(), single, SimpleNamespace(splits={"val": VAL}), TEST, SHIFT, timed=False)
+    assert row["single_member"]["error"] == pytest.approx(row["in_distribution"]["error"])  # the same means
+    assert row["single_member"]["nll"] == pytest.approx(-np.mean(norm.logpdf(TEST.y, TEST.x[:, 0], NOISE)))
+    assert set(row["single_member"]) == {"error", "nll", "coverage_95"}
+
+
+def test_paired_comparisons_without_a_shift_family():
+    run = {"in_distribution": _scores(1.0, 1.0, 0.95), "shifted": None, "shift_curve": []}
+    out = trust_module._comparisons(Regression(), {"mc_dropout": [run, run], "standard": [run, run]})
+    assert {r["part"] for r in out} == {"in_distribution"}
+
+
+def test_over_repeats_when_a_repeat_lacks_a_key():
+    """_ood leaves out an uncertainty that does not vary on one repeat (MC dropout at p = 0: mutual information is
+    rounding noise): the others still combine, and the missing one counts only the repeats that have it."""
+    out = over_repeats([{"ood_auroc": {"entropy": 0.6, "mutual_info": 0.7}}, {"ood_auroc": {"entropy": 0.8}}])
+    assert out["ood_auroc"]["entropy"] == {"mean": pytest.approx(0.7), "se": pytest.approx(0.1), "n": 2}
+    assert out["ood_auroc"]["mutual_info"] == {"mean": pytest.approx(0.7), "se": None, "n": 1}

@@ -34,20 +34,44 @@ def test_uci_parent_and_a_child_per_split(params):
     assert client.get_experiment(run.info.experiment_id).name == "mcdropout-uci"
 
 
+def _est(mean, se=None, n=2):
+    return {"mean": mean, "se": se, "n": n}
+
+
 def test_trust_table_as_metrics(params):
+    """Each cell, a mean over repeats with its standard error, becomes two metrics; the shift curve is logged with
+    the intensity's index as the step."""
     trust = {"best_p": 0.5, "ensemble_size": 5, "shift": {"rule": "beyond the range"},
-             "methods": [{"name": "mc_dropout", "in_distribution": {"error": 0.36, "nll": 0.45},
-                          "shifted": None, "ood_auroc": {"std": 1.0}, "selective": {"aurc": 0.29},
-                          "recalibrated": {"coverage_95": 0.948, "conformal_q": float("inf")},
-                          "train_seconds": 1.3, "predict_ms_per_1000": 300.0}]}
+             "methods": [{"name": "mc_dropout", "in_distribution": {"error": _est(0.36, 0.02), "nll": _est(0.45, 0.1)},
+                          "shifted": None, "ood_auroc": {"std": _est(1.0, 0.0)}, "selective": {"aurc": _est(0.29)},
+                          "recalibrated": {"coverage_95": _est(0.948, 0.01), "conformal_q": _est(float("inf"), 0.5),
+                                           "conformal_level": 0.95, "n_val": 19},
+                          "shift_curve": [{"intensity": 0.0, "nll": _est(0.45, 0.1)},
+                                          {"intensity": 0.5, "nll": _est(0.8, 0.2)},
+                                          {"intensity": 1.0, "nll": _est(1.5, 0.3)}],
+                          "train_seconds": _est(1.3, 0.1), "predict_ms_per_1000": _est(300.0, None, 1)}]}
     log_trust(params, "regression", trust)
     client = mlflow.MlflowClient(params.mlflow.tracking_uri)
     exp = client.get_experiment_by_name("mcdropout-regression")
     (run,) = client.search_runs([exp.experiment_id], "tags.kind = 'trust'")
     metrics = run.data.metrics
-    assert metrics["trust/mc_dropout/ood_auroc/std"] == 1.0
+    assert metrics["trust/mc_dropout/ood_auroc/std"] == 1.0 and metrics["trust/mc_dropout/ood_auroc/std_se"] == 0.0
     assert metrics["trust/mc_dropout/recalibrated/coverage_95"] == 0.948
+    assert metrics["trust/mc_dropout/recalibrated/coverage_95_se"] == 0.01
+    assert metrics["trust/mc_dropout/in_distribution/nll_se"] == 0.1
     assert "trust/mc_dropout/recalibrated/conformal_q" not in metrics  # inf is left out
+    assert metrics["trust/mc_dropout/recalibrated/conformal_q_se"] == 0.5  # its finite se is not
+    assert "trust/mc_dropout/recalibrated/n_val" not in metrics  # facts, not measurements
+    assert "trust/mc_dropout/recalibrated/conformal_level" not in metrics
+    assert "trust/mc_dropout/selective/aurc_se" not in metrics  # no se: not logged
+    assert metrics["trust/mc_dropout/predict_ms_per_1000"] == 300.0 and metrics["trust/mc_dropout/train_seconds"] == 1.3
+    assert "trust/mc_dropout/shift_curve/intensity" not in metrics
+    history = client.get_metric_history(run.info.run_id, "trust/mc_dropout/shift_curve/nll")
+    assert sorted((m.step, m.value) for m in history) == [(0, 0.45), (1, 0.8), (2, 1.5)]
+    history = client.get_metric_history(run.info.run_id, "trust/mc_dropout/shift_curve/nll_se")
+    assert sorted((m.step, m.value) for m in history) == [(0, 0.1), (1, 0.2), (2, 0.3)]
+    assert run.data.params == {"dataset": "regression", "best_p": "0.5", "ensemble_size": "5",
+                               "shift_rule": "beyond the range"}
 
 
 def test_warm_up_checks_an_existing_store_and_creates_none(params, tmp_path):

@@ -18,7 +18,8 @@ MLFLOW = MLflowPublisher()  # the library tracks nothing unless handed a publish
 @pytest.fixture
 def tracked(tiny_params, monkeypatch):
     monkeypatch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    params = tiny_params.override(**{"mlflow.enabled": True, "sweep.p": [0.0, 0.3], "sweep.seeds": [0, 1]})
+    params = tiny_params.override(**{"mlflow.enabled": True, "sweep.p": [0.0, 0.3], "sweep.seeds": [0, 1],
+                                     "datasets.wine": {"source": "sklearn", "name": "wine"}})  # not a default
     mlflow.set_tracking_uri(params.mlflow.tracking_uri)
     return params
 

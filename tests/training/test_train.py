@@ -161,3 +161,66 @@ def test_progress_lines_show_elapsed_and_remaining_time(capsys):
     assert [line.split(",")[0] for line in lines] == [f"tiny: epoch {e}/200" for e in range(20, 201, 20)]
     assert all("elapsed, about" in line and line.endswith("left)") for line in lines)
     assert lines[-1].endswith("about 0s left)")
+
+
+# --- fit_dataset: each member on the data of its repeat ---------------------------------------------------------
+
+
+def _declared(params, name):
+    return params.override(**{f"datasets.{name}": {"source": "sklearn", "name": name}})
+
+
+def _affine_stats(model):
+    from mcdropout.nn.model import Affine
+
+    first, last = model[0], model[-1]
+    assert isinstance(first, Affine) and not first.inverse
+    stats = {"x_mean": first.shift.numpy(), "x_std": first.scale.numpy()}
+    if isinstance(last, Affine):
+        stats.update(y_mean=last.shift.numpy(), y_std=last.scale.numpy())
+    return stats
+
+
+def test_fit_dataset_standardises_each_repeat_by_its_own_training_rows(tiny_params):
+    from mcdropout.training.train import fit_dataset, standardizer
+
+    params = _declared(tiny_params, "diabetes").with_epochs(10)
+    data = build_dataset("diabetes", params)
+    assert data.schema.resplit and data.schema.standardize
+    members = [Member(0.0, 0, split=0), Member(0.0, 1, split=1)]
+    fit = fit_dataset(data, members, params, progress=False)
+    got = [_affine_stats(m) for m in fit.models]
+    for i, stats in enumerate(got):  # each model holds its own split's training statistics
+        want = standardizer(data.repeat(i).splits["train"], data.task)
+        for key in ("x_mean", "x_std", "y_mean", "y_std"):
+            np.testing.assert_allclose(stats[key], want[key], rtol=1e-6)
+    assert not np.allclose(got[0]["x_mean"], got[1]["x_mean"]) and got[0]["y_mean"] != got[1]["y_mean"]
+    # and trains on that split: the member of split 1 is the single run on repeat 1's data (p = 0: no masks)
+    alone = fit_members(data.task, data.repeat(1).splits, [Member(0.0, 1)], params, progress=False, standardize=True)
+    np.testing.assert_allclose(fit.history[:, :, 1], alone.history[:, :, 0], rtol=1e-4, atol=1e-6)
+    x = torch.from_numpy(data.repeat(1).splits["test"].x)
+    with torch.no_grad():
+        torch.testing.assert_close(fit.models[1](x), alone.models[0](x), rtol=1e-4, atol=1e-4)
+        assert not torch.allclose(fit.models[0](x), alone.models[0](x), rtol=1e-3, atol=1e-3)
+
+
+@pytest.mark.parametrize("case", ["resplit_false", "one_split"])
+def test_fit_dataset_with_one_shared_split_is_fit_members(tiny_params, case):
+    from mcdropout.training.train import fit_dataset
+
+    params = _declared(tiny_params, "iris").with_epochs(10)
+    if case == "resplit_false":  # every member sees the written split, whatever its repeat
+        params = params.override(**{"sweep.resplit": False})
+        members = [Member(0.0, 0, split=0), Member(0.3, 1, split=1)]
+    else:  # a re-split dataset, but every member on repeat 0
+        members = [Member(0.0, 0), Member(0.3, 1)]
+    data = build_dataset("iris", params)
+    fit = fit_dataset(data, members, params, progress=False, global_seed=7)
+    same = fit_members(data.task, data.splits, members, params, progress=False, global_seed=7, standardize=True)
+    np.testing.assert_array_equal(fit.history, same.history)  # the same fit, dropout masks included
+    x = torch.from_numpy(data.splits["test"].x)
+    for a, b in zip(fit.models, same.models):
+        for key, value in _affine_stats(a).items():
+            np.testing.assert_array_equal(value, _affine_stats(b)[key])
+        with torch.no_grad():
+            torch.testing.assert_close(a(x), b(x), rtol=0, atol=0)

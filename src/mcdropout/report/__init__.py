@@ -90,7 +90,7 @@ def task_report(params: Params, inputs: TaskInputs, fig_dir: Path) -> TaskReport
     from mcdropout.report import figures as F
 
     verdicts = findings.verdicts(inputs.task, inputs.metrics["runs"])
-    said = findings.sweep_findings(inputs.metrics, F.epistemic_inside_outside(inputs, params.mc))
+    said = findings.sweep_findings(inputs.metrics, F.epistemic_inside_outside(inputs, params.mc), verdicts)
     tr = TaskReport(inputs, verdicts, F.sweep_figures(inputs, params.mc, fig_dir), said, fig_dir=fig_dir)
     if inputs.compare is not None:
         tr.comparison = comparison_rows(inputs.metrics, inputs.compare)

@@ -173,10 +173,26 @@ def nll_finding(runs: list[dict[str, Any]], best_p: float) -> str:
     return text + (f"; at p = 0: {pm(estimate(zero))}." if zero else ".")
 
 
-def sweep_findings(metrics: dict[str, Any], epistemic: tuple[float, float] | None = None) -> list[str]:
+def arc_finding(verdict_by_p: dict[float, str]) -> str:
+    """Whether the grid shows the whole arc, overfitting -> good fit -> underfitting, and where it does not."""
+    def rates(word: str) -> list[float]:
+        return [p for p, v in sorted(verdict_by_p.items()) if word in v]
+
+    over, good, under = rates("overfitting"), rates("good fit"), rates("underfitting")
+    seen = [f"{name} at p = {', '.join(f'{p:g}' for p in ps)}" for name, ps in
+            (("overfitting", over), ("a good fit", good), ("underfitting", under)) if ps]
+    missing = [name for name, ps in (("overfits", over), ("underfits", under)) if not ps]
+    text = "By the verdict rules: " + "; ".join(seen) + "."
+    if missing:
+        return text + " No p of this grid " + " and none ".join(missing) + ": the arc is not complete here."
+    return text + " The grid shows the whole arc from overfitting to underfitting."
+
+
+def sweep_findings(metrics: dict[str, Any], epistemic: tuple[float, float] | None = None,
+                   verdict_by_p: dict[float, str] | None = None) -> list[str]:
     """The findings under the sweep table; ``epistemic``: (inside, outside) where the inputs are 1-D."""
     best_p, runs = metrics["best_p"], metrics["runs"]
-    out = [selection_finding(metrics)]
+    out = [selection_finding(metrics)] + ([arc_finding(verdict_by_p)] if verdict_by_p else [])
     out += [epistemic_finding(best_p, *epistemic)] if epistemic else []
     if any("auroc_entropy" in r["mc"]["test"] for r in runs if r["p"] == best_p):
         out.append(auroc_finding(best_p, runs))
@@ -253,8 +269,34 @@ def best_of_finding(rows: list[Row]) -> str:
                f"({overall['test_nll']:.4f}, {overall['uncertainty']})."))
 
 
+def grid_findings(compare: dict[str, Any]) -> list[str]:
+    """How the comparison's settings were chosen: a weight decay at the grid's upper end, early stopping that never
+    stopped (its patience outlasts the epochs left), each said in words."""
+    out = []
+    sel = compare.get("selection")
+    if not isinstance(sel, dict):
+        return out
+    for key, name in (("l2", "L2 weight decay without dropout"), ("dropout_l2", "dropout + L2")):
+        s = sel.get(key)
+        if s and s["at_grid_edge"]:
+            out.append(f"{name}: the selected λ = {s['best_l2']:g} is the largest of the grid; stronger decay may "
+                       f"be better (the optimum is not bracketed).")
+        elif s and s["best_l2"] == 0:
+            out.append(f"{name}: λ = 0 has the lowest validation NLL: on this data weight decay adds nothing that "
+                       f"validation can see.")
+    early = sel.get("early_stopping")
+    if early:
+        kept = early["kept_epoch"]
+        text = (f"Early stopping (patience {early['patience']}) kept epoch {pm(kept, 0)} of {early['epochs']}")
+        if early["never_stopped"]:
+            text += (f"; {early['never_stopped']} of {early['n']} members never stopped: the patience outlasted the "
+                     f"epochs left, so they kept their best epoch without the rule ending their training")
+        out.append(text + ".")
+    return out
+
+
 def comparison_findings(rows: list[Row], compare: dict[str, Any], sweep_metrics: dict[str, Any]) -> list[str]:
     out = []
     if any(r["method"] == "Concrete dropout" for r in rows):
         out.append(concrete_finding(rows, compare, sweep_metrics["runs"], sweep_metrics["best_p"]))
-    return out + [best_of_finding(rows)]
+    return out + grid_findings(compare) + [best_of_finding(rows)]

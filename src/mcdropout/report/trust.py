@@ -217,9 +217,9 @@ def shift_figure(trust: dict[str, Any], fig_dir: Path, save) -> dict[str, Path]:
             ax.errorbar(x, y, yerr=se, marker="o", ms=3, capsize=2, label=label(m))
         if key == "coverage_95":
             ax.axhline(0.95, color="k", ls=":", lw=1, label="0.95 target")
-        ax.set(xlabel=xlabel, ylabel=METRICS.get(key, key).replace(
-            "distance of the 95% coverage from 0.95", "95% coverage") if key != "coverage_95" else "95% coverage",
-            title=f"test {METRICS.get(key, key)} under shift" if key != "coverage_95" else "test coverage under shift")
+        ylabel = {"error": "RMSE" if trust.get("task") == "regression" else "error rate", "nll": "NLL (nats)",
+                  "coverage_95": "95% interval coverage", "ece": "ECE"}.get(key, key)
+        ax.set(xlabel=xlabel, ylabel=ylabel, title=f"test {ylabel.split(' (')[0]} under shift")
     axes[0, 0].legend(fontsize=7)
     caption = (f"Each method along the shift family ({trust['shift_family']['rule']}); mean ± SE over "
                f"{trust.get('repeats', 1)} repeats")

@@ -112,7 +112,8 @@ def run_compare(params: Params, dataset: str, progress: bool = True,
     task = outcomes[0].meta.make_task()
     metrics = compare_metrics(task, outcomes, params, dataset, sweep["runs"])
     ensembles = ensemble_members(params, metrics["ensembles"]["deep_ensemble"]["config"], best_p)
-    members = [m for by_seed in ensembles.values() for group in by_seed.values() for m in group]
+    # once each: with λ = 0 chosen and the sweep's p = 0 both ensembles are the same networks
+    members = list(dict.fromkeys(m for by_seed in ensembles.values() for group in by_seed.values() for m in group))
     done = train_group(params, dataset, members, paths.ensemble_dir(dataset), "ensemble", False, progress,
                        publisher)
     if done is None:

@@ -178,17 +178,23 @@ KEPT = ("intensity", "conformal_level", "conformal_rank", "n_val")  # facts, not
 
 
 def over_repeats(results: list[Any], key: str = "") -> Any:
-    """One result per repeat -> one result: numbers become ``{"mean", "se", "n"}``; dicts and the shift curve are
-    combined key by key and point by point; other values (the figures' curves, flags) are the first repeat's."""
-    first = results[0]
-    if key in KEPT or first is None or isinstance(first, (bool, str)):
+    """One result per repeat -> one result: numbers become ``{"mean", "se", "n"}`` over the repeats that have them
+    (a score a repeat could not compute, e.g. an uncertainty constant there, is left out of ``n``); dicts are
+    combined key by key over every key any repeat has, the shift curve point by point; other values (the figures'
+    curves, facts) are the first repeat's."""
+    present = [r for r in results if r is not None]
+    if not present:
+        return None
+    first = present[0]
+    if key in KEPT or isinstance(first, (bool, str)):
         return first
     if isinstance(first, (int, float)):
-        return estimate([r for r in results if r is not None])
+        return estimate(present)
     if isinstance(first, dict):
-        return {k: over_repeats([r[k] for r in results if r is not None], k) for k in first}
+        keys = dict.fromkeys(k for r in present for k in r)
+        return {k: over_repeats([r.get(k) for r in present], k) for k in keys}
     if key == "shift_curve":
-        return [over_repeats([r[i] for r in results]) for i in range(len(first))]
+        return [over_repeats([r[i] for r in present]) for i in range(len(first))]
     return first
 
 
@@ -203,6 +209,8 @@ def _comparisons(task: Task, per_repeat: dict[str, list[dict[str, Any]]]) -> lis
     ref = per_repeat[REFERENCE]
 
     def value(r: dict[str, Any], part: str, metric: str) -> float | None:
+        if part == "strongest_shift" and not r["shift_curve"]:
+            return None
         scores = r["shift_curve"][-1] if part == "strongest_shift" else r[part]
         if scores is None:
             return None

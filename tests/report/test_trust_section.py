@@ -244,7 +244,7 @@ def test_shift_figure_along_the_family(tmp_path, family, xlabel):
     assert f"(the {family} family); mean ± SE over 3 repeats" in caption
     axes = figures[0].axes
     assert [ax.get_xlabel() for ax in axes] == [xlabel] * 3  # error, NLL, coverage
-    assert [ax.get_ylabel() for ax in axes] == ["error", "NLL", "95% coverage"]
+    assert [ax.get_ylabel() for ax in axes] == ["RMSE", "NLL (nats)", "95% interval coverage"]
     assert all(len(ax.containers) == 2 for ax in axes)  # one error-bar line per method
     assert list(axes[0].containers[0].lines[0].get_xdata()) == intensities
 
