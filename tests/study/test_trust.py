@@ -50,10 +50,12 @@ def _prepare(params, dataset: str, compare: bool = False) -> None:
     members = [m for groups in by_seed.values() for group in groups.values() for m in group]
     train_group(params, dataset, members, paths.ensemble_dir(dataset), "ensemble", evaluate=False, progress=False)
     configs = {"deep_ensemble": config, MC_ENSEMBLE: {"p": metrics["best_p"]}}
-    write_json(paths.compare_json(dataset), {"ensembles": {
-        **{name: {"selected_by": f"chosen for the test ({name})", "config": configs[name],
-                  "members": {str(s): [m.name for m in group] for s, group in groups.items()}}
-           for name, groups in by_seed.items()}, "size": params.trust.ensemble_size}})
+    write_json(paths.compare_json(dataset), {  # a compare.json with no comparison members: only the ensembles
+        "dataset": dataset, "task": metrics["task"], "best_l2": None, "best_dropout_l2": None, "selection": {},
+        "runs": [], "ensembles": {
+            **{name: {"selected_by": f"chosen for the test ({name})", "config": configs[name],
+                      "members": {str(s): [m.name for m in group] for s, group in groups.items()}}
+               for name, groups in by_seed.items()}, "size": params.trust.ensemble_size}})
 
 
 def _a_rate_over_both_repeats(est):

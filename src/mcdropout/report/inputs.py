@@ -15,6 +15,7 @@ from mcdropout.core.tasks import Task
 from mcdropout.data.datasets import DataError, Split, load_dataset, load_schema
 from mcdropout.nn.checkpoint import CheckpointMeta, load_checkpoint
 from mcdropout.nn.model import MLP
+from mcdropout.study import results
 from mcdropout.study.sweep import summary_by_p
 
 Checkpoint = tuple[MLP, CheckpointMeta]
@@ -48,12 +49,6 @@ class TaskInputs:
         return self.splits["train"].x.shape[1]
 
 
-def _read_json(path: Path, hint: str) -> dict[str, Any]:
-    if not path.is_file():
-        raise DataError(f"{path}: missing; {hint}")
-    return json.loads(path.read_text())
-
-
 def _checkpoints(folder: Path) -> list[Checkpoint]:
     return [load_checkpoint(path) for path in sorted(folder.glob("*.pt"))]
 
@@ -78,7 +73,7 @@ def check_inputs(name: str, paths: Paths) -> None:
 def load_inputs(params: Params, name: str, paths: Paths) -> TaskInputs:
     """Everything one dataset's section needs; a :class:`DataError` saying which command to run otherwise."""
     check_inputs(name, paths)
-    metrics = _read_json(paths.metrics_json(name), "run `mcdropout sweep` first")
+    metrics = results.read("metrics.json", paths.metrics_json(name), name)
     sweep = _checkpoints(paths.sweep_dir(name))
     data = load_dataset(name, paths.data)
     task, splits = data.task, data.splits
@@ -97,11 +92,11 @@ def load_inputs(params: Params, name: str, paths: Paths) -> TaskInputs:
         x_range=(curve.x_min, curve.x_max) if curve else (float(x.min()), float(x.max())),
         data_noise=curve.noise if curve else None, sweep_run_id=_parent_run(paths.sweep_dir(name)))
     if paths.trust_json(name).is_file():
-        inputs.trust = json.loads(paths.trust_json(name).read_text())
+        inputs.trust = results.read("trust.json", paths.trust_json(name), name)
     if paths.samples_json(name).is_file():
         inputs.samples = json.loads(paths.samples_json(name).read_text())
     if paths.compare_json(name).is_file():
-        inputs.compare = json.loads(paths.compare_json(name).read_text())
+        inputs.compare = results.read("compare.json", paths.compare_json(name), name)
         inputs.compare_checkpoints = _checkpoints(paths.compare_dir(name))
         inputs.compare_run_id = _parent_run(paths.compare_dir(name))
     return inputs

@@ -21,7 +21,6 @@ They are saved in ``models/<dataset>/ensemble/``; compare.json names them per re
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,6 +34,7 @@ from mcdropout.data.datasets import DataError
 from mcdropout.nn.members import Member
 from mcdropout.scoring.stats import estimate, paired
 from mcdropout.study.publishing import NOWHERE, Publisher
+from mcdropout.study.results import checked, read
 from mcdropout.study.selection import CRITERIA, select, val_nll
 
 if TYPE_CHECKING:  # training (Lightning) is imported only by the functions that train
@@ -83,10 +83,7 @@ def ensemble_members(params: Params, config: dict[str, Any], best_p: float) -> d
 
 def sweep_metrics(params: Params, dataset: str) -> dict[str, Any]:
     """The sweep's metrics.json: its selected p (the MC-dropout ensemble's) and its runs (λ = 0 of the L2 grids)."""
-    path = Paths.of(params).metrics_json(dataset)
-    if not path.is_file():
-        raise DataError(f"{path}: missing; run `mcdropout sweep --dataset {dataset}` first")
-    return json.loads(path.read_text())
+    return read("metrics.json", Paths.of(params).metrics_json(dataset), dataset)
 
 
 def without_l2(sweep_runs: list[dict[str, Any]], p: float | None) -> list[dict[str, Any]]:
@@ -121,7 +118,8 @@ def run_compare(params: Params, dataset: str, progress: bool = True,
     metrics["ensembles"]["mc_dropout_ensemble"]["config"] = {"p": best_p}
     for name, by_seed in ensembles.items():
         metrics["ensembles"][name]["members"] = {str(s): [m.name for m in group] for s, group in by_seed.items()}
-    return CompareResult(fit, outcomes, paths.compare_dir(dataset), metrics, done[0], paths.ensemble_dir(dataset))
+    return CompareResult(fit, outcomes, paths.compare_dir(dataset), checked("compare.json", metrics), done[0],
+                         paths.ensemble_dir(dataset))
 
 
 def deep_ensemble_choice(runs: list[dict[str, Any]], sweep_runs: list[dict[str, Any]] = ()) -> dict[str, Any]:

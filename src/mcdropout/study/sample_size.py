@@ -15,7 +15,6 @@ is refitted on val for every T, as the study fits it for its own T.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import numpy as np
@@ -28,6 +27,7 @@ from mcdropout.data.datasets import DataError, load_dataset
 from mcdropout.inference.sampling import predict_mc
 from mcdropout.nn.checkpoint import load_checkpoint
 from mcdropout.nn.members import Member
+from mcdropout.study import results
 
 GRID = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
 REPEATS = 10  # MC seeds: the spread of one run is estimated from them (5 left it +-35%)
@@ -79,9 +79,7 @@ def run_sample_size(params: Params, dataset: str, repeats: int = REPEATS) -> dic
     params = params.for_dataset(dataset)
     paths = Paths.of(params)
     metrics_path = paths.metrics_json(dataset)
-    if not metrics_path.is_file():
-        raise DataError(f"{metrics_path}: missing; run `mcdropout sweep --dataset {dataset}` first")
-    metrics = json.loads(metrics_path.read_text())
+    metrics = results.read("metrics.json", metrics_path, dataset)
     seeds = sorted({r["seed"] for r in metrics["runs"]})
     seed = params.train.seed if params.train.seed in seeds else seeds[0]
     checkpoint = paths.sweep_dir(dataset) / f"{Member(metrics['best_p'], seed).name}.pt"

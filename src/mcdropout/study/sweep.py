@@ -23,6 +23,7 @@ from mcdropout.inference.evaluation import MODES, evaluate_model
 from mcdropout.nn.checkpoint import load_checkpoint
 from mcdropout.nn.members import Member
 from mcdropout.study.publishing import NOWHERE, Publisher
+from mcdropout.study.results import checked
 from mcdropout.study.selection import INFERENCES, select
 
 if TYPE_CHECKING:  # training (Lightning) is imported only by the functions that train
@@ -90,6 +91,7 @@ def evaluate_sweep(params: Params, dataset: str, folder: str | Path, progress: b
     metrics = {"dataset": dataset, "task": task.name, **dataset_keys(data), "mc_samples": params.mc.samples,
                "best_p": selection["best_p"], "selection": selection, "best_p_by_inference": by_inference,
                "runs": runs}
+    checked("metrics.json", metrics)
     publisher.sweep_evaluated(params, dataset, folder, metrics, summary_by_p(metrics), task.metric)
     return metrics
 

@@ -16,7 +16,6 @@ recalibrated on val (:mod:`.recalibration`), and by its cost. Nothing is chosen 
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Callable
@@ -34,6 +33,7 @@ from mcdropout.scoring import recalibration as R
 from mcdropout.scoring import selective as S
 from mcdropout.scoring.metrics import coverage
 from mcdropout.scoring.stats import estimate, paired
+from mcdropout.study import results
 from mcdropout.study.methods import Context, Method, build_methods
 
 LEVEL = 0.95
@@ -244,10 +244,8 @@ def run_trust(params: Params, dataset: str, progress: bool = True) -> dict[str, 
     params = params.for_dataset(dataset)
     paths, mc = Paths.of(params), params.mc
     metrics_path, compare_path = paths.metrics_json(dataset), paths.compare_json(dataset)
-    if not metrics_path.is_file():
-        raise DataError(f"{metrics_path}: missing; run `mcdropout sweep --dataset {dataset}` first")
-    metrics = json.loads(metrics_path.read_text())
-    compare = json.loads(compare_path.read_text()) if compare_path.is_file() else None
+    metrics = results.read("metrics.json", metrics_path, dataset)
+    compare = results.read("compare.json", compare_path, dataset) if compare_path.is_file() else None
     family_name = params.dataset(dataset).shift
     split_of = {r["seed"]: r.get("split", 0) for r in metrics["runs"]}
     seeds = sorted(split_of)
@@ -271,24 +269,25 @@ def run_trust(params: Params, dataset: str, progress: bool = True) -> dict[str, 
                 evaluate_method(task, method, data, test, shifted, family, timed=i == 0))
             described.setdefault(method.name, method)
             configs.setdefault(method.name, []).append(method.config)
-    results = []
+    methods = []
     for name, runs in per_repeat.items():
         m = described[name]
         entry = {"name": name, "label": m.label or name, "epistemic": m.epistemic, "selected_by": m.selected_by,
                  "config": m.config}
         if any(c != m.config for c in configs[name]):
             entry["config_by_repeat"] = configs[name]
-        results.append({**entry, "repeats": len(runs), **over_repeats(runs)})
+        methods.append({**entry, "repeats": len(runs), **over_repeats(runs)})
     ensemble_size = (compare or {}).get("ensembles", {}).get("size")
-    return {"dataset": dataset, "task": task.name, "best_p": metrics["best_p"], "seeds": seeds,
-            "repeats": len(seeds), "repeat": "a seed of the sweep (initial weights, dropout masks" + (
-                ", and a random train/val/test split of the rows)" if base.schema.resplit else "; one data split)"),
-            "mc_samples": mc.samples, "ensemble_size": ensemble_size,
-            "shift": {"rule": shifted[2], "n": int(len(shifted[0])), "labeled": shifted[1] is not None,
-                      "n_in_distribution": len(test)},
-            "shift_family": {"name": family_name, "rule": shift.FAMILIES[family_name],
-                             "intensities": [a for a, _ in family]},
-            "methods": results, "paired": _comparisons(task, per_repeat)}
+    repeat = "a seed of the sweep (initial weights, dropout masks" + (
+        ", and a random train/val/test split of the rows)" if base.schema.resplit else "; one data split)")
+    return results.checked("trust.json", {
+        "dataset": dataset, "task": task.name, "best_p": metrics["best_p"], "seeds": seeds, "repeats": len(seeds),
+        "repeat": repeat, "mc_samples": mc.samples, "ensemble_size": ensemble_size,
+        "shift": {"rule": shifted[2], "n": int(len(shifted[0])), "labeled": shifted[1] is not None,
+                  "n_in_distribution": len(test)},
+        "shift_family": {"name": family_name, "rule": shift.FAMILIES[family_name],
+                         "intensities": [a for a, _ in family]},
+        "methods": methods, "paired": _comparisons(task, per_repeat)})
 
 
 def summary(trust: dict[str, Any]) -> dict[str, float]:
