@@ -5,9 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from mcdropout.core.config import Params, RegressionData
+from mcdropout.core.config import Params
 from mcdropout.data.datasets import DataError, build_dataset, infer_task, load_dataset, sort_labels, write_dataset
-from mcdropout.data.sources import make_regression, moons, regression_curve
 
 
 def with_datasets(**specs) -> Params:
@@ -22,26 +21,12 @@ def test_regression_sizes_and_range():
     assert sorted(cells.tolist()) == list(range(30))
 
 
-def test_noise_level_matches_param():
-    x, y = make_regression(RegressionData(n_test=20000, noise=0.3), 0)["test"]
-    assert abs((y - regression_curve(x[:, 0])).std() - 0.3) < 0.01
-
-
 def test_moons_are_a_two_class_task_with_labels_0_1():
     data = build_dataset("classification", Params())
     assert data.schema.task == "classification" and data.schema.classes == ("0", "1")
     assert data.task.n_classes == 2 and data.task.out_dim == 1
     assert set(np.unique(data.splits["test"].y)) == {0.0, 1.0}
     assert data.schema.standardize is False
-
-
-@pytest.mark.parametrize(("n", "seed"), [(200, 0), (1000, 2), (7, 1001)])
-def test_moons_are_scikit_learns_point_for_point(n, seed):
-    from sklearn.datasets import make_moons
-
-    x, y = moons(n, 0.3, seed)
-    ref_x, ref_y = make_moons(n_samples=n, noise=0.3, random_state=seed)
-    assert np.array_equal(x, ref_x) and np.array_equal(y, ref_y)
 
 
 @pytest.mark.parametrize("name", ["regression", "classification"])

@@ -9,7 +9,8 @@ EST = {"mean": 0.5, "se": 0.01, "n": 3}
 
 
 def _trust() -> dict:
-    method = {"name": "mc_dropout", "label": "MC dropout", "epistemic": True, "selected_by": "rule", "config": {"p": 0.2},
+    method = {"name": "mc_dropout", "label": "MC dropout", "epistemic": True, "selected_by": "rule",
+              "config": {"p": 0.2},
               "repeats": 3, "in_distribution": {"error": EST, "nll": EST}, "shifted": None, "ood_auroc": None,
               "shift_curve": [{"intensity": 0.0, "nll": EST}], "selective": None,
               "recalibrated": {"temperature": EST, "conformal_rank": 29, "conformal_level": 0.95},

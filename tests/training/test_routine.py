@@ -1,4 +1,5 @@
-"""mcdropout.training.routine: the early-stopping rule, and the Lightning routine's per-member history."""
+"""mcdropout.training.routine: the early-stopping rule, and the Lightning routine's per-member history (its
+mini-batches: test_batches.py, which uses ``_routine`` and ``_per_member_routine`` from here)."""
 
 import numpy as np
 import pytest
@@ -10,7 +11,6 @@ from mcdropout.data.datasets import Split
 from mcdropout.nn.members import Member
 from mcdropout.nn.model import seeded_mlp
 from mcdropout.nn.stacked import StackedMLP
-from mcdropout.training.batches import TensorBatches, member_orders
 from mcdropout.training.routine import DropoutRoutine, early_stopping
 from mcdropout.training.train import fit_members, fit_members_on
 
@@ -88,18 +88,6 @@ def _routine(batch_size: int) -> DropoutRoutine:
     return DropoutRoutine(net, get_task("regression"), (x, y), (x[:4], y[:4]), batch_size=batch_size)
 
 
-@pytest.mark.parametrize("batch_size, sizes", [(0, [10]), (10, [10]), (50, [10]), (4, [4, 4, 2])])
-def test_tensor_batches_cover_the_data_once_per_epoch(batch_size, sizes):
-    routine = _routine(batch_size)
-    batches = TensorBatches(routine, batch_size)
-    torch.manual_seed(0)
-    got = list(batches)
-    assert len(batches) == len(sizes)
-    assert [len(b[1]) for b in got] == sizes
-    ys = torch.cat([b[1] for b in got])
-    torch.testing.assert_close(ys.sort().values, routine.train_y.sort().values)
-
-
 def test_history_array_before_training_is_empty():
     routine = _routine(0)
     assert routine.history_array().shape == (0, 4, 2)
@@ -107,22 +95,6 @@ def test_history_array_before_training_is_empty():
 
 
 # --- per-member data --------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("rows, n", [([7, 7, 7], 7), ([5, 7, 3], 7), ([1, 4], 4)])
-def test_member_orders_shuffle_each_members_own_rows(rows, n):
-    torch.manual_seed(0)
-    order = member_orders(torch.tensor(rows), n)
-    assert order.shape == (len(rows), n)
-    for m, r in enumerate(rows):
-        got = order[m].tolist()
-        assert all(0 <= i < r for i in got)  # only the member's own rows
-        for start in range(0, n, r):  # one shuffle after another: every row once per shuffle
-            chunk = got[start:start + r]
-            assert len(set(chunk)) == len(chunk)
-        assert set(got) == set(range(r))  # every row in an epoch
-    if len(set(rows)) == 1:
-        assert not all(order[0].tolist() == order[m].tolist() for m in range(1, len(rows)))  # own shuffles
 
 
 def _per_member_routine(batch_size: int, rows=(10, 10, 6), data_of=(0, 1, 1, 2)) -> DropoutRoutine:
@@ -136,22 +108,6 @@ def _per_member_routine(batch_size: int, rows=(10, 10, 6), data_of=(0, 1, 1, 2))
     return DropoutRoutine(net, get_task("regression"), (x, y), (x[:, :3], y[:, :3]), batch_size=batch_size,
                           data_of=torch.tensor(data_of), train_rows=torch.tensor(rows),
                           val_rows=torch.tensor([min(3, r) for r in rows]))
-
-
-@pytest.mark.parametrize("batch_size, sizes", [(4, [4, 4, 2]), (0, [10]), (32, [10])])
-def test_per_member_batches_hold_only_each_members_rows(batch_size, sizes):
-    routine = _per_member_routine(batch_size)
-    batches = TensorBatches(routine, batch_size)
-    torch.manual_seed(0)
-    got = list(batches)
-    assert len(batches) == len(sizes) and [b[1].shape for b in got] == [(4, s) for s in sizes]
-    x = torch.cat([b[0] for b in got], dim=1)  # [M, 10, 2]: each member's epoch
-    y = torch.cat([b[1] for b in got], dim=1)
-    for m, (g, r) in enumerate(zip([0, 1, 1, 2], [10, 10, 10, 6])):
-        assert (x[m, :, 0] == g).all()  # its own data set, never a padded row
-        assert set(x[m, :, 1].long().tolist()) == set(range(r))  # all its rows
-        torch.testing.assert_close(y[m], 100 * g + x[m, :, 1])  # targets travel with their rows
-    assert not torch.equal(x[1], x[2])  # two members of one data set: their own shuffles
 
 
 def test_per_member_validation_uses_each_members_val_rows():

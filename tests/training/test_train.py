@@ -18,32 +18,7 @@ from mcdropout.data.datasets import build_dataset, load_dataset, write_dataset
 from mcdropout.inference.evaluation import raw_samples
 from mcdropout.nn.checkpoint import CheckpointError, load_checkpoint
 from mcdropout.nn.members import Member
-from mcdropout.study.experiment import run_single
 from mcdropout.training.train import fit_members
-
-
-def test_same_seed_identical_metrics(tiny_params):
-    write_dataset("regression", tiny_params)
-    a = run_single(tiny_params, "regression", progress=False)
-    b = run_single(tiny_params, "regression", progress=False)
-    assert a.evaluation == b.evaluation
-    np.testing.assert_array_equal(a.meta.history, b.meta.history)
-    other = run_single(tiny_params.override(**{"train.seed": 1}), "regression", progress=False)
-    assert other.evaluation["standard"]["test"]["rmse"] != a.evaluation["standard"]["test"]["rmse"]
-
-
-def test_history_and_checkpoint(tiny_params):
-    write_dataset("classification", tiny_params)
-    outcome = run_single(tiny_params, "classification", progress=False)
-    assert outcome.meta.history.shape == (30, 4)
-    assert np.isfinite(outcome.meta.history).all()
-    assert outcome.checkpoint.name == "p0.2_seed0.pt"
-    payload = torch.load(outcome.checkpoint, weights_only=True)  # the safe loader reads it
-    assert payload["meta"]["task"] == "classification"
-    model, meta = load_checkpoint(outcome.checkpoint)
-    x = torch.from_numpy(build_dataset("classification", tiny_params).splits["test"].x)
-    torch.testing.assert_close(model(x), outcome.model(x))
-    assert meta.p == 0.2 and meta.seed == 0
 
 
 def test_bad_checkpoint(tmp_path):
