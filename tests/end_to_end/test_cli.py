@@ -23,13 +23,6 @@ def test_help_lists_commands():
         assert name in result.output
 
 
-def test_train_before_data_says_what_to_do(workdir, tiny_params):
-    _tiny_params_file(workdir, tiny_params)
-    result = run("train", "--task", "regression", "--quiet")
-    assert result.exit_code == 2
-    assert "run `mcdropout data --dataset regression` first" in result.output
-
-
 def test_regression_train_evaluate_predict(workdir, tiny_params):
     _tiny_params_file(workdir, tiny_params)
     assert run("data", "--task", "regression").exit_code == 0
@@ -135,22 +128,6 @@ def test_single_run_logged_to_sqlite_store(workdir, tiny_params):
     assert only.data.params["p"] == "0.3" and only.data.tags["kind"] == "single"
     assert len(client.get_metric_history(only.info.run_id, "val/accuracy")) == 30
     assert "standard/test/accuracy" in only.data.metrics and "mc/test/nll" in only.data.metrics
-
-
-def test_report_without_sweep_says_what_to_do(workdir, tiny_params):
-    _tiny_params_file(workdir, tiny_params)
-    result = run("report")
-    assert result.exit_code == 2
-    assert "/metrics.json: missing; run `mcdropout sweep --dataset " in result.output
-
-
-def test_report_trust_goes_with_sections_and_needs_the_sweep(workdir, tiny_params):
-    _tiny_params_file(workdir, tiny_params)
-    result = run("report", "--assemble", "--trust")
-    assert result.exit_code == 2 and "--trust and --samples evaluate before the sections are drawn" in result.output
-    result = run("report", "--dataset", "regression", "--section", "--trust")
-    assert result.exit_code == 2 and "run `mcdropout sweep" in result.output
-    assert not (workdir / "reports" / "regression" / "trust.json").exists()
 
 
 def test_concrete_train_and_compare_folder_guard(workdir, tiny_params):
