@@ -196,8 +196,6 @@ def test_uci_table_without_results_says_what_to_run(workdir):
     assert result.exit_code == 2 and "does not exist" in result.output and "Traceback" not in result.output
 
 
-@pytest.mark.xfail(strict=True, reason="src/mcdropout/cli/benchmark.py: uci-table reads each <dataset>.json with a "
-                                       "bare json.loads; a damaged file raises JSONDecodeError (a traceback)")
 def test_uci_table_with_a_damaged_result_is_one_line(workdir):
     (workdir / "out").mkdir()
     (workdir / "out" / "tiny.json").write_text("{not json")

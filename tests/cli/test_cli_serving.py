@@ -191,9 +191,6 @@ def test_serve_mistakes_before_anything_starts(project, started, monkeypatch):
     assert started == []
 
 
-@pytest.mark.xfail(strict=True, reason="src/mcdropout/cli/common.py friendly(): `except _user_errors()` is evaluated "
-                                       "for every exception, SystemExit and ConfigError included, and imports "
-                                       "mcdropout.training.routine (torch and Lightning, ~6 s) for DivergedError")
 def test_ui_neither_imports_torch_nor_lightning(workdir):
     """`mcdropout ui` only starts a server: a mistake is one line at once, and the end of the server ends the command
     at once (no seconds of torch and Lightning imports first)."""

@@ -472,3 +472,10 @@ def test_plain_uncertainty_names_what_the_dagger_figures_are():
     assert findings.plain_uncertainty(CLS) == "the sigmoid probability of one deterministic net (no epistemic part)"
     assert findings.plain_uncertainty(task_for(["a", "b", "c"])) == (
         "the softmax probabilities of one deterministic net (no epistemic part)")
+
+
+def test_comparison_table_shows_the_train_errors_spread_where_known():
+    row = {**_crow("L2", 0.40, 0.5, mc=False), "train_error_se": 0.004}
+    head, body, _ = findings.comparison_table(REG, [row])
+    assert body[0][3] == "0.1000 ± 0.0040"
+    assert findings.comparison_table(REG, [_crow("L2", 0.40, 0.5, mc=False)])[1][0][3] == "0.1000"  # older files

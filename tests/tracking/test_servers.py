@@ -178,8 +178,6 @@ def test_a_server_that_never_answers_is_stopped_with_one_line(monkeypatch, capsy
     assert started[0].poll() is not None
 
 
-@pytest.mark.xfail(strict=True, reason="src/mcdropout/tracking/servers.py serve(): after 'Error: the server did not "
-                                       "answer ...' stop() raises SystemExit(0), so the command exits 0")
 def test_a_server_that_never_answers_fails_the_command(monkeypatch):
     monkeypatch.setattr(servers, "STARTUP_SECONDS", 0)
     with pytest.raises(SystemExit) as stopped:
@@ -257,9 +255,6 @@ def test_an_unreachable_server_gives_the_root_page():
     assert servers.TRAINING == "workflowType=machine_learning"
 
 
-@pytest.mark.xfail(strict=True, reason="src/mcdropout/tracking/servers.py check_port(): binds without SO_REUSEADDR, so "
-                                       "a port left in TIME_WAIT by the last server (which uvicorn could bind again) "
-                                       "is refused as in use for about a minute")
 def test_a_port_the_last_server_just_closed_is_free():
     srv = socket.socket()
     srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn and http.server bind

@@ -97,4 +97,10 @@ def benchmark_uci_table(results_dir: str) -> None:
     paths = sorted(Path(results_dir).glob("*.json"))
     if not paths:
         raise ConfigError(f"{results_dir}: no <dataset>.json files; run `mcdropout benchmark uci` first")
-    click.echo(summary_table([json.loads(p.read_text()) for p in paths]), nl=False)
+    results = []
+    for p in paths:
+        try:
+            results.append(json.loads(p.read_text(encoding="utf-8")))
+        except (ValueError, UnicodeDecodeError):
+            raise ConfigError(f"{p}: not a result of `mcdropout benchmark uci` (not JSON); run it again") from None
+    click.echo(summary_table(results), nl=False)

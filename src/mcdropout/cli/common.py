@@ -20,11 +20,14 @@ from mcdropout.core.workspace import check_folders, dvc_params_missing, tracking
 
 
 def _user_errors() -> tuple[type[Exception], ...]:
+    """The exceptions that are a user's mistake. A bad checkpoint and a diverged training count too, but their
+    classes are looked up only where their modules ran: importing them would load torch and Lightning (seconds)
+    for every command's every error."""
     from mcdropout.data.tables import DataError
-    from mcdropout.nn.checkpoint import CheckpointError
-    from mcdropout.training.routine import DivergedError
 
-    return (ConfigError, DataError, CheckpointError, DivergedError)
+    found = (sys.modules.get("mcdropout.nn.checkpoint"), "CheckpointError"), \
+        (sys.modules.get("mcdropout.training.routine"), "DivergedError")
+    return (ConfigError, DataError) + tuple(getattr(module, name) for module, name in found if module is not None)
 
 
 def friendly(fn):

@@ -216,7 +216,9 @@ def comparison_table(task: Task, rows: list[Row]) -> tuple[list[str], list[list[
         against = "-" if r["method"] == "dropout (sweep)" or not vs or vs["n"] == 0 else (
             f"{vs['verdict']} ({vs['diff']:+.3f}" + (f" ± {vs['se']:.3f})" if vs["se"] is not None else ")"))
         body.append([r["method"], r["setting"], pm({"mean": r["test_error"], "se": r.get("test_error_se")}, 4),
-                     f"{r['train_error']:.4f}", f"{r['gap']:.4f}", *unc, r["uncertainty"], against])
+                     pm({"mean": r["train_error"], "se": r["train_error_se"]}, 4) if r.get("train_error_se")
+                     is not None else f"{r['train_error']:.4f}", f"{r['gap']:.4f}", *unc,
+                     r["uncertainty"], against])
     return head, body, COMPARISON_NOTE.format(extra=LABELS[extra], plain=plain_uncertainty(task))
 
 

@@ -219,6 +219,7 @@ def comparison_rows(sweep_metrics: dict[str, Any], compare: dict[str, Any]) -> l
         vs = paired([nll[s] for s in seeds], [reference[s] for s in seeds])
         return {"method": label, "setting": setting, "seeds": len(runs), "train_error": float(np.mean(train)),
                 "test_error": float(np.mean(test)), "test_error_se": estimate(test)["se"],
+                "train_error_se": estimate(train)["se"],
                 "gap": float(np.mean(test) - np.mean(train)), "test_nll": _mean(runs, mode, "test", "nll"),
                 "test_nll_se": estimate(list(nll.values()))["se"],
                 f"test_{extra}": _mean(runs, mode, "test", extra),

@@ -28,7 +28,8 @@ def check_port(host: str, port: int) -> None:
     if not 1 <= port <= 65535:
         raise ConfigError(f"--port must be in 1-65535, got {port}")
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
-        try:
+        try:  # SO_REUSEADDR: a port the last server left in TIME_WAIT is free for the next one (as for uvicorn)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind((host, port))
         except OSError as exc:
             raise ConfigError(f"cannot listen on {host}:{port} ({exc.strerror or exc}); is another server "
@@ -48,7 +49,7 @@ def serve(cmd: list[str], health_url: str, ready: Callable[[], None], env: dict[
     posix = os.name == "posix"
     proc = subprocess.Popen(cmd, start_new_session=posix, env=env)
 
-    def stop(*_: object) -> None:
+    def stop(*_: object, code: int = 0) -> None:
         try:
             if posix:
                 os.killpg(proc.pid, signal.SIGTERM)
@@ -62,7 +63,7 @@ def serve(cmd: list[str], health_url: str, ready: Callable[[], None], env: dict[
                 os.killpg(proc.pid, signal.SIGKILL)
             else:
                 proc.kill()
-        raise SystemExit(0)
+        raise SystemExit(code)
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C stops the server (not the CLI's handler)
@@ -74,7 +75,7 @@ def serve(cmd: list[str], health_url: str, ready: Callable[[], None], env: dict[
                 return proc.returncode or 1
             if time.monotonic() > deadline:
                 print(f"Error: the server did not answer at {health_url} within {STARTUP_SECONDS} s", file=sys.stderr)
-                stop()
+                stop(code=1)
             time.sleep(0.5)
         ready()
         return proc.wait()
