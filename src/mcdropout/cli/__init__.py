@@ -8,7 +8,7 @@ Each module below registers its commands on the one ``main`` group.
 import signal
 import sys
 
-from mcdropout.cli import benchmark, serving, study  # noqa: F401 - registers the commands
+from mcdropout.cli import active, benchmark, serving, study  # noqa: F401 - registers the commands
 from mcdropout.cli.common import listed, main
 
 __all__ = ["Interrupted", "main", "run"]

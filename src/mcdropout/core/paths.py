@@ -60,6 +60,9 @@ class Paths:
     def samples_json(self, dataset: str) -> Path:
         return self.dataset_reports(dataset) / "samples.json"
 
+    def active_json(self, dataset: str) -> Path:
+        return self.dataset_reports(dataset) / "active.json"
+
     def checkpoint_json(self, dataset: str, checkpoint: str | Path) -> Path:
         """``mcdropout evaluate`` of one checkpoint."""
         return self.dataset_reports(dataset) / f"{Path(checkpoint).stem}.json"
