@@ -146,8 +146,8 @@ def test_version_and_help(workdir):
     assert result.exit_code == 0 and "--params FILE" in result.output
     listed_commands = result.output.split("Commands:\n", 1)[1].splitlines()
     assert [line.split()[0] for line in listed_commands if line.strip()] == [
-        "benchmark", "compare", "data", "datasets", "evaluate", "params", "predict", "report", "samples", "serve",
-        "sweep", "train", "trust", "ui"]
+        "active", "benchmark", "compare", "data", "datasets", "evaluate", "params", "predict", "report", "samples",
+        "serve", "sweep", "train", "trust", "ui"]
 
 
 def test_a_bad_params_option_is_one_line(workdir):
