@@ -78,3 +78,15 @@ def test_batchbald_with_sampled_configurations_agrees_with_exact():
     mi = A.exact_joint_mutual_information
     assert mi(p, sampled.tolist()) > 0.8 * mi(p, exact.tolist())  # a sampled estimate: close to the exact choice
     assert len(set(sampled.tolist())) == 4
+
+
+def test_lazy_batchbald_picks_what_evaluating_every_point_picks():
+    # the greedy choice by the exact joint MI of every candidate, step by step: the lazy bounds must not change it
+    rng = np.random.default_rng(3)
+    p = rng.dirichlet(np.full(3, 0.5), size=(8, 12))  # [T=8, N=12, K=3]
+    p[:, 5] = p[:, 2]  # a copy of a point
+    chosen: list[int] = []
+    for _ in range(3):
+        rest = [i for i in range(12) if i not in chosen]
+        chosen.append(max(rest, key=lambda i: A.exact_joint_mutual_information(p, chosen + [i])))
+    assert A.batchbald(p, 3, max_configs=27, chunk=2).tolist() == chosen
