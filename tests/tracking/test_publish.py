@@ -86,3 +86,32 @@ def test_warm_up_checks_an_existing_store_and_creates_none(params, tmp_path):
     assert store_exists(params.mlflow)
     warm_up(params, "regression")
     assert mlflow.MlflowClient(params.mlflow.tracking_uri).get_experiment_by_name("mcdropout-regression")
+
+
+def test_active_learning_a_parent_and_a_run_per_function_with_the_curve_over_labels(params, tmp_path):
+    from mcdropout.tracking.publish import log_active
+
+    figure = tmp_path / "reports" / "figures" / "active" / "digits.png"
+    figure.parent.mkdir(parents=True)
+    figure.write_bytes(b"png")
+    curve = lambda accs: [{"labels": n, "accuracy": _est(a, 0.01), "nll": _est(1 - a, 0.02)}  # noqa: E731
+                          for n, a in zip((20, 30), accs)]
+    result = {"dataset": "digits", "metric": "accuracy", "functions": ["random", "bald"], "initial": 20, "batch": 10,
+              "budget": 30, "repeats": 2, "mc_samples": 20, "epochs": 100, "p": 0.5, "warm_start": False,
+              "targets": [0.1], "curves": {"random": curve((0.7, 0.8)), "bald": curve((0.7, 0.9))},
+              "auc": {"random": _est(0.75, 0.01), "bald": _est(0.8, 0.01)},
+              "paired_auc": {"bald": {"diff": 0.05, "se": 0.01, "n": 2, "verdict": "better"}}}
+    log_active(params, "digits", result, {"figures": ["figures/active/digits.png"]}, tmp_path / "reports")
+    client = mlflow.MlflowClient(params.mlflow.tracking_uri)
+    exp = client.get_experiment_by_name("mcdropout-digits")
+    (parent,) = client.search_runs([exp.experiment_id], "tags.kind = 'active' and attributes.run_name = 'active-digits'")
+    assert parent.data.params["budget"] == "30" and parent.info.status == "FINISHED"
+    assert {a.path for a in client.list_artifacts(parent.info.run_id)} == {"figures", "active.json"}
+    children = client.search_runs([exp.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+    by_function = {c.data.params["function"]: c for c in children}
+    assert set(by_function) == {"random", "bald"}
+    history = client.get_metric_history(by_function["bald"].info.run_id, "test_accuracy")
+    assert sorted((m.step, m.value) for m in history) == [(20, 0.7), (30, 0.9)]  # the step is the labels
+    assert by_function["bald"].data.metrics["auc_minus_random"] == 0.05
+    assert by_function["bald"].data.params["verdict_against_random"] == "better"
+    assert "auc_minus_random" not in by_function["random"].data.metrics

@@ -233,6 +233,40 @@ class TrustConfig(_Section):
     rotation_angles: grid_of(NonNegative, "angles in degrees >= 0") = (0.0, 15.0, 30.0, 45.0, 60.0, 90.0)
 
 
+ACQUISITION = ("random", "max_entropy", "variation_ratios", "mean_std", "bald", "batchbald", "max_variance")
+
+
+class ActiveConfig(_Section):
+    """``mcdropout active`` and the ``active@<name>`` stage of a dataset named under ``active:``: pool-based active
+    learning with MC dropout (:mod:`mcdropout.study.active`)."""
+
+    # acquisition functions (None: every one the task has: classification random, max_entropy, variation_ratios,
+    # mean_std, bald, batchbald; regression random, max_variance, bald)
+    functions: list_of(one_of(ACQUISITION), f"names among {', '.join(ACQUISITION)}") | None = None
+    initial: Count = 20  # labelled pool points to start from (balanced over the classes)
+    batch: Count = 10  # points labelled per round
+    budget: Count = 100  # labels at most
+    repeats: Count = 3  # initial set, weights and (real data) the split
+    samples: Samples = 20  # MC passes T that score the pool and the test set
+    epochs: Count = 100  # training epochs per round
+    p: Rate = 0.5  # dropout rate of the members
+    warm_start: Switch = False  # each round goes on from the last round's weights (default: from scratch)
+    targets: grid_of(Positive, "numbers > 0") = (0.1, 0.05)  # test errors (error rate; regression: RMSE) to reach
+
+    @model_validator(mode="after")
+    def _budget(self) -> "ActiveConfig":
+        if self.budget < self.initial:
+            raise PydanticCustomError("spec", "budget ({budget}) must be at least initial ({initial})",
+                                      {"budget": self.budget, "initial": self.initial})
+        return self
+
+
+DEFAULT_ACTIVE = {  # a short version of each experiment, within the default study's time; more: raise the budget
+    "digits": ActiveConfig(budget=60),
+    "regression": ActiveConfig(initial=4, batch=2, budget=16, epochs=500, targets=(0.45, 0.35)),
+}
+
+
 class MCConfig(_Section):
     samples: Samples = 100
     seed: Seed = 0
@@ -274,6 +308,23 @@ class Params(_Section):
     trust: TrustConfig = TrustConfig()
     mlflow: MLflowConfig = MLflowConfig()
     datasets: Annotated[dict[DatasetName, DatasetSpec], Field(min_length=1)] = DEFAULT_DATASETS
+    # datasets with an active-learning experiment (default: those of DEFAULT_ACTIVE that are declared)
+    active: dict[DatasetName, ActiveConfig] = DEFAULT_ACTIVE
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_active(cls, raw: Any) -> Any:
+        if isinstance(raw, dict) and "active" not in raw and "datasets" in raw and isinstance(raw["datasets"], dict):
+            raw = {**raw, "active": {k: v for k, v in DEFAULT_ACTIVE.items() if k in raw["datasets"]}}
+        return raw
+
+    @model_validator(mode="after")
+    def _active_declared(self) -> "Params":
+        unknown = [name for name in self.active if name not in self.datasets]
+        if unknown:
+            raise PydanticCustomError("spec", "active.{name}: not a dataset declared under datasets",
+                                      {"name": unknown[0]})
+        return self
 
     def dataset(self, name: str) -> DatasetSpec:
         """The spec of a declared dataset; a one-line error naming the declared ones otherwise."""

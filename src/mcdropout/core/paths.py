@@ -63,6 +63,13 @@ class Paths:
     def active_json(self, dataset: str) -> Path:
         return self.dataset_reports(dataset) / "active.json"
 
+    def active_section_json(self, dataset: str) -> Path:
+        """The report's section on a dataset's active learning (written by ``mcdropout active``)."""
+        return self.reports / "sections" / "active" / f"{dataset}.json"
+
+    def active_figure(self, dataset: str) -> Path:
+        return self.figures / "active" / f"{dataset}.png"
+
     def checkpoint_json(self, dataset: str, checkpoint: str | Path) -> Path:
         """``mcdropout evaluate`` of one checkpoint."""
         return self.dataset_reports(dataset) / f"{Path(checkpoint).stem}.json"

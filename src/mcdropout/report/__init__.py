@@ -196,7 +196,13 @@ def assemble(params: Params, datasets: list[str], reports_dir: str | Path = "rep
         if not path.is_file():
             raise DataError(f"{path}: missing; run `mcdropout report --dataset {name} --section` first")
         sections.append(json.loads(path.read_text(encoding="utf-8")))
-    doc = report_document(params, [blocks_from_json(s["blocks"], paths.reports) for s in sections])
+    blocks = []
+    for name, section in zip(datasets, sections):
+        blocks.append(blocks_from_json(section["blocks"], paths.reports))
+        active = paths.active_section_json(name)  # `mcdropout active`'s part, where the dataset has one
+        if name in params.active and active.is_file():
+            blocks[-1] += blocks_from_json(json.loads(active.read_text(encoding="utf-8"))["blocks"], paths.reports)
+    doc = report_document(params, blocks)
     write_text(paths.report_md, to_markdown(doc, paths.reports))
     write_text(paths.report_html, to_html(doc))
     return BuiltReport(paths.report_md, paths.report_html, sections)

@@ -270,3 +270,17 @@ def metric_against_samples(ax: Axes, grid: Sequence[int], mean: np.ndarray, sd: 
     ax.set(xscale="log", xlabel="MC passes T", title=title)
     ax.legend(fontsize=6)
     return ax
+
+
+def learning_curves(ax: Axes, curves: dict[str, tuple[Sequence[int], np.ndarray, np.ndarray]], ylabel: str,
+                    title: str = "") -> Axes:
+    """Active learning: per acquisition function, a test metric against the labels, the mean over repeats with a
+    +-1 SE band (``curves``: name -> (labels, mean, se)); random dashed and grey, the baseline."""
+    for name, (labels, mean, se) in curves.items():
+        labels, mean, se = (np.asarray(v, dtype=float) for v in (labels, mean, se))
+        style = {"color": "0.4", "ls": "--"} if name == "random" else {"ls": "-"}
+        line, = ax.plot(labels, mean, marker="o", ms=2.5, lw=1.2, label=name, **style)
+        ax.fill_between(labels, mean - se, mean + se, color=line.get_color(), alpha=0.15, lw=0)
+    ax.set(xlabel="labelled points", ylabel=ylabel, title=title)
+    ax.legend(fontsize=6)
+    return ax

@@ -138,6 +138,48 @@ def log_trust(params: Params, dataset: str, trust: dict[str, Any]) -> None:
         warn("logging of the trust table", exc)
 
 
+def log_active(params: Params, dataset: str, result: dict[str, Any], section: dict[str, Any],
+               reports_dir: str | Path = "reports") -> None:
+    """Active learning on the dataset's experiment: a parent run ``active-<dataset>`` with the settings, the figure
+    and ``active.json``, and a child run per acquisition function whose curve is a metric over the step "labels"
+    (``<metric>`` and ``nll``, their ``_se``), its area under the curve and its paired difference from random."""
+    if not params.mlflow.enabled:
+        return
+    try:
+        mlc = client(params.mlflow)
+        exp = experiment_id(params.mlflow, dataset)
+        tags = {**git_tags(), **process_tags(), "kind": "active"}
+        parent = mlc.create_run(exp, run_name=f"active-{dataset}", tags=tags).info.run_id
+        settings = {k: result[k] for k in ("initial", "batch", "budget", "repeats", "mc_samples", "epochs", "p",
+                                           "warm_start")}
+        log_batched(mlc, parent, params={**settings, "functions": ",".join(result["functions"]),
+                                         "targets": ",".join(f"{t:g}" for t in result["targets"])})
+        base = Path(reports_dir)
+        for rel in section["figures"]:
+            mlc.log_artifact(parent, str(base / rel), "figures")
+        mlc.log_dict(parent, result, "active.json")
+        now, children = now_ms(), {}
+        for f in result["functions"]:
+            run = mlc.create_run(exp, run_name=f"active-{dataset}-{f}", tags={**tags, "mlflow.parentRunId": parent})
+            children[f] = run.info.run_id
+            metrics = [_metric(f"test_{key}{suffix}", pt[key][stat], now, pt["labels"])
+                       for pt in result["curves"][f] for key in (result["metric"], "nll")
+                       for stat, suffix in (("mean", ""), ("se", "_se")) if pt[key][stat] is not None]
+            auc = result["auc"][f]
+            metrics += [_metric(f"auc_{result['metric']}{suffix}", auc[stat], now)
+                        for stat, suffix in (("mean", ""), ("se", "_se")) if auc[stat] is not None]
+            pair = result["paired_auc"].get(f)
+            if pair is not None and pair["se"] is not None:
+                metrics += [_metric("auc_minus_random", pair["diff"], now),
+                            _metric("auc_minus_random_se", pair["se"], now)]
+            log_batched(mlc, run.info.run_id, metrics=metrics,
+                        params={**settings, "function": f, "dataset": dataset,
+                                **({"verdict_against_random": pair["verdict"]} if pair else {})})
+        end_runs(params, GroupRuns(parent=parent, members=children))
+    except Exception as exc:
+        warn("logging of the active-learning runs", exc)
+
+
 def log_uci(params: Params, result: dict[str, Any], started_ms: int) -> str | None:
     """The UCI benchmark of one dataset on MLflow (experiment ``<prefix>-uci``): a parent run with the mean and
     standard error over splits, a child run per split with its chosen p and tau, test RMSE and LL."""

@@ -6,6 +6,8 @@ sweep member and the single run of the same (p, seed) follow the same code.
 
 from __future__ import annotations
 
+import copy
+
 import logging
 import os
 import sys
@@ -252,13 +254,15 @@ def fit_members_on(
     global_seed: int | None = None,
     validate: bool = True,
     member_stats: Sequence[dict[str, list[float]]] | None = None,
+    start: Sequence[MLP] | None = None,
 ) -> FitResult | None:
     """:func:`fit_members` with data of each member's own: member ``i`` trains on ``data[data_of[i]]["train"]``
     (mini-batches of its own shuffle of those rows) and validates on ``data[data_of[i]]["val"]``; the data sets
     may differ in rows (see :class:`~mcdropout.training.batches.TensorBatches`) but not in columns. No standardisation:
     the data come as the members should see them (``member_stats``: the standardisation each member's model
     holds, when the data were standardised). ``validate=False``: no validation pass each epoch (the
-    history's val columns are NaN; see :class:`~mcdropout.training.routine.DropoutRoutine`)."""
+    history's val columns are NaN; see :class:`~mcdropout.training.routine.DropoutRoutine`). ``start``: a network
+    per member to go on from (a warm start; their weights are copied, not changed), instead of its seed's."""
     task = get_task(task)
     if len(data_of) != len(members) or not all(0 <= d < len(data) for d in data_of):
         raise ValueError(f"data_of: one index into the {len(data)} data sets per member ({len(members)})")
@@ -280,8 +284,8 @@ def fit_members_on(
 
     (tx, ty, tn), (vx, vy, vn) = stack("train"), stack("val")
     return _fit(task, kwargs, members, params, progress, label, global_seed, (tx, ty), (vx, vy),
-                validate=validate, member_stats=member_stats, data_of=torch.tensor(list(data_of)), train_rows=tn,
-                val_rows=vn)
+                validate=validate, member_stats=member_stats, start=start, data_of=torch.tensor(list(data_of)),
+                train_rows=tn, val_rows=vn)
 
 
 @contextmanager
@@ -301,10 +305,12 @@ def _uninitialised_memory_left_alone() -> Iterator[None]:
 
 def _fit(task: Task, kwargs: dict, members: list[Member], params: Params, progress: bool, label: str | None,
          global_seed: int | None, train: tuple[torch.Tensor, torch.Tensor], val: tuple[torch.Tensor, torch.Tensor],
-         validate: bool = True, member_stats: Sequence[dict] | None = None,
+         validate: bool = True, member_stats: Sequence[dict] | None = None, start: Sequence[MLP] | None = None,
          **data: torch.Tensor) -> FitResult | None:
-    initial = []
-    for i, m in enumerate(members):
+    if start is not None and len(start) != len(members):
+        raise ValueError(f"start: one network per member ({len(members)}), got {len(start)}")
+    initial = [copy.deepcopy(net).train() for net in start] if start is not None else []
+    for i, m in enumerate(members if start is None else ()):
         extra = {"dropout": "concrete", "temperature": params.model.concrete.temperature} \
             if m.dropout == "concrete" else {}
         input_p = kwargs["input_p"] if m.input_p is None else m.input_p
