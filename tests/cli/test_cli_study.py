@@ -98,6 +98,7 @@ def test_datasets_follow_the_params_file(project):
     workdir, _ = project
     raw = yaml.safe_load((workdir / "params.yaml").read_text())
     raw["datasets"] = {"wine": {"source": "sklearn", "name": "wine"}}
+    raw["active"] = {}  # the default experiments name datasets no longer declared
     (workdir / "params.yaml").write_text(yaml.safe_dump(raw))
     lines = run("datasets").output.splitlines()
     assert [line.split()[0] for line in lines[1:]] == ["wine"]

@@ -59,6 +59,10 @@ def test_dvc_params_missing_names_the_keys_the_file_leaves_out(tmp_path):
     assert "data.dir" in missing and "train.lr" in missing and "sweep" in missing and "mc.samples" in missing
     assert "train.epochs" not in missing and "datasets.a" not in missing and "datasets.b" not in missing
     assert len(missing) == len(set(missing))  # each key once, however many stages name it
+    assert "active" in missing  # DVC's `foreach: ${active}` cannot parse without it (`active: {}` will do)
+    params.write_text(params.read_text() + "active:\n  b: {budget: 30}\n")
+    missing = dvc_params_missing(params, ROOT / "dvc.yaml", ["a", "b"])
+    assert "active" not in missing and "active.a" not in missing and "active.b" not in missing
     full = tmp_path / "full.yaml"
     import yaml
 

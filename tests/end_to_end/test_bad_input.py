@@ -181,6 +181,7 @@ def _csv_dataset(workdir: Path, tiny_params, content: bytes) -> None:
     (workdir / "t.csv").write_bytes(content)
     raw = to_dict(tiny_params)
     raw["datasets"] = {"t": {"source": "csv", "path": "t.csv", "target": "y"}}
+    raw["active"] = {}  # the default experiments name datasets no longer declared
     (workdir / "params.yaml").write_text(yaml.safe_dump(raw))
 
 

@@ -90,6 +90,7 @@ def test_any_csv_file(tmp_path_factory, case):
     (root / "t.csv").write_bytes(content)
     raw = tiny()
     raw["datasets"] = {"t": {"source": "csv", "path": str(root / "t.csv"), "target": target}}
+    raw["active"] = {}  # the default experiments name datasets no longer declared
     raw["data"]["dir"] = str(root / "data")
     (root / "params.yaml").write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
     exits_cleanly(["--params", str(root / "params.yaml"), "data", "--dataset", "t"])

@@ -40,6 +40,7 @@ def _trained(workdir: Path, tiny_params) -> str:
 def _csv_params(workdir: Path, tiny_params, **spec) -> None:
     raw = to_dict(tiny_params)
     raw["datasets"] = {"houses": {"source": "csv", "target": "price", **spec}}
+    raw["active"] = {}  # the default experiments name datasets no longer declared
     (workdir / "params.yaml").write_text(yaml.safe_dump(raw))
 
 
@@ -103,6 +104,7 @@ def test_a_users_file_in_a_data_folder_survives(workdir, tiny_params):
 def test_dataset_names_that_name_no_folder_of_their_own(workdir, tiny_params, name, needle):
     raw = to_dict(tiny_params)
     raw["datasets"] = {name: {"source": "synthetic"}}
+    raw["active"] = {}  # the default experiments name datasets no longer declared
     (workdir / "params.yaml").write_text(yaml.safe_dump(raw))
     before = snapshot(workdir)
     one_error(run("data", "--dataset", name), "datasets name", needle)

@@ -47,6 +47,7 @@ def repo(tmp_path_factory):
         "datasets": {"regression": {"source": "synthetic"}, "classification": {"source": "synthetic"},
                      "flowers": {"source": "csv", "path": "sources/flowers.csv", "target": "kind"}},
         "train.epochs": 20, "trust.ensemble_size": 2, "trust.shift_points": 30,
+        "active": {"regression": {"initial": 4, "batch": 2, "budget": 8, "repeats": 2, "samples": 5, "epochs": 20}},
     })
     rng = np.random.default_rng(0)
     lines = ["petal,kind,sepal"]  # a user's table: named columns, string labels, the target in the middle
@@ -102,13 +103,19 @@ def test_repro_outputs(repo):
         assert needle in report
     figures = sorted(p.relative_to(repo / "reports" / "figures").as_posix()
                      for p in (repo / "reports" / "figures").rglob("*.png") if p.parent.name != "flowers")
-    assert figures == ["classification/boundaries.png", "classification/curves.png",
+    assert figures == ["active/regression.png", "classification/boundaries.png", "classification/curves.png",
                        "classification/learned_p.png", "classification/reliability.png",
                        "classification/samples.png", "classification/shift.png", "classification/tradeoff.png",
                        "classification/trust.png", "regression/calibration.png", "regression/curves.png",
                        "regression/fits.png", "regression/learned_p.png", "regression/regularisers.png",
                        "regression/samples.png", "regression/shift.png", "regression/tradeoff.png",
                        "regression/trust.png"]
+    # active learning (active@regression): its curves, and its part of the report after the dataset's own
+    assert "Running stage 'active@regression'" in out and "active@classification" not in out
+    active = json.loads((repo / "reports" / "regression" / "active.json").read_text())
+    assert [pt["labels"] for pt in active["curves"]["bald"]] == [4, 6, 8] and active["repeats"] == 2
+    assert report.index("## Regression") < report.index("### Regression: active learning") < report.index(
+        "## Classification")
     # is T enough? every dataset's samples.json, and its part of the section
     for task in ("regression", "classification", "flowers"):
         samples = json.loads((repo / "reports" / task / "samples.json").read_text())

@@ -104,7 +104,8 @@ def test_active_learning_a_parent_and_a_run_per_function_with_the_curve_over_lab
     log_active(params, "digits", result, {"figures": ["figures/active/digits.png"]}, tmp_path / "reports")
     client = mlflow.MlflowClient(params.mlflow.tracking_uri)
     exp = client.get_experiment_by_name("mcdropout-digits")
-    (parent,) = client.search_runs([exp.experiment_id], "tags.kind = 'active' and attributes.run_name = 'active-digits'")
+    (parent,) = client.search_runs([exp.experiment_id],
+                                   "tags.kind = 'active' and attributes.run_name = 'active-digits'")
     assert parent.data.params["budget"] == "30" and parent.info.status == "FINISHED"
     assert {a.path for a in client.list_artifacts(parent.info.run_id)} == {"figures", "active.json"}
     children = client.search_runs([exp.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'")

@@ -359,6 +359,8 @@ class Params(_Section):
             for part in path:
                 node = node[part]
             node[leaf] = value
+        if "datasets" in dotted and "active" not in dotted:  # the experiments of datasets still declared
+            raw["active"] = {k: v for k, v in raw["active"].items() if k in raw["datasets"]}
         return from_dict(raw)
 
 

@@ -92,15 +92,23 @@ def dvc_params_missing(params_file: str | Path, dvc_yaml: str | Path, datasets: 
 
     DVC reads each stage's params from the file itself, not from mcdropout's defaults: a key that the file
     leaves to the defaults fails that stage after DVC has removed its outputs. ``${key}`` stands for each of
-    ``datasets`` (the ``foreach`` stages).
+    ``datasets`` (the ``foreach`` stages), or for each key of the section another ``foreach`` names (``active``).
     """
     raw, stages = read_yaml(Path(params_file)) or {}, (yaml.safe_load(Path(dvc_yaml).read_text(encoding="utf-8")) or {})
     keys: list[str] = []
     for stage in (stages.get("stages") or {}).values():
         body = stage.get("do", stage) if isinstance(stage, dict) else {}
+        names = datasets
+        foreach = stage.get("foreach") if isinstance(stage, dict) else None
+        if isinstance(foreach, str) and foreach.strip() != "${datasets}":  # e.g. ${active}: its own keys
+            section = (raw or {}).get(foreach.strip()[2:-1]) if isinstance(raw, dict) else None
+            if not isinstance(section, dict):  # DVC cannot even parse the stage (an empty mapping will do)
+                keys.append(foreach.strip()[2:-1])
+                continue
+            names = list(section)
         for item in body.get("params") or ():
             for key in [item] if isinstance(item, str) else []:  # keys of other files: not ours to check
-                keys += [key.replace("${key}", name) for name in datasets] if "${key}" in key else [key]
+                keys += [key.replace("${key}", name) for name in names] if "${key}" in key else [key]
     missing = []
     for key in dict.fromkeys(keys):
         node: Any = raw

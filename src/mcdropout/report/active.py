@@ -63,6 +63,10 @@ def active_findings(result: dict[str, Any]) -> list[str]:
         said.append(f"{f}: {where} (mean {metric} over the curve {pm(auc[f])} against {pm(auc['random'])}; "
                     f"paired difference {pair['diff']:+.3f} ± {pair['se']:.3f} over {pair['n']} repeats, "
                     f"{pair['verdict']}).")
+    if {"bald", "max_variance"} <= set(result["functions"]) and result["task"] == "regression":
+        said.append("With one noise level for every input, the Gaussian BALD, 0.5 log(1 + v / s^2), and the "
+                    "predictive variance, v + s^2, rank the pool alike (both grow with the MC variance v): their "
+                    "curves differ only by training noise.")
     if result["task"] == "classification" and "random" in result["functions"]:
         said += _against_gal(result)
     if result["budget"] < 1000 and result["task"] == "classification":
@@ -106,10 +110,11 @@ def active_figure(result: dict[str, Any], path: Path) -> Path:
 def active_blocks(result: dict[str, Any], figure: Path) -> list[Block]:
     name = result["dataset"]
     start = "balanced over the classes" if result["task"] == "classification" else "drawn at random"
+    repeat = "initial set, weights and data split" if result.get("resplit") else "initial set and weights"
     how = "each round going on from the last round's weights" if result["warm_start"] else "from scratch each round"
     intro = (f"Pool-based active learning with MC dropout: {result['initial']} labelled points to start ({start}), "
              f"{result['batch']} more per round chosen by each acquisition function up to {result['budget']}; every "
-             f"function × {result['repeats']} repeats (initial set, weights and data split) is one member of a "
+             f"function × {result['repeats']} repeats ({repeat}) is one member of a "
              f"batched model, trained {how} ({result['epochs']} epochs, p = {result['p']:g}); the pool scored and "
              f"the test set predicted with T = {result['mc_samples']} MC passes. Mean ± SE over the repeats; a "
              f"function is better than random only beyond 2 SE of the paired difference of the areas under the "

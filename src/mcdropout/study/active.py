@@ -92,7 +92,7 @@ def area(labels: list[int], values: list[float]) -> float:
     return float(np.trapezoid(values, labels) / (labels[-1] - labels[0]))
 
 
-class _Scaled:
+class RepeatData:
     """A repeat's data as the members see them: inputs standardised by the whole pool's statistics (inputs are
     known for the whole pool, labels are not) where the dataset standardises, and a regression target by the
     validation split's (labelled)."""
@@ -116,7 +116,7 @@ class _Scaled:
         return Split(self.pool_x[rows], (self.pool_y[rows] - self.y_mean) / self.y_sd)
 
 
-def _samples(model, x: np.ndarray, task: Task, scaled: _Scaled, samples: int, seed: int) -> np.ndarray:
+def _samples(model, x: np.ndarray, task: Task, scaled: RepeatData, samples: int, seed: int) -> np.ndarray:
     """MC-dropout samples in the data's units: probabilities ``[T, N, K]`` or means ``[T, N]``."""
     with torch.no_grad():
         out = task.link(predict_mc(model, torch.from_numpy(x), samples, seed=seed))
@@ -136,7 +136,7 @@ def run_active(params: Params, dataset: str, cfg: ActiveConfig | None = None, pr
     if cfg.budget > pool_size:
         raise DataError(f"{dataset}: the budget ({cfg.budget} labels) is more than the pool ({pool_size} training "
                         "rows)")
-    data = [_Scaled(base.repeat(r), task) for r in range(cfg.repeats)]
+    data = [RepeatData(base.repeat(r), task) for r in range(cfg.repeats)]
     members = [(f, r) for f in functions for r in range(cfg.repeats)]
     classes = None if task.fits_noise else len(task.labels)
     labelled = {m: initial_set(data[m[1]].pool_y, cfg.initial, classes, seed=m[1]) for m in members}
@@ -173,7 +173,8 @@ def run_active(params: Params, dataset: str, cfg: ActiveConfig | None = None, pr
         if last:
             break
         round_ += 1
-    return _result(dataset, task, cfg, functions, labels, values, time.perf_counter() - start)
+    out = _result(dataset, task, cfg, functions, labels, values, time.perf_counter() - start)
+    return {**out, "resplit": base.repeat(1) is not base if cfg.repeats > 1 else False}
 
 
 def _result(dataset: str, task: Task, cfg: ActiveConfig, functions: list[str], labels: list[int],

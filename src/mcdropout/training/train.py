@@ -7,7 +7,6 @@ sweep member and the single run of the same (p, seed) follow the same code.
 from __future__ import annotations
 
 import copy
-
 import logging
 import os
 import sys
