@@ -114,8 +114,7 @@ def test_repro_outputs(repo):
     assert "Running stage 'active@regression'" in out and "active@classification" not in out
     active = json.loads((repo / "reports" / "regression" / "active.json").read_text())
     assert [pt["labels"] for pt in active["curves"]["bald"]] == [4, 6, 8] and active["repeats"] == 2
-    assert report.index("## Regression") < report.index("### Regression: active learning") < report.index(
-        "## Classification")
+    assert report.index("### Regression: is T enough?") < report.index("### Regression: active learning")
     # is T enough? every dataset's samples.json, and its part of the section
     for task in ("regression", "classification", "flowers"):
         samples = json.loads((repo / "reports" / task / "samples.json").read_text())
@@ -198,7 +197,7 @@ def _wait_healthy(url: str, seconds: float = 90) -> bool:
         try:
             if requests.get(f"{url}/health", timeout=2).ok:
                 return True
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # not up yet, or slow to answer on a busy machine
             time.sleep(0.5)
     return False
 

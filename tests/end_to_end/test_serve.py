@@ -72,7 +72,7 @@ def served(tmp_path_factory):
             try:
                 if requests.get(f"{url}/ping", timeout=2).ok:
                     break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # not up yet, or slow on a busy machine
                 time.sleep(0.5)
         else:
             pytest.fail("mcdropout serve did not answer within 120 s")
