@@ -8,26 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from cli_runs import one_error, run
 from click.testing import CliRunner
 
 import mcdropout.study.uci
 from mcdropout.cli import main
 from mcdropout.core.config import to_dict
-
-
-def run(*args):
-    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
-
-
-def one_error(result, *needles: str) -> str:
-    """Exit 2, one ``Error:`` line holding every needle, no traceback; returns the line."""
-    assert result.exit_code == 2, result.output
-    assert "Traceback" not in result.output, result.output
-    errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
-    assert len(errors) == 1, result.output
-    for needle in needles:
-        assert needle in errors[0], errors[0]
-    return errors[0]
 
 
 def _uci(root: Path, n: int = 40, splits: int = 3) -> Path:

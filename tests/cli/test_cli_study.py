@@ -9,9 +9,8 @@ import json
 import pytest
 import torch
 import yaml
-from click.testing import CliRunner
+from cli_runs import one_error, run
 
-from mcdropout.cli import main
 from mcdropout.core.config import Params, to_dict
 from mcdropout.data.datasets import load_dataset
 from mcdropout.nn.checkpoint import CheckpointMeta, save_checkpoint
@@ -22,19 +21,6 @@ COMMANDS = ["data", "params", "datasets", "train", "sweep", "compare", "evaluate
             "samples"]
 
 
-def run(*args):
-    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
-
-
-def one_error(result, *needles: str) -> str:
-    """Exit 2, one ``Error:`` line holding every needle, no traceback; returns the line."""
-    assert result.exit_code == 2, result.output
-    assert "Traceback" not in result.output, result.output
-    errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
-    assert len(errors) == 1, result.output
-    for needle in needles:
-        assert needle in errors[0], errors[0]
-    return errors[0]
 
 
 def _tiny_params_file(workdir, tiny_params):
