@@ -262,8 +262,8 @@ class ActiveConfig(_Section):
 
 
 DEFAULT_ACTIVE = {  # a short version of each experiment, within the default study's time; more: raise the budget
-    "digits": ActiveConfig(budget=60),
-    "regression": ActiveConfig(initial=4, batch=2, budget=16, epochs=500, targets=(0.45, 0.35)),
+    "digits": ActiveConfig(budget=50),
+    "regression": ActiveConfig(initial=4, batch=2, budget=14, epochs=300, targets=(0.45, 0.35)),
 }
 
 
