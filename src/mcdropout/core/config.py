@@ -262,7 +262,7 @@ class ActiveConfig(_Section):
 
 
 DEFAULT_ACTIVE = {  # a short version of each experiment, within the default study's time; more: raise the budget
-    "digits": ActiveConfig(budget=50),
+    "digits": ActiveConfig(budget=50, targets=(0.2, 0.1, 0.05)),
     "regression": ActiveConfig(initial=4, batch=2, budget=14, epochs=300, targets=(0.45, 0.35)),
 }
 

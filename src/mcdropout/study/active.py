@@ -163,7 +163,8 @@ def run_active(params: Params, dataset: str, cfg: ActiveConfig | None = None, pr
             values[f]["nll"][r].append(scores["nll"])
             if not last:  # acquisition: the unlabelled pool's inputs only
                 rest = np.setdiff1d(np.arange(len(d.pool_y)), labelled[(f, r)])
-                pool = _samples(fit.models[i], d.pool_x[rest], task, d, cfg.samples, round_)
+                pool = np.empty((0, len(rest))) if f == "random" else (  # random's choice needs no passes
+                    _samples(fit.models[i], d.pool_x[rest], task, d, cfg.samples, round_))
                 picked = rest[FUNCTIONS[task.name][f](pool, noise, cfg.batch, 1000 * r + round_)]
                 labelled[(f, r)] = np.sort(np.concatenate([labelled[(f, r)], picked]))
         if progress:
