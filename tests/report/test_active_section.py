@@ -32,6 +32,8 @@ def test_the_sentences_follow_the_verdicts_and_the_paper_ordering():
     assert f"random ({GAL_2017['random'][0]})" in gal and "bald 145" in gal and "variation_ratios 120" in gal
     assert "bald beat random beyond 2 SE; variation_ratios not" in gal
     assert said[-1].startswith("This run stops at 60 labels and 3 repeats")
+    # two comparisons at 2 SE: 1 - 0.95^2 = 9.75% of a false "better" somewhere
+    assert "2 functions against random over 3 repeats" in said[2] and "probability near 10%" in said[2]
     long_run = active_findings(_result({"bald": "better"}, budget=1000))
     assert not any(s.startswith("This run stops") for s in long_run)
     assert "the ordering holds" in long_run[-1]

@@ -63,6 +63,12 @@ def active_findings(result: dict[str, Any]) -> list[str]:
         said.append(f"{f}: {where} (mean {metric} over the curve {pm(auc[f])} against {pm(auc['random'])}; "
                     f"paired difference {pair['diff']:+.3f} ± {pair['se']:.3f} over {pair['n']} repeats, "
                     f"{pair['verdict']}).")
+    pairs = [p for p in result["paired_auc"].values() if p["se"] is not None]
+    if pairs and n < 5:
+        chance = 1 - 0.95 ** len(pairs)
+        said.append(f"{len(pairs)} functions against random over {n} repeats: with no real difference, one of them "
+                    f"would pass 2 SE by chance with a probability near {chance:.0%} or more (few repeats make the "
+                    "SE itself uncertain); read a single verdict with that in mind, or raise the repeats.")
     if {"bald", "max_variance"} <= set(result["functions"]) and result["task"] == "regression":
         said.append("With one noise level for every input, the Gaussian BALD, 0.5 log(1 + v / s^2), and the "
                     "predictive variance, v + s^2, rank the pool alike (both grow with the MC variance v): their "
