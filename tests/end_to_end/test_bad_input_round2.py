@@ -156,10 +156,17 @@ def _dvc_project(workdir: Path, params_text: str) -> Path:
 def test_dvc_repro_with_a_minimal_params_file_is_refused_before_any_output(workdir):
     # DVC itself would run the data stage (its keys are there), then fail the train stage on its missing keys
     # after removing the train stage's outputs: the committed reports
-    reports = _dvc_project(workdir, "datasets:\n  regression:\n    source: synthetic\n    epochs: 2\n"
-                                    "data:\n  seed: 0\n  dir: data\nsweep:\n  resplit: true\n")
+    minimal = "datasets:\n  regression:\n    source: synthetic\n    epochs: 2\ndata:\n  seed: 0\n  dir: data\n" \
+              "sweep:\n  resplit: true\n"
+    reports = _dvc_project(workdir, minimal)
     before = snapshot(reports)
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    # without `active:` DVC cannot parse the active stage's `foreach`: it stops before any stage, naming the key
+    proc = subprocess.run([str(BIN / "dvc"), "repro"], cwd=workdir, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode != 0 and "Could not find 'active'" in proc.stdout + proc.stderr
+    assert snapshot(reports) == before
+    (workdir / "params.yaml").write_text(minimal + "active: {}\n")
     proc = subprocess.run([str(BIN / "dvc"), "repro"], cwd=workdir, env=env, capture_output=True, text=True,
                           timeout=300)
     assert proc.returncode != 0
