@@ -15,7 +15,7 @@ def _result(verdicts: dict[str, str], budget: int = 60) -> dict:
     curve = [{"labels": n, "accuracy": _est(a), "nll": _est(1 - a)} for n, a in ((20, 0.7), (40, 0.8), (60, 0.9))]
     return {"dataset": "digits", "task": "classification", "metric": "accuracy", "functions": functions,
             "initial": 20, "batch": 20, "budget": budget, "repeats": 3, "mc_samples": 20, "epochs": 100, "p": 0.5,
-            "warm_start": False, "resplit": True, "targets": [0.1, 0.05], "seconds": 12.0,
+            "warm_start": False, "resplit": True, "balanced": True, "targets": [0.1, 0.05], "seconds": 12.0,
             "curves": {f: curve for f in functions}, "auc": {f: _est(0.8) for f in functions},
             "paired_auc": {f: {"diff": 0.03 if v == "better" else 0.001, "se": 0.01, "n": 3, "verdict": v}
                            for f, v in verdicts.items()},

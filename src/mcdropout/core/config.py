@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_validator
 from pydantic.functional_validators import AfterValidator
 from pydantic_core import PydanticCustomError, ValidationError
 
+from mcdropout.core.active_settings import ACQUISITION, DEFAULT_ACTIVE, ActiveConfig  # noqa: F401 - re-exported
 from mcdropout.core.constraints import (  # noqa: F401 - MAX_SAMPLES: the cap's one home, read from here too
     MAX_SAMPLES,
     Coordinate,
@@ -44,6 +45,7 @@ from mcdropout.core.constraints import (  # noqa: F401 - MAX_SAMPLES: the cap's 
     list_of,
     one_of,
 )
+from mcdropout.core.section import Section as _Section
 
 TASKS = ("regression", "classification")
 SOURCES = ("synthetic", "csv", "sklearn", "uci")
@@ -58,28 +60,6 @@ class ConfigError(ValueError):
     """A configuration value is missing, malformed or out of range."""
 
 
-
-
-class _Section(BaseModel):
-    """Frozen, no unknown keys; an empty section (``train:`` in YAML) means all defaults."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _known_keys(cls, raw: Any) -> Any:
-        if raw is None:
-            return {}
-        if isinstance(raw, cls):
-            return raw
-        if not isinstance(raw, dict):
-            raise bad("a mapping")
-        unknown = sorted(set(map(str, raw)) - set(cls.model_fields))
-        if unknown:
-            known = ", ".join(sorted(cls.model_fields))
-            raise PydanticCustomError("unknown_keys", "unknown key(s) {unknown}; known: {known}",
-                                      {"unknown": ", ".join(unknown), "known": known})
-        return raw
 
 
 # --- sections: each key's type and default, once ---------------------------------------
@@ -231,40 +211,6 @@ class TrustConfig(_Section):
     # the shift family: Gaussian noise on the test inputs, sd = intensity x each feature's training sd
     shift_intensities: grid_of(NonNegative, "numbers >= 0") = (0.0, 0.25, 0.5, 1.0, 2.0)
     rotation_angles: grid_of(NonNegative, "angles in degrees >= 0") = (0.0, 15.0, 30.0, 45.0, 60.0, 90.0)
-
-
-ACQUISITION = ("random", "max_entropy", "variation_ratios", "mean_std", "bald", "batchbald", "max_variance")
-
-
-class ActiveConfig(_Section):
-    """``mcdropout active`` and the ``active@<name>`` stage of a dataset named under ``active:``: pool-based active
-    learning with MC dropout (:mod:`mcdropout.study.active`)."""
-
-    # acquisition functions (None: every one the task has: classification random, max_entropy, variation_ratios,
-    # mean_std, bald, batchbald; regression random, max_variance, bald)
-    functions: list_of(one_of(ACQUISITION), f"names among {', '.join(ACQUISITION)}") | None = None
-    initial: Count = 20  # labelled pool points to start from (balanced over the classes)
-    batch: Count = 10  # points labelled per round
-    budget: Count = 100  # labels at most
-    repeats: Count = 3  # initial set, weights and (real data) the split
-    samples: Samples = 20  # MC passes T that score the pool and the test set
-    epochs: Count = 100  # training epochs per round
-    p: Rate = 0.5  # dropout rate of the members
-    warm_start: Switch = False  # each round goes on from the last round's weights (default: from scratch)
-    targets: grid_of(Positive, "numbers > 0") = (0.1, 0.05)  # test errors (error rate; regression: RMSE) to reach
-
-    @model_validator(mode="after")
-    def _budget(self) -> "ActiveConfig":
-        if self.budget < self.initial:
-            raise PydanticCustomError("spec", "budget ({budget}) must be at least initial ({initial})",
-                                      {"budget": self.budget, "initial": self.initial})
-        return self
-
-
-DEFAULT_ACTIVE = {  # a short version of each experiment, within the default study's time; more: raise the budget
-    "digits": ActiveConfig(budget=50, targets=(0.2, 0.1, 0.05)),
-    "regression": ActiveConfig(initial=4, batch=2, budget=14, epochs=300, targets=(0.45, 0.35)),
-}
 
 
 class MCConfig(_Section):

@@ -69,13 +69,14 @@ def active_findings(result: dict[str, Any]) -> list[str]:
         said.append(f"{len(pairs)} functions against random over {n} repeats: with no real difference, one of them "
                     f"would pass 2 SE by chance with a probability near {chance:.0%} or more (few repeats make the "
                     "SE itself uncertain); read a single verdict with that in mind, or raise the repeats.")
-    if {"bald", "max_variance"} <= set(result["functions"]) and result["task"] == "regression":
+    if {"bald", "max_variance"} <= set(result["functions"]):  # max_variance: regression's
         said.append("With one noise level for every input, the Gaussian BALD, 0.5 log(1 + v / s^2), and the "
                     "predictive variance, v + s^2, rank the pool alike (both grow with the MC variance v): their "
                     "curves differ only by training noise.")
-    if result["task"] == "classification" and "random" in result["functions"]:
+    error_rate = result["metric"] == "accuracy"  # the paper's figures are labels to test error rates
+    if error_rate and "random" in result["functions"]:
         said += _against_gal(result)
-    if result["budget"] < 1000 and result["task"] == "classification":
+    if result["budget"] < 1000 and error_rate:
         said.append(f"This run stops at {result['budget']} labels and {n} repeats; Gal et al. (2017) went to 1,000 "
                     "labels (raise active.<dataset>.budget for the long run).")
     return said
@@ -115,7 +116,7 @@ def active_figure(result: dict[str, Any], path: Path) -> Path:
 
 def active_blocks(result: dict[str, Any], figure: Path) -> list[Block]:
     name = result["dataset"]
-    start = "balanced over the classes" if result["task"] == "classification" else "drawn at random"
+    start = "balanced over the classes" if result["balanced"] else "drawn at random"
     repeat = "initial set, weights and data split" if result.get("resplit") else "initial set and weights"
     how = "each round going on from the last round's weights" if result["warm_start"] else "from scratch each round"
     intro = (f"Pool-based active learning with MC dropout: {result['initial']} labelled points to start ({start}), "
