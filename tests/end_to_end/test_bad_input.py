@@ -21,29 +21,13 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from click.testing import CliRunner
 
-from mcdropout.cli import main
+from cli_runs import one_error, run  # noqa: F401 - test_bad_input_round2 imports them from here too
 from mcdropout.core import io as mio
 from mcdropout.core.config import to_dict
 
 EPOCHS = 5
 MODEL = "models/regression/p0.2_seed0.pt"
-
-
-def run(*args):
-    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
-
-
-def one_error(result, *needles: str) -> str:
-    """Exit 2, exactly one ``Error:`` line holding every needle, no traceback; returns the line."""
-    assert result.exit_code == 2, result.output
-    assert "Traceback" not in result.output, result.output
-    errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
-    assert len(errors) == 1, result.output
-    for needle in needles:
-        assert needle in errors[0], errors[0]
-    return errors[0]
 
 
 def snapshot(root: Path) -> dict[str, str]:

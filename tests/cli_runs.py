@@ -1,4 +1,5 @@
-"""What the CLI test modules share: a command run in-process, and the check that an error is one line."""
+"""What the CLI and bad-input test modules share: a command run in-process, and the check that an error is one
+line."""
 
 from click.testing import CliRunner
 
