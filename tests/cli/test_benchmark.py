@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from cli_runs import one_error, run
 from click.testing import CliRunner
 
 import mcdropout.study.uci
+from cli_runs import one_error, run
 from mcdropout.cli import main
 from mcdropout.core.config import to_dict
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from cli_runs import one_error, run
 
+from cli_runs import one_error, run
 from mcdropout.core.config import to_dict
 from mcdropout.tracking import registry, servers
 

@@ -9,8 +9,8 @@ import json
 import pytest
 import torch
 import yaml
-from cli_runs import one_error, run
 
+from cli_runs import one_error, run
 from mcdropout.core.config import Params, to_dict
 from mcdropout.data.datasets import load_dataset
 from mcdropout.nn.checkpoint import CheckpointMeta, save_checkpoint
