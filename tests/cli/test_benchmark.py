@@ -3,7 +3,6 @@ with the training replaced by a stand-in (the protocol itself is tested in tests
 before anything is read or written, one line and exit 2 for a mistake, what a run writes and prints."""
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,23 +13,7 @@ import mcdropout.study.uci
 from cli_runs import one_error, run
 from mcdropout.cli import main
 from mcdropout.core.config import to_dict
-
-
-def _uci(root: Path, n: int = 40, splits: int = 3) -> Path:
-    """``root/uci/tiny``: the 2018 repository's files for a dataset of ``n`` rows and ``splits`` splits."""
-    folder = root / "uci" / "tiny"
-    folder.mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(n, 2))
-    np.savetxt(folder / "data.txt", np.column_stack([x, x[:, 0] - x[:, 1]]))
-    for key, value in {"index_features": "0\n1", "index_target": "2", "n_splits": str(splits), "n_hidden": "4",
-                       "n_epochs": "1", "dropout_rates": "0.01 0.1", "tau_values": "1.0"}.items():
-        (folder / f"{key}.txt").write_text(value + "\n")
-    for i in range(splits):
-        order = rng.permutation(n)
-        np.savetxt(folder / f"index_train_{i}.txt", order[:32], fmt="%d")
-        np.savetxt(folder / f"index_test_{i}.txt", order[32:], fmt="%d")
-    return root / "uci"
+from uci_files import tiny_uci as _uci
 
 
 def _split(i: int) -> dict:

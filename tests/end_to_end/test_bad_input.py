@@ -17,14 +17,14 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 import yaml
 
-from cli_runs import one_error, run  # noqa: F401 - test_bad_input_round2 imports them from here too
+from cli_runs import one_error, run
 from mcdropout.core import io as mio
 from mcdropout.core.config import to_dict
+from uci_files import tiny_uci as _uci  # noqa: F401 - test_bad_input_round2 imports it from here too
 
 EPOCHS = 5
 MODEL = "models/regression/p0.2_seed0.pt"
@@ -481,22 +481,6 @@ def _free_port() -> int:
 
 
 # --- 8. UCI benchmark --------------------------------------------------------------------
-
-
-def _uci(root: Path, n: int = 40, splits: int = 3) -> Path:
-    folder = root / "uci" / "tiny"
-    folder.mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(n, 2))
-    np.savetxt(folder / "data.txt", np.column_stack([x, x[:, 0] - x[:, 1]]))
-    for key, value in {"index_features": "0\n1", "index_target": "2", "n_splits": str(splits), "n_hidden": "4",
-                       "n_epochs": "1", "dropout_rates": "0.01 0.1", "tau_values": "1.0"}.items():
-        (folder / f"{key}.txt").write_text(value + "\n")
-    for i in range(splits):
-        order = rng.permutation(n)
-        np.savetxt(folder / f"index_train_{i}.txt", order[:32], fmt="%d")
-        np.savetxt(folder / f"index_test_{i}.txt", order[32:], fmt="%d")
-    return root / "uci"
 
 
 def _uci_run(*extra):
