@@ -101,9 +101,10 @@ def dvc_params_missing(params_file: str | Path, dvc_yaml: str | Path, datasets: 
         names = datasets
         foreach = stage.get("foreach") if isinstance(stage, dict) else None
         if isinstance(foreach, str) and foreach.strip() != "${datasets}":  # e.g. ${active}: its own keys
-            section = (raw or {}).get(foreach.strip()[2:-1]) if isinstance(raw, dict) else None
+            name = foreach.strip()[2:-1]
+            section = raw.get(name) if isinstance(raw, dict) else None
             if not isinstance(section, dict):  # DVC cannot even parse the stage (an empty mapping will do)
-                keys.append(foreach.strip()[2:-1])
+                keys.append(name)
                 continue
             names = list(section)
         for item in body.get("params") or ():

@@ -174,9 +174,8 @@ def run_active(params: Params, dataset: str, cfg: ActiveConfig | None = None, pr
         if last:
             break
         round_ += 1
-    out = _result(dataset, task, cfg, functions, labels, values, time.perf_counter() - start)
-    return {**out, "balanced": classes is not None,
-            "resplit": base.repeat(1) is not base if cfg.repeats > 1 else False}
+    return {**_result(dataset, task, cfg, functions, labels, values, time.perf_counter() - start),
+            "balanced": classes is not None, "resplit": cfg.repeats > 1 and base.schema.resplit}
 
 
 def _result(dataset: str, task: Task, cfg: ActiveConfig, functions: list[str], labels: list[int],

@@ -302,19 +302,24 @@ def _uninitialised_memory_left_alone() -> Iterator[None]:
         torch.utils.deterministic.fill_uninitialized_memory = before
 
 
+def _seeded_member(m: Member, kwargs: dict, params: Params, stats: dict) -> MLP:
+    """Member ``m``'s network with its seed's initial weights (its rate, input rate and kind of dropout)."""
+    extra = {"dropout": "concrete", "temperature": params.model.concrete.temperature} if m.dropout == "concrete" else {}
+    input_p = kwargs["input_p"] if m.input_p is None else m.input_p
+    return seeded_mlp(m.seed, p=m.p, **{**kwargs, **stats, "input_p": input_p, **extra})
+
+
 def _fit(task: Task, kwargs: dict, members: list[Member], params: Params, progress: bool, label: str | None,
          global_seed: int | None, train: tuple[torch.Tensor, torch.Tensor], val: tuple[torch.Tensor, torch.Tensor],
          validate: bool = True, member_stats: Sequence[dict] | None = None, start: Sequence[MLP] | None = None,
          **data: torch.Tensor) -> FitResult | None:
-    if start is not None and len(start) != len(members):
+    if start is None:
+        initial = [_seeded_member(m, kwargs, params, member_stats[i] if member_stats else {})
+                   for i, m in enumerate(members)]
+    elif len(start) != len(members):
         raise ValueError(f"start: one network per member ({len(members)}), got {len(start)}")
-    initial = [copy.deepcopy(net).train() for net in start] if start is not None else []
-    for i, m in enumerate(members if start is None else ()):
-        extra = {"dropout": "concrete", "temperature": params.model.concrete.temperature} \
-            if m.dropout == "concrete" else {}
-        input_p = kwargs["input_p"] if m.input_p is None else m.input_p
-        stats = member_stats[i] if member_stats else {}
-        initial.append(seeded_mlp(m.seed, p=m.p, **{**kwargs, **stats, "input_p": input_p, **extra}))
+    else:  # a warm start: copies, so that the caller's networks stay as they are
+        initial = [copy.deepcopy(net).train() for net in start]
     net = StackedMLP(initial)
     cfg = params.train
     l2 = torch.tensor([m.l2 for m in members]) if any(m.l2 for m in members) else None
@@ -327,7 +332,7 @@ def _fit(task: Task, kwargs: dict, members: list[Member], params: Params, progre
     pl.seed_everything(members[0].seed if global_seed is None else global_seed, verbose=False)
     label = label or f"{task.name} ({len(members)} member{'s' if len(members) != 1 else ''})"
     trainer = make_trainer(cfg, routine.lightning_epochs, label, progress)
-    start = time.perf_counter()
+    began = time.perf_counter()
     try:
         with _uninitialised_memory_left_alone():
             trainer.fit(routine)
@@ -335,7 +340,7 @@ def _fit(task: Task, kwargs: dict, members: list[Member], params: Params, progre
         name = members[exc.member].name
         raise DivergedError(str(exc).replace(f"member {exc.member} of {len(members)}", f"member {name}"),
                             exc.member) from None
-    seconds = time.perf_counter() - start
+    seconds = time.perf_counter() - began
     if not trainer.is_global_zero:
         return None  # under DDP every rank runs this code; only rank 0 keeps and saves results
     models = [net.member(i).eval() for i in range(len(members))]
