@@ -5,14 +5,15 @@ from pathlib import Path
 import numpy as np
 
 
-def tiny_uci(root: Path, n: int = 40, splits: int = 3) -> Path:
-    """``root/uci/tiny``: the 2018 repository's files for a dataset of ``n`` rows and ``splits`` splits; returns
-    ``root/uci``."""
+def tiny_uci(root: Path, n: int = 40, splits: int = 3, noise: float = 0.0) -> Path:
+    """``root/uci/tiny``: the 2018 repository's files for a dataset of ``n`` rows and ``splits`` splits, target
+    ``x0 - x1`` plus Gaussian noise of std ``noise``; returns ``root/uci``."""
     folder = root / "uci" / "tiny"
     folder.mkdir(parents=True)
     rng = np.random.default_rng(0)
     x = rng.normal(size=(n, 2))
-    np.savetxt(folder / "data.txt", np.column_stack([x, x[:, 0] - x[:, 1]]))
+    y = x[:, 0] - x[:, 1] + noise * np.random.default_rng(1).normal(size=n)
+    np.savetxt(folder / "data.txt", np.column_stack([x, y]))
     for key, value in {"index_features": "0\n1", "index_target": "2", "n_splits": str(splits), "n_hidden": "4",
                        "n_epochs": "1", "dropout_rates": "0.01 0.1", "tau_values": "1.0"}.items():
         (folder / f"{key}.txt").write_text(value + "\n")

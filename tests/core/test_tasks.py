@@ -8,7 +8,7 @@ import torch
 from torch.nn import functional as F
 
 from mcdropout.core.config import ConfigError
-from mcdropout.core.tasks import Classification, Regression, Task, get_task, task_for
+from mcdropout.core.tasks import Classification, HeteroscedasticRegression, Regression, Task, get_task, task_for
 from mcdropout.scoring.uncertainty import classification_prediction, regression_prediction
 
 
@@ -158,3 +158,22 @@ def test_every_task_has_the_common_interface(task):
     assert isinstance(task, Task)
     assert task.summary_keys[0] == task.metric
     assert task.loss_name in ("mse", "nll")
+
+
+def test_heteroscedastic_head_loss_by_hand():
+    task = HeteroscedasticRegression()
+    assert (task.out_dim, task.name, task.fits_noise) == (2, "regression", False)
+    raw = math.log(math.e - 1)  # softplus(raw) = 1: variance 1 + 1e-6
+    out = torch.tensor([[[0.0, raw], [1.0, raw]], [[3.0, -50.0], [0.0, 20.0]]], dtype=torch.float64)  # [M=2, N=2, 2]
+    y = torch.tensor([1.0, 1.0], dtype=torch.float64)
+    var = task.variance(out)
+    assert var[0].tolist() == pytest.approx([1 + 1e-6, 1 + 1e-6])
+    assert var[1, 0].item() == pytest.approx(1e-6 + math.log1p(math.exp(-50)), rel=1e-9)  # the floor
+    assert var[1, 1].item() == pytest.approx(20.0, rel=1e-6)  # softplus(20) = 20 + e^-20
+    nll = lambda mu, v: 0.5 * math.log(2 * math.pi * v) + (1 - mu) ** 2 / (2 * v)  # noqa: E731
+    losses = task.member_losses(out, y)
+    assert losses[0].item() == pytest.approx((nll(0, 1 + 1e-6) + nll(1, 1 + 1e-6)) / 2)
+    assert losses[1].item() == pytest.approx((nll(3, var[1, 0].item()) + nll(0, var[1, 1].item())) / 2)
+    assert task.member_metric(out, y, losses).tolist() == pytest.approx([math.sqrt(0.5), math.sqrt(2.5)])
+    np.testing.assert_allclose(task.link(out), [[0.0, 1.0], [3.0, 0.0]])  # the means
+    np.testing.assert_allclose(task.link_variance(out), var.numpy(), rtol=1e-6)

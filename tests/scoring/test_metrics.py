@@ -416,3 +416,28 @@ def test_nll_k_clips_a_zero_probability_of_the_true_class():
 def test_normal_density_of_integers_in_floating_point():
     assert M.norm_pdf(np.array([4_000_000_000])).tolist() == [0.0]  # 4e9 squared overflows int64
     assert M.norm_pdf(np.array([2])).tolist() == pytest.approx([math.exp(-2) / math.sqrt(2 * math.pi)])
+
+
+def test_gaussian_mixture_by_hand():
+    # two members at one point: N(0, 1) and N(2, 3): mean 1; aleatoric (1 + 3) / 2 = 2; epistemic var(0, 2) = 1
+    mean, var, aleatoric = M.gaussian_mixture(np.array([[0.0, 5.0], [2.0, 5.0]]), np.array([[1.0, 0.5], [3.0, 0.5]]))
+    np.testing.assert_allclose(mean, [1.0, 5.0])
+    np.testing.assert_allclose(aleatoric, [2.0, 0.5])
+    np.testing.assert_allclose(var, [3.0, 0.5])  # = mean(var_m + mu_m^2) - mean^2 = (1 + 0 + 3 + 4) / 2 - 1
+    # the paper's form of the same variance
+    means, variances = np.array([[0.3], [-1.2], [2.0]]), np.array([[0.5], [2.0], [0.1]])
+    _, var, _ = M.gaussian_mixture(means, variances)
+    np.testing.assert_allclose(var, (variances + means**2).mean(0) - means.mean(0) ** 2)
+
+
+def test_mixture_log_likelihood_by_hand():
+    # y = 1 under 1/2 N(0, 1) + 1/2 N(2, 4): densities e^-0.5 / sqrt(2 pi) and e^-0.125 / sqrt(8 pi)
+    expected = math.log(0.5 * math.exp(-0.5) / math.sqrt(2 * math.pi) + 0.5 * math.exp(-0.125) / math.sqrt(8 * math.pi))
+    got = M.mixture_log_likelihood(np.array([1.0]), np.array([[0.0], [2.0]]), np.array([[1.0], [4.0]]))
+    assert got[0] == pytest.approx(expected)
+    # one member: the Gaussian log-density; equal variances 1/tau: the MC dropout NLL
+    y, means = np.array([0.2, -1.0]), np.array([[0.0, 0.5], [1.0, -0.5], [0.3, 0.0]])
+    one = M.mixture_log_likelihood(y, means[:1], np.full((1, 2), 0.25))
+    np.testing.assert_allclose(-one.mean(), M.gaussian_nll(y, means[0], 0.5))
+    np.testing.assert_allclose(-M.mixture_log_likelihood(y, means, np.full((3, 2), 0.25)).mean(),
+                               M.mixture_nll(y, means, 0.5))

@@ -98,7 +98,8 @@ def test_benchmark_on_tiny_folder(tmp_path, capsys):
     out, err = capsys.readouterr()
     assert "tiny: training the grids of 2 split(s) (2 x 4 members, 3 epochs)" in err
     assert "tiny grids (2 x 4 members): epoch 3/3" in err and "tiny retrain (2): epoch 3/3" in err
-    assert "tiny split 1: rmse" in out and "peak memory" in out.splitlines()[-1]
+    assert "tiny mc_dropout split 1: rmse" in out and "peak memory" in out.splitlines()[-1]
+    assert result["method"] == "mc_dropout" and result["grid"] == {"p": [0.01, 0.1], "tau": [1.0, 10.0]}
 
     one_by_one = run_benchmark(tmp_path, "tiny", "all", epochs=3, samples=20, params=params, progress=False,
                                on_split=saved.append, per_model=1)
@@ -127,10 +128,12 @@ def test_shared_yacht_layout():
 
 
 def test_merge_and_summary_table():
-    from mcdropout.study.uci import merge, summary_table
+    from mcdropout.study.uci import merge
+    from mcdropout.study.uci_table import summary_table
 
     def run(splits, rmse, ll):
-        return {"dataset": "energy", "epochs": 10, "mc_samples": 5,
+        return {"dataset": "energy", "method": "mc_dropout", "epochs": 10, "mc_samples": 5,
+                "grid": {"p": [0.005, 0.1], "tau": [0.5, 1.0]},
                 "splits": [{"split": i, "rmse": r, "ll": v, "rmse_standard": r, "p": 0.005, "tau": 1.0,
                             "seconds": 60.0} for i, r, v in zip(splits, rmse, ll)]}
 
@@ -139,10 +142,14 @@ def test_merge_and_summary_table():
     assert merged["splits"][1]["rmse"] == 0.6  # the newer run wins
     assert merged["mean"]["rmse"] == pytest.approx(0.5)
     assert merged["stderr"]["rmse"] == pytest.approx(np.std([0.5, 0.6, 0.4]) / np.sqrt(3))
-    # published energy: 0.54 +- 0.01, -1.21 +- 0.01; ours 0.50 (better), LL -1.1667 (better)
-    row = summary_table([merged]).splitlines()[2]
-    assert row.startswith("| energy | 3 of 20 | 0.50 ± 0.05 | -1.17 ± 0.03 |") and "better / better" in row
-    assert row.endswith("| 3 min |")
+    # the 2018 grid search's energy (its logs): RMSE 0.5389 +- 0.0135, LL -1.2115 +- 0.0053; ours 0.50 and -1.1667
+    lines = summary_table([{"dataset": "energy", "methods": {"mc_dropout": merged}}]).splitlines()
+    ll = next(x for x in lines if x.startswith("| energy | -1.17 ± 0.03 (3) |"))
+    assert "| -1.99 ± 0.02 | -1.21 ± 0.01 | -1.38 ± 0.05 | MC dropout: better |" in ll  # DE: 0.22 / sqrt(20)
+    rmse = next(x for x in lines if x.startswith("| energy | 0.50 ± 0.05 |"))
+    assert rmse.endswith("| MC dropout: better |")
+    cost = next(x for x in lines if x.startswith("| energy | MC dropout | 3 | 3.0 min |"))
+    assert "p 0.005 (3/3), tau 1 (3/3)" in cost and "p low 3/3, tau high 3/3" in cost  # both at a grid end
     with pytest.raises(DataError, match="cannot merge"):
         merge(run([0], [0.5], [-1.2]), {**run([1], [0.5], [-1.2]), "epochs": 11})
 

@@ -19,20 +19,28 @@ def benchmark() -> None:
 @click.option("--data-dir", type=click.Path(file_okay=False), required=True,
               help="Folder holding <dataset>/data.txt, index_*.txt, ... (the paper's layout).")
 @click.option("--dataset", required=True, help="e.g. bostonHousing, concrete, energy, yacht.")
+@click.option("--method", default="mc_dropout", show_default=True,
+              help="mc_dropout (the 2018 grid search), deep_ensemble (Lakshminarayanan et al. 2017), concrete "
+                   "(learned rate, heteroscedastic head), or all (one after another).")
+@click.option("--adversarial", is_flag=True, help="deep_ensemble: adversarial training (fast gradient sign, "
+                                                  "eps = 1% of each input's range).")
 @click.option("--splits", default="all", show_default=True, help="all, A-B or A,B,...")
-@click.option("--epochs", type=int, default=None, help="Default: 100 x n_epochs.txt (the 2018 protocol).")
+@click.option("--epochs", type=int, default=None,
+              help="Default: 100 x n_epochs.txt for the dropout methods (the 2018 protocol), n_epochs.txt for the "
+                   "ensembles (the paper's; they choose between it and 10x it on validation).")
 @click.option("--samples", type=int, default=10_000, show_default=True, help="MC passes T at test time.")
 @click.option("--output-dir", type=click.Path(file_okay=False), default="reports/uci", show_default=True)
 @click.option("--splits-per-model", type=int, default=None,
-              help="Train this many splits together (their grids as one batched model, then their retrains); "
-                   "results are saved after each such batch. Default: all requested splits at once (fastest).")
-@click.option("--merge", is_flag=True, help="Add these splits to an existing <output-dir>/<dataset>.json "
-                                            "(run the splits in batches).")
+              help="Train this many splits together (as one batched model); results are saved after each such "
+                   "batch. Default: all requested splits at once (fastest).")
+@click.option("--merge", is_flag=True, help="Add these splits to the method's entry of an existing "
+                                            "<output-dir>/<dataset>.json (run the splits in batches).")
 @click.pass_context
 @friendly
-def benchmark_uci(ctx: click.Context, data_dir, dataset, splits, epochs, samples, output_dir, splits_per_model,
-                  merge) -> None:
-    """Gal & Ghahramani's UCI regression protocol; writes <output-dir>/<dataset>.json and .md.
+def benchmark_uci(ctx: click.Context, data_dir, dataset, method, adversarial, splits, epochs, samples, output_dir,
+                  splits_per_model, merge) -> None:
+    """The UCI regression benchmark of Gal & Ghahramani (2016) for one dataset and method(s); writes
+    <output-dir>/<dataset>.json (one entry per method: the others already there are kept) and .md.
 
     Progress (stage, epoch, elapsed and remaining time) goes to stderr; each split's result, the run's time and
     its peak memory to stdout."""
@@ -40,9 +48,15 @@ def benchmark_uci(ctx: click.Context, data_dir, dataset, splits, epochs, samples
 
     from mcdropout.core.io import check_output, write_json, write_text
     from mcdropout.data.sources import load_uci
-    from mcdropout.study.uci import markdown_table, run_benchmark
+    from mcdropout.study.uci import METHODS, as_file, default_epochs, protocol, run_benchmark, with_result
     from mcdropout.study.uci import merge as merge_results
+    from mcdropout.study.uci_table import markdown_table
 
+    methods = list(METHODS) if method == "all" else [method]
+    if method != "all" and method not in METHODS:
+        raise ConfigError(f"--method must be one of {', '.join(METHODS)} or all, got {method!r}")
+    if adversarial and "deep_ensemble" not in methods:
+        raise ConfigError("--adversarial is for --method deep_ensemble (or all)")
     if epochs is not None and epochs < 1:
         raise ConfigError(f"--epochs must be an integer >= 1, got {epochs}")
     if samples < 1:
@@ -53,54 +67,68 @@ def benchmark_uci(ctx: click.Context, data_dir, dataset, splits, epochs, samples
     out = Path(output_dir)
     previous = out / f"{dataset}.json"
     json_path, md_path = check_output(previous), check_output(out / f"{dataset}.md")
-    old = None
-    if merge:
-        if not previous.is_file():
-            raise ConfigError(f"--merge: {previous} does not exist")
+    file = None
+    if previous.is_file():  # its other methods are kept; it must be ours to be rewritten
         try:
-            old = json.loads(previous.read_text(encoding="utf-8"))
-            protocol = (old["dataset"], old["epochs"], old["mc_samples"], list(old["splits"]))[:3]
-        except (ValueError, KeyError, TypeError):
-            raise ConfigError(f"--merge: {previous} is not a result of `mcdropout benchmark uci`") from None
-        if protocol != (dataset, epochs or ds.n_epochs * 100, samples):  # checked now, not after the first split
-            raise ConfigError(f"--merge: {previous} holds {protocol[0]} with {protocol[1]} epochs and T = "
-                              f"{protocol[2]}; this run has {epochs or ds.n_epochs * 100} epochs and T = {samples}")
-    saved: dict = {}
+            file = as_file(json.loads(previous.read_text(encoding="utf-8")))
+        except (ValueError, UnicodeDecodeError):
+            raise ConfigError(f"{previous} exists and is not a result of `mcdropout benchmark uci`; move it away "
+                              f"or choose another --output-dir") from None
+        if file["dataset"] != dataset:
+            raise ConfigError(f"{previous} holds {file['dataset']}, not {dataset}")
+    if merge:
+        for m in methods:  # checked now, not after the first split
+            old = file["methods"].get(m) if file else None
+            if old is None:
+                raise ConfigError(f"--merge: {previous} holds no {m} result")
+            want = (dataset, m, epochs or default_epochs(m, ds), samples, adversarial and m == "deep_ensemble")
+            if protocol(old) != want:
+                raise ConfigError(f"--merge: {previous} holds {m} with {old['epochs']} epochs and T = "
+                                  f"{old['mc_samples']}; this run has {want[2]} epochs and T = {samples}")
+    saved: dict = {"file": file}
 
-    def save(result: dict) -> None:  # after every split: an interrupted run keeps the splits done
-        saved["result"] = merge_results(old, result) if old is not None else result
-        write_json(json_path, saved["result"])
-        write_text(md_path, markdown_table(saved["result"]))
+    def save(result: dict) -> None:  # after every batch of splits: an interrupted run keeps the splits done
+        old = (file["methods"].get(result["method"]) if file else None) if merge else None
+        saved["file"] = with_result(saved["file"], merge_results(old, result) if old is not None else result)
+        write_json(json_path, saved["file"])
+        write_text(md_path, markdown_table(saved["file"]))
 
     from mcdropout.tracking import background
     from mcdropout.tracking.publish import log_uci
     from mcdropout.tracking.runs import now_ms
 
-    params, started = get_params(ctx), now_ms()
+    params = get_params(ctx)
     with tracked(params):  # MLflow's import and the store's check run beside the training
-        result = run_benchmark(data_dir, dataset, splits, epochs, samples, params, on_split=save,
-                               per_model=splits_per_model)  # prints progress, the time and the peak memory
-        background.submit(log_uci, params, result, started)  # this run's splits (the JSON may hold more: --merge)
-        click.echo(markdown_table(saved["result"]))
+        for m in methods:
+            started = now_ms()
+            result = run_benchmark(data_dir, dataset, splits, epochs, samples, params, on_split=save,
+                                   per_model=splits_per_model, method=m, adversarial=adversarial)
+            background.submit(log_uci, params, result, started)  # this run's splits (the JSON may hold more)
+        click.echo(markdown_table(saved["file"]))
 
 
 @benchmark.command("uci-table")
 @click.option("--dir", "results_dir", type=click.Path(file_okay=False, exists=True), default="reports/uci",
-              show_default=True, help="Folder of <dataset>.json files written by `benchmark uci`.")
+              show_default=True, help="Folder of <dataset>.json files written by `benchmark uci` (searched with its "
+                                      "subfolders; the methods of one dataset's files are put together).")
+@click.option("--write", "write_dir", type=click.Path(file_okay=False), default=None,
+              help="Also write the table as <write>/README.md and each dataset's methods as <write>/<dataset>.json "
+                   "and .md (what the benchmark's DVC pipeline does).")
 @friendly
-def benchmark_uci_table(results_dir: str) -> None:
-    """Print every dataset's result beside the published figures (Markdown)."""
-    import json
+def benchmark_uci_table(results_dir: str, write_dir: str | None) -> None:
+    """Print every dataset's methods beside the published figures (Markdown)."""
+    from mcdropout.core.io import check_output, write_json, write_text
+    from mcdropout.study.uci import read_results
+    from mcdropout.study.uci_table import markdown_table, readme
 
-    from mcdropout.study.uci import summary_table
-
-    paths = sorted(Path(results_dir).glob("*.json"))
-    if not paths:
+    files = read_results(results_dir)
+    if not files:
         raise ConfigError(f"{results_dir}: no <dataset>.json files; run `mcdropout benchmark uci` first")
-    results = []
-    for p in paths:
-        try:
-            results.append(json.loads(p.read_text(encoding="utf-8")))
-        except (ValueError, UnicodeDecodeError):
-            raise ConfigError(f"{p}: not a result of `mcdropout benchmark uci` (not JSON); run it again") from None
-    click.echo(summary_table(results), nl=False)
+    text = readme(files)
+    if write_dir is not None:
+        out = check_output(write_dir, folder=True)
+        for f in files:
+            write_json(out / f"{f['dataset']}.json", f)
+            write_text(out / f"{f['dataset']}.md", markdown_table(f))
+        write_text(out / "README.md", text)
+    click.echo(text, nl=False)

@@ -150,6 +150,53 @@ class Regression(Task):
                 "epistemic_std": sampled.epistemic_std, "mean_standard": standard.mean}
 
 
+MIN_VARIANCE = 1e-6  # the heteroscedastic head's floor (Lakshminarayanan et al. 2017), in the target's trained units
+
+
+@dataclass(frozen=True, kw_only=True)
+class HeteroscedasticRegression(Regression):
+    """Regression whose network predicts a mean and a variance per input (``model.head: heteroscedastic``).
+
+    Output 0 is the mean, output 1 a raw value ``s`` whose softplus is the variance:
+    ``sigma^2 = softplus(s) + 1e-6`` (Lakshminarayanan et al. 2017); training minimises the Gaussian negative
+    log-likelihood ``1/2 log(2 pi sigma^2) + (y - mu)^2 / (2 sigma^2)``. The noise is the network's own, so none is
+    fitted on the validation split."""
+
+    head: str = "heteroscedastic"
+    loss_name: str = "nll"
+    fits_noise: bool = False
+    plain_uncertainty: str = "predicted variance (dropout off)"
+    plain_has_uncertainty: bool = True
+    metric_from_loss: bool = False
+
+    @property
+    def out_dim(self) -> int:
+        return 2
+
+    @staticmethod
+    def variance(out: torch.Tensor) -> torch.Tensor:
+        """The variance ``[..., N]`` of outputs ``[..., N, 2]``."""
+        from torch.nn import functional as F
+
+        return F.softplus(out[..., 1]) + MIN_VARIANCE
+
+    def member_losses(self, out, y):
+        import math
+
+        var = self.variance(out)
+        return (0.5 * (var.log() + (y - out[..., 0]) ** 2 / var)).mean(dim=-1) + 0.5 * math.log(2 * math.pi)
+
+    def member_metric(self, out, y, losses):
+        return (y - out[..., 0]).pow(2).mean(dim=-1).sqrt()
+
+    def epoch_metric(self, mean_loss, mean_metric):
+        return mean_metric  # the point-weighted mean of the batches' RMSEs
+
+    def link_variance(self, out: torch.Tensor) -> np.ndarray:
+        """Network outputs ``[T, N, 2]`` to the predicted variances ``[T, N]`` (float64)."""
+        return self.variance(out).float().cpu().numpy().astype(np.float64)
+
+
 @dataclass(frozen=True, kw_only=True)
 class Classification(Task):
     name: str = "classification"

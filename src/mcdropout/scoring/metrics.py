@@ -86,6 +86,26 @@ def mixture_nll(y: np.ndarray, sample_means: np.ndarray, noise_std: float) -> fl
     return float(-np.mean(logsumexp(log_pdf, axis=0) - np.log(t)))
 
 
+def gaussian_mixture(means: np.ndarray, variances: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean, variance and aleatoric variance of an equal-weight mixture of Gaussians ``N(means[m], variances[m])``
+    (``[M, N]`` each: ensemble members or MC passes, per point).
+
+    The variance is the law of total variance: ``mean_m(variances) + var_m(means)``, the aleatoric part
+    (the members' own noise, ``mean_m(variances)``) plus the epistemic part (their disagreement), as
+    Kendall & Gal (2017) split them; Lakshminarayanan et al. (2017) score an ensemble with the Gaussian of this
+    mean and variance."""
+    mean = means.mean(axis=0)
+    aleatoric = variances.mean(axis=0)
+    return mean, aleatoric + means.var(axis=0), aleatoric
+
+
+def mixture_log_likelihood(y: np.ndarray, means: np.ndarray, variances: np.ndarray) -> np.ndarray:
+    """Per-point ``log (1/M) sum_m N(y | means[m], variances[m])`` (``[M, N]`` each): the exact log-likelihood of
+    the mixture (MC dropout's with ``variances = 1 / tau``)."""
+    log_pdf = -0.5 * np.log(2 * np.pi * variances) - 0.5 * (y[None, :] - means) ** 2 / variances
+    return logsumexp(log_pdf, axis=0) - np.log(means.shape[0])
+
+
 def interval(mean: np.ndarray, std: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
     """Central ``level`` interval of ``N(mean, std^2)``."""
     z = norm_ppf(0.5 + level / 2)

@@ -28,30 +28,19 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from mcdropout.core.config import Params
 from mcdropout.core.tasks import Regression
-from mcdropout.data.datasets import Split
 from mcdropout.data.sources import UCIDataset, load_uci
 from mcdropout.data.tables import DataError
 from mcdropout.inference.sampling import predict_mc, predict_standard
 from mcdropout.nn.members import Member
 from mcdropout.scoring.metrics import logsumexp
+from mcdropout.study import uci_methods
+from mcdropout.study.uci_splits import Norm, inputs, norm_of, sayer, standardised
 from mcdropout.training.train import duration, fit_members_on
 
 LENGTH_SCALE = 1e-2
-PUBLISHED = {  # 2018 grid-search table: (rmse, rmse stderr, ll, ll stderr)
-    "bostonHousing": (2.90, 0.18, -2.40, 0.04),
-    "concrete": (4.82, 0.16, -2.93, 0.02),
-    "energy": (0.54, 0.01, -1.21, 0.01),
-    "yacht": (0.67, 0.05, -1.25, 0.01),
-}
-def _standardiser(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    mean, std = x.mean(0), x.std(0)
-    return mean, np.where(std == 0, 1.0, std)
-
-
 def _members(ds: UCIDataset, n_train: int, seed: int) -> list[tuple[Member, float]]:
     out = []
     for p in ds.dropout_rates:
@@ -61,23 +50,9 @@ def _members(ds: UCIDataset, n_train: int, seed: int) -> list[tuple[Member, floa
     return out
 
 
-Norm = tuple[np.ndarray, np.ndarray, float, float]
-
-
-def _norm(x: np.ndarray, y: np.ndarray) -> Norm:
-    """Training statistics of the inputs and the target (a std of 0 becomes 1)."""
-    xm, xs = _standardiser(x)
-    return xm, xs, float(y.mean()), float(y.std() or 1.0)
-
-
-def _standardised(x: np.ndarray, y: np.ndarray, norm: Norm) -> Split:
-    xm, xs, ym, ys = norm
-    return Split(((x - xm) / xs).astype(np.float32), ((y - ym) / ys).astype(np.float32))
-
-
-def mc_scores(model, x, y, norm, tau: float, samples: int, seed: int) -> dict[str, float]:
-    xm, xs, ym, ys = norm
-    xt = torch.from_numpy(((x - xm) / xs).astype(np.float32))
+def mc_scores(model, x, y, norm: Norm, tau: float, samples: int, seed: int) -> dict[str, float]:
+    ym, ys = norm[2], norm[3]
+    xt = inputs(x, norm)
     draws = predict_mc(model, xt, samples, seed=seed)[..., 0].double().numpy() * ys + ym  # [T, N]
     ll = logsumexp(-0.5 * tau * (y[None, :] - draws) ** 2, axis=0) - math.log(samples) \
         - 0.5 * math.log(2 * math.pi) + 0.5 * math.log(tau)
@@ -98,10 +73,10 @@ def run_splits(ds: UCIDataset, chosen: list[int], epochs: int, samples: int, par
         rows.append((ds.x[train_idx], ds.y[train_idx].astype(np.float64), int(round(0.8 * len(train_idx))),
                      test_idx))
     grids = [_members(ds, cut, seed=i) for i, (_, _, cut, _) in zip(chosen, rows)]
-    norms = [_norm(x[:cut], y[:cut]) for x, y, cut, _ in rows]
-    data = [{"train": _standardised(x[:cut], y[:cut], n), "val": _standardised(x[cut:], y[cut:], n)}
+    norms = [norm_of(x[:cut], y[:cut]) for x, y, cut, _ in rows]
+    data = [{"train": standardised(x[:cut], y[:cut], n), "val": standardised(x[cut:], y[cut:], n)}
             for (x, y, cut, _), n in zip(rows, norms)]
-    say = _say(progress, ds.name, start)
+    say = sayer(progress, ds.name, start)
     size = len(grids[0])
     say(f"training the grids of {len(chosen)} split(s) ({len(chosen)} x {size} members, {epochs} epochs)")
     fit = fit_members_on(Regression(), data, [s for s, g in enumerate(grids) for _ in g],
@@ -116,8 +91,8 @@ def run_splits(ds: UCIDataset, chosen: list[int], epochs: int, samples: int, par
         if time.perf_counter() - last > 30 and s + 1 < len(chosen):
             last = time.perf_counter()
             say(f"chosen for {s + 1} of {len(chosen)} splits")
-    norms = [_norm(x, y) for x, y, _, _ in rows]
-    data = [{"train": _standardised(x, y, n), "val": _standardised(x[cut:], y[cut:], n)}  # unused: validate=False
+    norms = [norm_of(x, y) for x, y, _, _ in rows]
+    data = [{"train": standardised(x, y, n), "val": standardised(x[cut:], y[cut:], n)}  # unused: validate=False
             for (x, y, cut, _), n in zip(rows, norms)]
     say(f"retraining the {len(chosen)} chosen member(s) on their whole training splits")
     final = fit_members_on(Regression(), data, list(range(len(chosen))), [m for m, _ in best], params,
@@ -136,13 +111,6 @@ def run_splits(ds: UCIDataset, chosen: list[int], epochs: int, samples: int, par
 def run_split(ds: UCIDataset, i: int, epochs: int, samples: int, params: Params, val_samples: int = 1000) -> dict:
     """One split alone (:func:`run_splits` of one)."""
     return run_splits(ds, [i], epochs, samples, params, val_samples)[0]
-
-
-def _say(progress: bool, name: str, start: float) -> Callable[[str], None]:
-    def say(text: str) -> None:
-        if progress:
-            print(f"{name}: {text} ({duration(time.perf_counter() - start)} elapsed)", file=sys.stderr, flush=True)
-    return say
 
 
 def peak_memory_mb() -> float:
@@ -175,90 +143,140 @@ def parse_splits(text: str, n_splits: int) -> list[int]:
     return chosen
 
 
+METHODS = ("mc_dropout", "deep_ensemble", "concrete")
+SUMMARY_KEYS = {  # per method: the per-split values whose mean and standard error a result holds
+    "mc_dropout": ("rmse", "ll", "rmse_standard"),
+    "deep_ensemble": ("rmse", "ll", "ll_mixture", "aleatoric_var", "epistemic_var"),
+    "concrete": ("rmse", "ll", "p", "aleatoric_var", "epistemic_var"),
+}
+
+
+def default_epochs(method: str, ds: UCIDataset) -> int:
+    """The 2018 protocol's 100 x ``n_epochs.txt`` for dropout; the ensembles' paper's ``n_epochs.txt`` (40)."""
+    return ds.n_epochs if method == "deep_ensemble" else ds.n_epochs * 100
+
+
+def grid_of(method: str, ds: UCIDataset, epochs: int) -> dict[str, list[float]]:
+    """The hyper-parameters a method chooses by validation, and their grids (none for Concrete: p is learned)."""
+    if method == "mc_dropout":
+        return {"p": list(ds.dropout_rates), "tau": list(ds.taus)}
+    if method == "deep_ensemble":
+        grid = uci_methods.ensemble_grid(epochs)
+        return {"lr": sorted({lr for lr, _ in grid}), "epochs": sorted({e for _, e in grid})}
+    return {}
+
+
+def _runner(method: str, adversarial: bool) -> Callable[..., list[dict[str, Any]]]:
+    if method == "deep_ensemble":
+        return lambda *args, **kw: uci_methods.run_ensemble_splits(*args, **kw, adversarial=adversarial)
+    return uci_methods.run_concrete_splits if method == "concrete" else run_splits
+
+
 def run_benchmark(data_dir: str | Path, name: str, splits: str, epochs: int | None, samples: int,
                   params: Params, progress: bool = True,
                   on_split: Callable[[dict[str, Any]], None] | None = None,
-                  per_model: int | None = None) -> dict[str, Any]:
-    """Every requested split's files and indices are checked before any training. The splits train
-    ``per_model`` at a time (default: all at once, the fastest); ``on_split`` gets the result so far
-    (summarised) after each such batch, to save it: a failure in the last batch keeps the others."""
+                  per_model: int | None = None, method: str = "mc_dropout",
+                  adversarial: bool = False) -> dict[str, Any]:
+    """One method (:data:`METHODS`) on the requested splits of one dataset. Every requested split's files and
+    indices are checked before any training. The splits train ``per_model`` at a time (default: all at once, the
+    fastest); ``on_split`` gets the result so far (summarised) after each such batch, to save it: a failure in the
+    last batch keeps the others. ``adversarial``: the deep ensembles' adversarial training."""
+    if method not in METHODS:
+        raise DataError(f"--method must be one of {', '.join(METHODS)} or all, got {method!r}")
     ds = load_uci(data_dir, name)
     chosen = parse_splits(splits, ds.n_splits)
     for i in chosen:
         ds.split(i)  # a missing file or a bad index is named now, not an hour into the run
-    epochs = epochs or ds.n_epochs * 100
+    epochs = epochs or default_epochs(method, ds)
     per_model = per_model or len(chosen)
+    run = _runner(method, adversarial)
+    head = {"dataset": name, "method": method, "epochs": epochs, "mc_samples": samples}
+    if method == "deep_ensemble":
+        head["adversarial"] = adversarial
+    head["grid"] = grid_of(method, ds, epochs)
     results: list[dict[str, Any]] = []
     start = time.perf_counter()
     for first in range(0, len(chosen), per_model):
         batch = chosen[first:first + per_model]
-        results.extend(run_splits(ds, batch, epochs, samples, params, progress=progress))
+        results.extend(run(ds, batch, epochs, samples, params, progress=progress))
         if progress:
             for r in results[-len(batch):]:
-                print(f"{name} split {r['split']}: rmse {r['rmse']:.3f} ll {r['ll']:.3f} (p={r['p']:g}, "
-                      f"tau={r['tau']:g})", flush=True)
+                chosen_text = ", ".join(f"{k}={r[k]:g}" for k in ("p", "tau", "lr", "epochs") if k in r)
+                print(f"{name} {method} split {r['split']}: rmse {r['rmse']:.3f} ll {r['ll']:.3f} ({chosen_text})",
+                      flush=True)
         if on_split is not None:
-            on_split(summarise({"dataset": name, "epochs": epochs, "mc_samples": samples, "splits": list(results)}))
+            on_split(summarise({**head, "splits": list(results), "peak_memory_mb": peak_memory_mb()}))
     if progress:
-        print(f"{name}: {len(results)} split(s) in {duration(time.perf_counter() - start)}, "
+        print(f"{name} {method}: {len(results)} split(s) in {duration(time.perf_counter() - start)}, "
               f"peak memory {peak_memory_mb():.0f} MB", flush=True)
-    return summarise({"dataset": name, "epochs": epochs, "mc_samples": samples, "splits": results})
+    return summarise({**head, "splits": results, "peak_memory_mb": peak_memory_mb()})
 
 
 def summarise(result: dict[str, Any]) -> dict[str, Any]:
-    """Add ``mean`` and ``stderr`` (std over splits / sqrt(n), as in the paper's tables)."""
+    """Add ``mean`` and ``stderr`` (std over splits / sqrt(n), as in the paper's tables) of the method's
+    :data:`SUMMARY_KEYS`."""
     results = result["splits"]
-    keys = ("rmse", "ll", "rmse_standard")
+    keys = SUMMARY_KEYS[result.get("method", "mc_dropout")]
     mean = {k: float(np.mean([r[k] for r in results])) for k in keys}
     stderr = {k: float(np.std([r[k] for r in results]) / math.sqrt(len(results))) for k in keys}
     return {**result, "mean": mean, "stderr": stderr}
 
 
+def protocol(result: dict[str, Any]) -> tuple:
+    """What two runs must share for their splits to be merged."""
+    return (result["dataset"], result.get("method", "mc_dropout"), result["epochs"], result["mc_samples"],
+            result.get("adversarial", False))
+
+
 def merge(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
-    """Splits of two runs of one dataset under the same protocol (the new run wins a split run twice)."""
-    if (old["dataset"], old["epochs"], old["mc_samples"]) != (new["dataset"], new["epochs"], new["mc_samples"]):
+    """Splits of two runs of one dataset and method under the same protocol (the new run wins a split run twice)."""
+    if protocol(old) != protocol(new):
         raise DataError(f"cannot merge: {old['dataset']} ran with {old['epochs']} epochs and T = "
                         f"{old['mc_samples']}, the new run with {new['epochs']} and {new['mc_samples']}")
     splits = {r["split"]: r for r in old["splits"]} | {r["split"]: r for r in new["splits"]}
     return summarise({**new, "splits": [splits[i] for i in sorted(splits)]})
 
 
-def summary_table(results: list[dict[str, Any]], n_splits: dict[str, int] | None = None) -> str:
-    """All datasets beside the published 2018 figures (the table of ``reports/uci/README.md``)."""
-    lines = ["| dataset | splits | RMSE (MC) | test LL | RMSE (dropout off) | published RMSE | published LL | "
-             "within 2 SE (LL / RMSE) | CPU time (sum over splits) |", "|---|---|---|---|---|---|---|---|---|"]
-    for r in sorted(results, key=lambda r: r["dataset"]):
-        name, m, s = r["dataset"], r["mean"], r["stderr"]
-        pub = PUBLISHED.get(name)
-        total = (n_splits or {}).get(name, 20)
-
-        def verdict(ours: float, se: float, theirs: float, their_se: float, higher_better: bool) -> str:
-            if (ours > theirs) == higher_better and ours != theirs:
-                return "better"
-            return "yes" if abs(ours - theirs) <= 2 * math.hypot(se, their_se) else "no"
-
-        if pub:
-            cells = [f"{pub[0]:.2f} ± {pub[1]:.2f}", f"{pub[2]:.2f} ± {pub[3]:.2f}",
-                     f"{verdict(m['ll'], s['ll'], pub[2], pub[3], True)} / "
-                     f"{verdict(m['rmse'], s['rmse'], pub[0], pub[1], False)}"]
-        else:
-            cells = ["", "", ""]
-        minutes = sum(x["seconds"] for x in r["splits"]) / 60
-        lines.append(f"| {name} | {len(r['splits'])} of {total} | {m['rmse']:.2f} ± {s['rmse']:.2f} | "
-                     f"{m['ll']:.2f} ± {s['ll']:.2f} | {m['rmse_standard']:.2f} ± {s['rmse_standard']:.2f} | "
-                     + " | ".join(cells) + f" | {minutes:.0f} min |")
-    return "\n".join(lines) + "\n"
+def as_file(data: Any) -> dict[str, Any]:
+    """The contents of a ``<dataset>.json`` as ``{"dataset", "methods": {method: result}}``; a file written before
+    the methods (one MC dropout result) is read as its ``mc_dropout`` entry. A ``DataError`` if it is neither."""
+    try:
+        if "methods" not in data:
+            data = {"dataset": data["dataset"], "methods": {"mc_dropout": {**data, "method": "mc_dropout"}}}
+        for method, result in data["methods"].items():
+            if method not in METHODS or result["dataset"] != data["dataset"]:
+                raise ValueError(method)
+            _ = protocol(result), list(result["splits"]), result["mean"]["ll"]
+    except (ValueError, KeyError, TypeError):
+        raise DataError("not a result of `mcdropout benchmark uci`") from None
+    return data
 
 
-def markdown_table(result: dict[str, Any]) -> str:
-    name, m, s = result["dataset"], result["mean"], result["stderr"]
-    pub = PUBLISHED.get(name)
-    lines = [f"# UCI {name}", "",
-             f"{len(result['splits'])} split(s), {result['epochs']} epochs, T = {result['mc_samples']}.", "",
-             "| | RMSE (MC) | test LL | RMSE (dropout off) |", "|---|---|---|---|",
-             f"| mcdropout | {m['rmse']:.2f} ± {s['rmse']:.2f} | {m['ll']:.2f} ± {s['ll']:.2f} | "
-             f"{m['rmse_standard']:.2f} ± {s['rmse_standard']:.2f} |"]
-    if pub:
-        lines.append(f"| Gal & Ghahramani 2018 grid search | {pub[0]:.2f} ± {pub[1]:.2f} | "
-                     f"{pub[2]:.2f} ± {pub[3]:.2f} | |")
-    return "\n".join(lines) + "\n"
+def with_result(file: dict[str, Any] | None, result: dict[str, Any]) -> dict[str, Any]:
+    """``file`` (:func:`as_file`'s form, or None) with ``result`` as its method's entry; other methods kept."""
+    methods = dict(file["methods"]) if file else {}
+    methods[result["method"]] = result
+    return {"dataset": result["dataset"], "methods": {m: methods[m] for m in METHODS if m in methods}}
+
+
+def read_results(folder: str | Path) -> list[dict[str, Any]]:
+    """Every ``<dataset>.json`` under ``folder`` (subfolders too), the methods of one dataset's files put together
+    (:func:`as_file` form, sorted by dataset). A ``DataError`` names a file that is not a result, or a method of a
+    dataset found in two files."""
+    import json
+
+    files: dict[str, dict[str, Any]] = {}
+    where: dict[tuple[str, str], Path] = {}
+    for path in sorted(Path(folder).rglob("*.json")):
+        try:
+            data = as_file(json.loads(path.read_text(encoding="utf-8")))
+        except (ValueError, UnicodeDecodeError):
+            raise DataError(f"{path}: not a result of `mcdropout benchmark uci`; run it again or move it away") \
+                from None
+        for method, result in data["methods"].items():
+            key = (data["dataset"], method)
+            if key in where:
+                raise DataError(f"{data['dataset']} {method} is in both {where[key]} and {path}; keep one")
+            where[key] = path
+            files[data["dataset"]] = with_result(files.get(data["dataset"]), result)
+    return [files[d] for d in sorted(files)]

@@ -181,30 +181,34 @@ def log_active(params: Params, dataset: str, result: dict[str, Any], section: di
 
 
 def log_uci(params: Params, result: dict[str, Any], started_ms: int) -> str | None:
-    """The UCI benchmark of one dataset on MLflow (experiment ``<prefix>-uci``): a parent run with the mean and
-    standard error over splits, a child run per split with its chosen p and tau, test RMSE and LL."""
+    """One method of the UCI benchmark on one dataset on MLflow (experiment ``<prefix>-uci``): a parent run
+    ``uci-<dataset>-<method>`` with the mean and standard error over splits, a child run per split with its
+    chosen (or learned) hyper-parameters, test RMSE and LL."""
     if not params.mlflow.enabled:
         return None
     try:
         mlc = client(params.mlflow)
         exp = experiment_id(params.mlflow, "uci")
-        tags = {**git_tags(), **process_tags(), "kind": "uci"}
-        parent = mlc.create_run(exp, start_time=started_ms, run_name=f"uci-{result['dataset']}", tags=tags).info.run_id
+        method = result.get("method", "mc_dropout")
+        tags = {**git_tags(), **process_tags(), "kind": "uci", "method": method}
+        name = result["dataset"]
+        parent = mlc.create_run(exp, start_time=started_ms, run_name=f"uci-{name}-{method}", tags=tags).info.run_id
         now = now_ms()
         summary = [_metric(f"{stat}/{key}", value, now) for stat in ("mean", "stderr")
                    for key, value in result[stat].items()]
-        log_batched(mlc, parent, metrics=summary, params={"dataset": result["dataset"], "epochs": result["epochs"],
-                                                          "mc_samples": result["mc_samples"],
+        settings = {k: result[k] for k in ("dataset", "epochs", "mc_samples", "adversarial") if k in result}
+        log_batched(mlc, parent, metrics=summary, params={**settings, "method": method,
                                                           "splits": len(result["splits"])})
         children = {}
         for split in result["splits"]:
             start = now - int(1000 * split.get("seconds", 0))
-            run = mlc.create_run(exp, start_time=start, run_name=f"{result['dataset']}-split{split['split']}",
+            run = mlc.create_run(exp, start_time=start, run_name=f"{name}-{method}-split{split['split']}",
                                  tags={**tags, "mlflow.parentRunId": parent})
             children[str(split["split"])] = run.info.run_id
-            log_batched(mlc, run.info.run_id,
-                        metrics=[_metric(k, split[k], now) for k in ("rmse", "ll", "rmse_standard") if k in split],
-                        params={"split": split["split"], "p": split["p"], "tau": split["tau"]})
+            metrics = [_metric(k, v, now) for k, v in split.items() if k in result["mean"]]  # Concrete's learned p
+            chosen = {k: split[k] for k in ("split", "p", "tau", "lr", "epochs", "members")
+                      if k in split and k not in result["mean"]}
+            log_batched(mlc, run.info.run_id, metrics=metrics, params=chosen)
         end_runs(params, GroupRuns(parent=parent, members=children))
         return parent
     except Exception as exc:

@@ -38,6 +38,7 @@ from torch import nn
 from mcdropout.core.tasks import Task
 from mcdropout.nn.concrete import add_weight_term_gradient, rate_term_gradient
 from mcdropout.nn.stacked import StackedMLP
+from mcdropout.training.adversarial import fgsm
 from mcdropout.training.batches import TensorBatches
 from mcdropout.training.optim import FusedAdamStep
 
@@ -107,12 +108,14 @@ class DropoutRoutine(pl.LightningModule):
         epochs: int = 1,
         epochs_per_step: int | None = None,
         validate: bool = True,
+        adversarial_eps: torch.Tensor | None = None,
     ) -> None:
         """``data_of`` ``[M]`` (long): each member's data set, for per-member data; then ``train_xy`` and
         ``val_xy`` are ``([G, N, in], [G, N])`` stacks and ``train_rows`` / ``val_rows`` ``[G]`` their true row
         counts (default: all ``N``). ``validate=False``: no validation pass at the end of each epoch (the
         history's val columns hold NaN), for callers that read no curves, e.g. the UCI protocol, which chooses
-        on MC log-likelihood after training (the pass was 7-10% of its epochs); early stopping needs it."""
+        on MC log-likelihood after training (the pass was 7-10% of its epochs); early stopping needs it.
+        ``adversarial_eps`` ``[M, in]``: each member adds its loss at inputs moved by that much (``fgsm``)."""
         super().__init__()
         self.net = net
         self.task = task
@@ -125,6 +128,7 @@ class DropoutRoutine(pl.LightningModule):
         self.register_buffer("val_x", val_xy[0], persistent=False)
         self.register_buffer("val_y", val_xy[1], persistent=False)
         self.register_buffer("data_of", data_of, persistent=False)
+        self.register_buffer("adversarial_eps", adversarial_eps, persistent=False)
         if data_of is not None:
             rows = [torch.full((len(d[1]),), d[1].shape[-1]) if r is None else r.long()
                     for d, r in ((train_xy, train_rows), (val_xy, val_rows))]
@@ -282,7 +286,9 @@ class DropoutRoutine(pl.LightningModule):
         out = self.net(x)
         losses = self.task.member_losses(out, y)
         metric = None if self.task.metric_from_loss else self.task.member_metric(out, y, losses).detach()
-        self._epoch_sums.append((losses.detach(), metric, y.shape[-1]))
+        self._epoch_sums.append((losses.detach(), metric, y.shape[-1]))  # the clean loss, as the history shows
+        if (eps := self.adversarial_eps) is not None:
+            losses = losses + self.task.member_losses(self.net(fgsm(self.net, self.task, x, y, eps)), y)
         if self.net.has_concrete:
             k = self.net.leading_concrete
             if k is not None:  # the Concrete objective of those k members alone

@@ -254,6 +254,7 @@ def fit_members_on(
     validate: bool = True,
     member_stats: Sequence[dict[str, list[float]]] | None = None,
     start: Sequence[MLP] | None = None,
+    adversarial_eps: torch.Tensor | None = None,
 ) -> FitResult | None:
     """:func:`fit_members` with data of each member's own: member ``i`` trains on ``data[data_of[i]]["train"]``
     (mini-batches of its own shuffle of those rows) and validates on ``data[data_of[i]]["val"]``; the data sets
@@ -261,7 +262,9 @@ def fit_members_on(
     the data come as the members should see them (``member_stats``: the standardisation each member's model
     holds, when the data were standardised). ``validate=False``: no validation pass each epoch (the
     history's val columns are NaN; see :class:`~mcdropout.training.routine.DropoutRoutine`). ``start``: a network
-    per member to go on from (a warm start; their weights are copied, not changed), instead of its seed's."""
+    per member to go on from (a warm start; their weights are copied, not changed), instead of its seed's.
+    ``adversarial_eps`` ``[M, in]``: adversarial training (:mod:`~mcdropout.training.adversarial`), member ``i``'s
+    inputs moved by up to ``adversarial_eps[i]``."""
     task = get_task(task)
     if len(data_of) != len(members) or not all(0 <= d < len(data) for d in data_of):
         raise ValueError(f"data_of: one index into the {len(data)} data sets per member ({len(members)})")
@@ -284,7 +287,7 @@ def fit_members_on(
     (tx, ty, tn), (vx, vy, vn) = stack("train"), stack("val")
     return _fit(task, kwargs, members, params, progress, label, global_seed, (tx, ty), (vx, vy),
                 validate=validate, member_stats=member_stats, start=start, data_of=torch.tensor(list(data_of)),
-                train_rows=tn, val_rows=vn)
+                train_rows=tn, val_rows=vn, adversarial_eps=adversarial_eps)
 
 
 @contextmanager

@@ -1,0 +1,180 @@
+"""Deep ensembles and Concrete dropout on the UCI splits: the other two columns of the research table.
+
+Both use the heteroscedastic head (:class:`~mcdropout.core.tasks.HeteroscedasticRegression`: a mean and a
+variance ``softplus(s) + 1e-6`` per input, trained on the Gaussian NLL), the network of the MC dropout protocol
+(one hidden layer of ``n_hidden`` ReLU units), and the same standardisation (inputs and target on the training
+split). All requested splits train as one batched model, each member on its own split's rows.
+
+``deep_ensemble`` (Lakshminarayanan, Pritzel & Blundell 2017, UCI setting): M = 5 networks per split from
+different random initial weights, no dropout, Adam, mini-batches of 100, optionally adversarial training
+(:mod:`~mcdropout.training.adversarial`, eps = 1% of each input's range on the training split). The paper fixes the
+learning rate (0.1) and the epochs (40; ``n_epochs.txt``); here they are chosen per split by validation
+log-likelihood from a grid that holds the paper's pair (:func:`ensemble_grid`), the rule by which MC dropout
+chooses p and tau: the paper's pair alone gave a validation log-likelihood of -3.7 on yacht against -1.46 at 0.01.
+The prediction is the Gaussian with the mixture's mean and variance (the paper's rule; the exact mixture's
+log-likelihood is kept as ``ll_mixture``).
+
+``concrete`` (Gal, Hron & Kendall 2017): one network per split whose hidden dropout rate is learned (starting at
+0.1, relaxation temperature ``model.concrete.temperature``), prior length scale 1e-2 as in the MC dropout protocol,
+the same epochs, Adam and batches as that protocol, on the whole training split. The prediction is the mixture of
+the T MC passes' Gaussians; its log-likelihood is the MC dropout protocol's, each pass with its own variance.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import torch
+
+from mcdropout.core.config import Params
+from mcdropout.core.tasks import HeteroscedasticRegression
+from mcdropout.data.sources import UCIDataset
+from mcdropout.inference.sampling import predict_mc, predict_standard
+from mcdropout.nn.members import Member
+from mcdropout.nn.model import MLP
+from mcdropout.scoring.metrics import gaussian_mixture, gaussian_nll, mixture_log_likelihood
+from mcdropout.study.uci_splits import Norm, inputs, norm_of, sayer, standardised
+from mcdropout.training.adversarial import input_ranges
+from mcdropout.training.train import fit_members_on
+
+HEAD = HeteroscedasticRegression()
+ENSEMBLE_SIZE = 5
+ENSEMBLE_LRS = (0.1, 0.01, 0.001)  # the paper's "fixed learning rate of 0.1" (section 3.5) and two smaller
+ENSEMBLE_LONGER = 10  # the grid's other epochs: this many times the paper's
+ENSEMBLE_BATCH = 100
+ADVERSARIAL_FRACTION = 0.01  # eps: this fraction of each input's range
+CONCRETE_START_P = 0.1
+LENGTH_SCALE = 1e-2  # the prior length scale of the MC dropout protocol (study.uci)
+
+
+def _splits(ds: UCIDataset, chosen: list[int]) -> list[tuple[Any, Any, Any]]:
+    """Per split: its standardisation, standardised training split, and raw test rows (x, y float64)."""
+    out = []
+    for i in chosen:
+        train_idx, test_idx = ds.split(i)
+        x, y = ds.x[train_idx], ds.y[train_idx].astype(np.float64)
+        norm = norm_of(x, y)
+        out.append((norm, standardised(x, y, norm), (ds.x[test_idx], ds.y[test_idx].astype(np.float64))))
+    return out
+
+
+def _heads(outputs: torch.Tensor, norm: Norm) -> tuple[np.ndarray, np.ndarray]:
+    """Outputs ``[..., N, 2]`` of the head to means and variances in the target's units (float64)."""
+    ym, ys = norm[2], norm[3]
+    means = outputs[..., 0].double().cpu().numpy() * ys + ym
+    return means, HEAD.link_variance(outputs) * ys**2
+
+
+def ensemble_scores(models: list[MLP], x: np.ndarray, y: np.ndarray, norm: Norm) -> dict[str, float]:
+    """Test RMSE of the mixture's mean, the log-likelihood of the Gaussian with the mixture's mean and variance
+    (the paper's), the exact mixture's, and the mean aleatoric and epistemic variances."""
+    xt = inputs(x, norm)
+    means, variances = _heads(torch.stack([predict_standard(m, xt) for m in models]), norm)  # [M, N] each
+    mean, var, aleatoric = gaussian_mixture(means, variances)
+    return {"rmse": float(np.sqrt(np.mean((y - mean) ** 2))), "ll": -gaussian_nll(y, mean, np.sqrt(var)),
+            "ll_mixture": float(np.mean(mixture_log_likelihood(y, means, variances))),
+            "aleatoric_var": float(np.mean(aleatoric)), "epistemic_var": float(np.mean(var - aleatoric))}
+
+
+def concrete_scores(model: MLP, x: np.ndarray, y: np.ndarray, norm: Norm, samples: int, seed: int) -> dict[str, float]:
+    """Test RMSE of the MC mean and the log-likelihood of the mixture of the T passes' Gaussians."""
+    means, variances = _heads(predict_mc(model, inputs(x, norm), samples, seed=seed), norm)  # [T, N] each
+    mean, var, aleatoric = gaussian_mixture(means, variances)
+    return {"rmse": float(np.sqrt(np.mean((y - mean) ** 2))),
+            "ll": float(np.mean(mixture_log_likelihood(y, means, variances))),
+            "aleatoric_var": float(np.mean(aleatoric)), "epistemic_var": float(np.mean(var - aleatoric))}
+
+
+def _fit(ds: UCIDataset, data: list, members: list[Member], data_of: list[int], params: Params, epochs: int,
+         label: str, progress: bool, **extra) -> Any:
+    """The members as one batched model, each on its split's training rows (no validation pass: nothing is
+    chosen during training)."""
+    dummy = [{"train": d, "val": d} for d in data]  # validate=False: the val rows are never read
+    return fit_members_on(HEAD, dummy, data_of, members, params, progress=progress, label=label,
+                          global_seed=members[0].seed, validate=False, **extra)
+
+
+def _ensembles(ds: UCIDataset, chosen: list[int], train: list, params: Params, lr: float, epochs: int,
+               adversarial: bool, members: int, progress: bool) -> list[list[MLP]]:
+    """Per split, its ``members`` networks trained at ``lr`` for ``epochs`` on ``train`` (standardised splits),
+    all splits' members as one batched model."""
+    params = params.override(**{"model.hidden": [ds.n_hidden], "model.input_p": 0.0, "train.epochs": epochs,
+                                "train.batch_size": ENSEMBLE_BATCH, "train.lr": lr, "train.weight_decay": 0.0})
+    todo = [Member(0.0, seed=1000 * i + m, input_p=0.0) for i in chosen for m in range(members)]
+    data_of = [s for s in range(len(chosen)) for _ in range(members)]
+    eps = None
+    if adversarial:  # per member: 1% of each standardised input's range on its split's training rows
+        ranges = torch.stack([input_ranges(torch.from_numpy(t.x)) for t in train])
+        eps = ADVERSARIAL_FRACTION * ranges[torch.tensor(data_of)]
+    fit = _fit(ds, train, todo, data_of, params, epochs, f"{ds.name} deep ensembles, lr {lr:g}, {epochs} epochs "
+               f"({len(chosen)} x {members} members)", progress, adversarial_eps=eps)
+    return [fit.models[s * members:(s + 1) * members] for s in range(len(chosen))]
+
+
+def ensemble_grid(epochs: int) -> list[tuple[float, int]]:
+    """The (learning rate, epochs) pairs an ensemble chooses from: the paper's 0.1 and 40 (``epochs``) among them."""
+    return [(lr, e) for lr in ENSEMBLE_LRS for e in (epochs, ENSEMBLE_LONGER * epochs)]
+
+
+def run_ensemble_splits(ds: UCIDataset, chosen: list[int], epochs: int, samples: int, params: Params,
+                        progress: bool = False, adversarial: bool = False,
+                        members: int = ENSEMBLE_SIZE) -> list[dict[str, Any]]:
+    """Deep ensembles on the splits ``chosen``, all at once (``samples`` is unused: the prediction is exact).
+
+    As the MC dropout protocol chooses p and tau: each (learning rate, epochs) of :func:`ensemble_grid` trains on
+    the first 80% of a split's training rows; the pair with the best validation log-likelihood (last 20%) is
+    retrained on the whole training split, and tested."""
+    start = time.perf_counter()
+    say = sayer(progress, ds.name, start)
+    rows = []
+    for i in chosen:
+        train_idx, test_idx = ds.split(i)
+        x, y = ds.x[train_idx], ds.y[train_idx].astype(np.float64)
+        rows.append((x, y, int(round(0.8 * len(train_idx))), (ds.x[test_idx], ds.y[test_idx].astype(np.float64))))
+    norms = [norm_of(x[:cut], y[:cut]) for x, y, cut, _ in rows]
+    grid = ensemble_grid(epochs)
+    val = np.zeros((len(chosen), len(grid)))
+    for g, (lr, e) in enumerate(grid):
+        say(f"grid point {g + 1} of {len(grid)}: lr {lr:g}, {e} epochs")
+        nets = _ensembles(ds, chosen, [standardised(x[:cut], y[:cut], n) for (x, y, cut, _), n in zip(rows, norms)],
+                          params, lr, e, adversarial, members, progress)
+        for s, ((x, y, cut, _), n) in enumerate(zip(rows, norms)):
+            val[s, g] = ensemble_scores(nets[s], x[cut:], y[cut:], n)["ll"]
+    best = val.argmax(axis=1)
+    norms = [norm_of(x, y) for x, y, _, _ in rows]
+    out: dict[int, dict[str, Any]] = {}
+    for g in sorted(set(best.tolist())):  # the splits that chose grid point g retrain together
+        these = [s for s in range(len(chosen)) if best[s] == g]
+        lr, e = grid[g]
+        say(f"retraining {len(these)} split(s) at lr {lr:g}, {e} epochs on their whole training splits")
+        nets = _ensembles(ds, [chosen[s] for s in these], [standardised(rows[s][0], rows[s][1], norms[s])
+                                                           for s in these], params, lr, e, adversarial, members,
+                          progress)
+        for s, models in zip(these, nets):
+            x, y = rows[s][3]
+            out[s] = {"split": chosen[s], **ensemble_scores(models, x, y, norms[s]), "lr": lr, "epochs": e,
+                      "members": members, "adversarial": adversarial}
+    seconds = (time.perf_counter() - start) / len(chosen)
+    return [{**out[s], "seconds": seconds} for s in range(len(chosen))]
+
+
+def run_concrete_splits(ds: UCIDataset, chosen: list[int], epochs: int, samples: int, params: Params,
+                        progress: bool = False) -> list[dict[str, Any]]:
+    """Concrete dropout with the heteroscedastic head on the splits ``chosen``, all at once."""
+    start = time.perf_counter()
+    splits = _splits(ds, chosen)
+    params = params.override(**{"model.hidden": [ds.n_hidden], "model.input_p": 0.0, "train.epochs": epochs,
+                                "train.batch_size": 128, "train.lr": 1e-3, "train.weight_decay": 0.0,
+                                "model.concrete.length_scale": LENGTH_SCALE})
+    todo = [Member(CONCRETE_START_P, seed=i, input_p=0.0, dropout="concrete") for i in chosen]
+    fit = _fit(ds, [train for _, train, _ in splits], todo, list(range(len(chosen))), params, epochs,
+               f"{ds.name} concrete ({len(chosen)} members)", progress)
+    out = []
+    for s, (i, (norm, _, (x, y))) in enumerate(zip(chosen, splits)):
+        model = fit.models[s]
+        scores = concrete_scores(model, x, y, norm, samples, seed=i)
+        out.append({"split": i, **scores, "p": model.learned_p[0]})
+    seconds = (time.perf_counter() - start) / len(chosen)
+    return [{**r, "seconds": seconds} for r in out]

@@ -1,0 +1,206 @@
+"""The UCI research table: every method on every dataset beside the published figures.
+
+Published figures (mean, standard error), each checked against its source (docs/uci.md says where):
+
+* ``GAL_2016``: Gal & Ghahramani (2016), Table 1, MC dropout (the October 2016 arXiv text, whose "+-" is the
+  standard error; its protein SE divides by sqrt(20) though protein has 5 splits).
+* ``GRID_2018``: the 2018 grid search of yaringal/DropoutUncertaintyExps (commit 6eb4497), from its logs
+  ``UCI_Datasets/<dataset>/results/log_100_xepochs_1_hidden_layers.txt`` rather than its readme, which rounds
+  some values down and prints energy's RMSE SE as 0.06: that is the dropout-off RMSE's SE; the MC RMSE's is 0.0135.
+* ``ENSEMBLE_2017``: Lakshminarayanan et al. (2017), Table 1, deep ensembles (their "ML-5": no adversarial
+  training), LL = -NLL. The paper does not say what "+-" is; its spreads are those of a standard deviation over
+  splits (its MC dropout column copies Gal & Ghahramani's standard deviations), so the SE here is that / sqrt(n).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from typing import Any
+
+import numpy as np
+
+Figure = tuple[float, float, float, float]  # rmse, rmse SE, ll, ll SE
+
+GAL_2016: dict[str, Figure] = {
+    "bostonHousing": (2.97, 0.19, -2.46, 0.06), "concrete": (5.23, 0.12, -3.04, 0.02),
+    "energy": (1.66, 0.04, -1.99, 0.02), "kin8nm": (0.10, 0.00, 0.95, 0.01),
+    "naval-propulsion-plant": (0.01, 0.00, 3.80, 0.01), "power-plant": (4.02, 0.04, -2.80, 0.01),
+    "protein-tertiary-structure": (4.36, 0.01, -2.89, 0.00), "yacht": (1.11, 0.09, -1.55, 0.03),
+}
+GRID_2018: dict[str, Figure] = {
+    "bostonHousing": (2.9036, 0.1768, -2.4019, 0.0417), "concrete": (4.8265, 0.1605, -2.9367, 0.0248),
+    "energy": (0.5389, 0.0135, -1.2115, 0.0053), "kin8nm": (0.0789, 0.0006, 1.1364, 0.0066),
+    "naval-propulsion-plant": (0.000743, 0.000046, 4.4495, 0.0022), "power-plant": (4.0142, 0.0368, -2.8078, 0.0086),
+    "protein-tertiary-structure": (4.2742, 0.0209, -2.8713, 0.0015), "yacht": (0.6663, 0.0486, -1.2501, 0.0153),
+}
+_ENSEMBLE_SD = {  # rmse, its SD, ll, its SD as printed; splits
+    "bostonHousing": (3.28, 1.00, -2.41, 0.25, 20), "concrete": (6.03, 0.58, -3.06, 0.18, 20),
+    "energy": (2.09, 0.29, -1.38, 0.22, 20), "kin8nm": (0.09, 0.00, 1.20, 0.02, 20),
+    "naval-propulsion-plant": (0.00, 0.00, 5.63, 0.05, 20), "power-plant": (4.11, 0.17, -2.79, 0.04, 20),
+    "protein-tertiary-structure": (4.71, 0.06, -2.83, 0.02, 5), "yacht": (1.58, 0.48, -1.18, 0.21, 20),
+}
+ENSEMBLE_2017: dict[str, Figure] = {k: (r, rs / math.sqrt(n), ll, ls / math.sqrt(n))
+                                    for k, (r, rs, ll, ls, n) in _ENSEMBLE_SD.items()}
+# What each method is held against: MC dropout and Concrete dropout (which its paper says matches hand-tuned
+# dropout on UCI; its own per-dataset figures were out of reach) against the 2018 grid search.
+REFERENCE = {"mc_dropout": GRID_2018, "concrete": GRID_2018, "deep_ensemble": ENSEMBLE_2017}
+LABELS = {"mc_dropout": "MC dropout", "concrete": "Concrete", "deep_ensemble": "deep ensemble"}
+
+
+def _pm(mean: float, se: float, digits: int = 2) -> str:
+    return f"{mean:.{digits}f} ± {se:.{digits}f}"
+
+
+def _digits(value: float) -> int:
+    """Decimals that show a value's leading digits (naval's RMSE is about 1e-3)."""
+    return 2 if value == 0 or abs(value) >= 0.1 else min(6, 1 - math.floor(math.log10(abs(value))))
+
+
+def verdict(ours: float, se: float, theirs: float, their_se: float, higher_better: bool) -> str:
+    """"better" where ours beats theirs at all, "yes" within 2 combined standard errors, "no" otherwise."""
+    if (ours > theirs) == higher_better and ours != theirs:
+        return "better"
+    return "yes" if abs(ours - theirs) <= 2 * math.hypot(se, their_se) else "no"
+
+
+def paired(a: dict[str, Any], b: dict[str, Any], key: str = "ll") -> dict[str, Any] | None:
+    """``a - b`` split by split over the splits both ran: mean, standard error, n, and the verdict at 2 SE."""
+    theirs = {r["split"]: r[key] for r in b["splits"]}
+    diffs = np.array([r[key] - theirs[r["split"]] for r in a["splits"] if r["split"] in theirs])
+    if len(diffs) < 2:
+        return None
+    mean, se = float(diffs.mean()), float(diffs.std(ddof=1) / math.sqrt(len(diffs)))
+    text = "no clear difference" if abs(mean) <= 2 * se else ("first higher" if mean > 0 else "second higher")
+    return {"mean": mean, "se": se, "n": len(diffs), "verdict": text}
+
+
+def edges(result: dict[str, Any]) -> list[str]:
+    """The chosen hyper-parameters that sit at an end of their grid in most splits, as "p low 12/20"."""
+    out = []
+    for name, grid in result.get("grid", {}).items():
+        values = [r[name] for r in result["splits"] if name in r]
+        for end, label in ((min(grid), "low"), (max(grid), "high")):
+            n = sum(math.isclose(v, end) for v in values)
+            if values and len(grid) > 1 and n > len(values) / 2:
+                out.append(f"{name} {label} {n}/{len(values)}")
+    return out
+
+
+def _mode(values: list[float]) -> str:
+    value, n = Counter(values).most_common(1)[0]
+    return f"{value:g} ({n}/{len(values)})"
+
+
+def summary_table(files: list[dict[str, Any]], n_splits: dict[str, int] | None = None) -> str:
+    """The tables of ``reports/uci/README.md`` from the ``<dataset>.json`` files (:func:`~mcdropout.study.uci.as_file`
+    form): test log-likelihood, RMSE, and time, memory and chosen hyper-parameters."""
+    files = sorted(files, key=lambda f: f["dataset"])
+    methods = [m for m in LABELS if any(m in f["methods"] for f in files)]
+    ll = ["| dataset | " + " | ".join(f"{LABELS[m]} LL" for m in methods)
+          + " | MC dropout − ensemble (paired) | Gal 2016 | grid 2018 | ensembles 2017 | vs published |",
+          "|---|" + "---|" * (len(methods) + 5)]
+    rmse = ["| dataset | " + " | ".join(f"{LABELS[m]} RMSE" for m in methods) + " | Gal 2016 | grid 2018 | "
+            "ensembles 2017 | vs published |", "|---|" + "---|" * (len(methods) + 4)]
+    cost = ["| dataset | method | splits | CPU time (sum over splits) | peak memory | chosen (most splits) | "
+            "at a grid end in most splits |", "|---|---|---|---|---|---|---|"]
+    for f in files:
+        name, runs = f["dataset"], f["methods"]
+        cells, verdicts, rcells, rverdicts = [], [], [], []
+        for m in methods:
+            r = runs.get(m)
+            if r is None:
+                cells.append("–")
+                rcells.append("–")
+                continue
+            total = (n_splits or {}).get(name)
+            count = f" ({len(r['splits'])}{f'/{total}' if total else ''})"
+            cells.append(_pm(r["mean"]["ll"], r["stderr"]["ll"]) + count)
+            d = _digits(r["mean"]["rmse"])
+            rcells.append(_pm(r["mean"]["rmse"], r["stderr"]["rmse"], d))
+            ref = REFERENCE[m].get(name)
+            if ref:
+                verdicts.append(f"{LABELS[m]}: {verdict(r['mean']['ll'], r['stderr']['ll'], ref[2], ref[3], True)}")
+                rverdicts.append(f"{LABELS[m]}: "
+                                 f"{verdict(r['mean']['rmse'], r['stderr']['rmse'], ref[0], ref[1], False)}")
+            chosen = ", ".join(f"{k} {_mode([s[k] for s in r['splits']])}" for k in ("p", "tau", "lr", "epochs")
+                               if k in r["splits"][0] and (k != "p" or m == "mc_dropout"))
+            if m == "concrete":
+                chosen = f"learned p {r['mean']['p']:.3f} ± {r['stderr']['p']:.3f}"
+            memory = f"{r['peak_memory_mb']:.0f} MB" if "peak_memory_mb" in r else "–"
+            cost.append(f"| {name} | {LABELS[m]} | {len(r['splits'])} | "
+                        f"{sum(s['seconds'] for s in r['splits']) / 60:.1f} min | {memory} | {chosen} | "
+                        f"{', '.join(edges(r)) or '–'} |")
+        diff = paired(runs["mc_dropout"], runs["deep_ensemble"]) \
+            if "mc_dropout" in runs and "deep_ensemble" in runs else None
+        diff_cell = "–" if diff is None else (
+            f"{diff['mean']:+.2f} ± {diff['se']:.2f} ({diff['n']}): " + diff["verdict"]
+            .replace("first higher", "MC dropout better").replace("second higher", "ensemble better"))
+        pubs = [src.get(name) for src in (GAL_2016, GRID_2018, ENSEMBLE_2017)]
+        ll.append(f"| {name} | " + " | ".join(cells) + f" | {diff_cell} | "
+                  + " | ".join("–" if p is None else _pm(p[2], p[3]) for p in pubs)
+                  + f" | {'; '.join(verdicts) or '–'} |")
+        rmse.append(f"| {name} | " + " | ".join(rcells) + " | "
+                    + " | ".join("–" if p is None else _pm(p[0], p[1], _digits(p[0] or 1e-3)) for p in pubs)
+                    + f" | {'; '.join(rverdicts) or '–'} |")
+    return "\n".join(["Test log-likelihood (mean ± standard error over splits; splits run in brackets):", "",
+                      *ll, "", "Test RMSE:", "", *rmse, "", "Cost and choices:", "", *cost]) + "\n"
+
+
+def markdown_table(file: dict[str, Any]) -> str:
+    """One dataset's methods beside the published figures (``<dataset>.md``)."""
+    name = file["dataset"]
+    lines = [f"# UCI {name}", "", "| | splits | epochs | T | RMSE | test LL |", "|---|---|---|---|---|---|"]
+    for m, r in file["methods"].items():
+        d = _digits(r["mean"]["rmse"])
+        lines.append(f"| {LABELS[m]} (mcdropout) | {len(r['splits'])} | {r['epochs']} | {r['mc_samples']} | "
+                     f"{_pm(r['mean']['rmse'], r['stderr']['rmse'], d)} | {_pm(r['mean']['ll'], r['stderr']['ll'])} |")
+    for label, src in (("Gal & Ghahramani 2016", GAL_2016), ("Gal 2018 grid search", GRID_2018),
+                       ("Lakshminarayanan et al. 2017", ENSEMBLE_2017)):
+        if name in src:
+            p = src[name]
+            lines.append(f"| {label} | | | | {_pm(p[0], p[1], _digits(p[0] or 1e-3))} | {_pm(p[2], p[3])} |")
+    return "\n".join(lines) + "\n"
+
+
+def findings(files: list[dict[str, Any]]) -> list[str]:
+    """Sentences computed from the table: each method against its published figures, MC dropout against the
+    ensemble split by split, and the choices at an end of their grid."""
+    out = []
+    for m, label in LABELS.items():
+        rows = [(f["dataset"], f["methods"][m]) for f in files if m in f["methods"]]
+        rows = [(d, r, REFERENCE[m][d]) for d, r in rows if d in REFERENCE[m]]
+        if not rows:
+            continue
+        verdicts = {d: verdict(r["mean"]["ll"], r["stderr"]["ll"], ref[2], ref[3], True) for d, r, ref in rows}
+        held = [d for d, v in verdicts.items() if v != "no"]
+        source = "the 2018 grid search" if REFERENCE[m] is GRID_2018 else "Lakshminarayanan et al. (2017)"
+        missed = [d for d, v in verdicts.items() if v == "no"]
+        out.append(f"{label}: test LL within 2 standard errors of {source} or better on {len(held)} of "
+                   f"{len(rows)} datasets (better on {sum(v == 'better' for v in verdicts.values())})"
+                   + (f"; below it on {', '.join(missed)}." if missed else "."))
+    pairs = [(f["dataset"], paired(f["methods"]["mc_dropout"], f["methods"]["deep_ensemble"])) for f in files
+             if "mc_dropout" in f["methods"] and "deep_ensemble" in f["methods"]]
+    pairs = [(d, p) for d, p in pairs if p is not None]
+    if pairs:
+        groups = {v: [d for d, p in pairs if p["verdict"] == v] for v in ("first higher", "second higher",
+                                                                          "no clear difference")}
+        out.append("MC dropout minus deep ensemble, test LL split by split on the same splits (2 SE): MC dropout "
+                   f"higher on {', '.join(groups['first higher']) or 'none'}; the ensemble higher on "
+                   f"{', '.join(groups['second higher']) or 'none'}; no clear difference on "
+                   f"{', '.join(groups['no clear difference']) or 'none'}.")
+    flagged = [f"{f['dataset']} {LABELS[m]} ({', '.join(edges(r))})" for f in files for m, r in f["methods"].items()
+               if edges(r)]
+    if flagged:
+        out.append("Chosen at an end of its grid in most splits (the optimum may lie beyond it): "
+                   + "; ".join(flagged) + ".")
+    return out
+
+
+def readme(files: list[dict[str, Any]]) -> str:
+    """``reports/uci/README.md``: the findings and the tables."""
+    return "\n".join(["# The UCI regression benchmark: MC dropout, Concrete dropout and deep ensembles", "",
+                      "Written by `mcdropout benchmark uci-table` from the `<dataset>.json` files beside it; how "
+                      "each method runs and where each published figure comes from: [docs/uci.md]"
+                      "(../../docs/uci.md).", "", *[f"- {s}" for s in findings(files)], "",
+                      summary_table(files)])
