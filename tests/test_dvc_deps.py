@@ -76,3 +76,18 @@ def test_mlflow_is_imported_only_by_the_tracking_subpackage():
             if any(n == "mlflow" or n.startswith("mlflow.") for n in names):
                 found.append(path.relative_to(PACKAGE).as_posix())
     assert found and all(f.startswith("tracking/") for f in found), sorted(set(found))
+
+
+def test_the_uci_benchmark_pipeline_depends_on_what_its_commands_import():
+    """benchmarks/uci/dvc.yaml: `benchmark uci` runs the protocol on a data folder, `benchmark uci-table` reads the
+    runs; both stages run at the root (wdir) and their code deps are the import closure of what they call."""
+    graph = import_graph()
+    stages = yaml.safe_load((ROOT / "benchmarks" / "uci" / "dvc.yaml").read_text())["stages"]
+    entries = {"run": ["mcdropout.study.uci", "mcdropout.data.sources"],
+               "table": ["mcdropout.study.uci", "mcdropout.study.uci_table"]}
+    assert set(stages) == set(entries)
+    for name, stage in stages.items():
+        assert stage["wdir"] == "../.."
+        assert set(entries[name]) <= graph["mcdropout.cli.benchmark"]
+        declared = {Path(d).relative_to("src/mcdropout").as_posix() for d in stage["deps"] if d.startswith("src/")}
+        assert declared == subpackages(closure(graph, entries[name])), name
