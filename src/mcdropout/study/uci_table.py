@@ -18,7 +18,7 @@ import math
 from collections import Counter
 from typing import Any
 
-import numpy as np
+from mcdropout.scoring.stats import BETTER, UNCLEAR, WORSE, Paired, Z, paired
 
 Figure = tuple[float, float, float, float]  # rmse, rmse SE, ll, ll SE
 
@@ -46,6 +46,7 @@ ENSEMBLE_2017: dict[str, Figure] = {k: (r, rs / math.sqrt(n), ll, ls / math.sqrt
 # dropout on UCI; its own per-dataset figures were out of reach) against the 2018 grid search.
 REFERENCE = {"mc_dropout": GRID_2018, "concrete": GRID_2018, "deep_ensemble": ENSEMBLE_2017}
 LABELS = {"mc_dropout": "MC dropout", "concrete": "Concrete", "deep_ensemble": "deep ensemble"}
+PAIRED_WORDS = {BETTER: "MC dropout better", WORSE: "ensemble better", UNCLEAR: UNCLEAR}
 
 
 def _pm(mean: float, se: float, digits: int = 2) -> str:
@@ -58,21 +59,21 @@ def _digits(value: float) -> int:
 
 
 def verdict(ours: float, se: float, theirs: float, their_se: float, higher_better: bool) -> str:
-    """"better" where ours beats theirs at all, "yes" within 2 combined standard errors, "no" otherwise."""
-    if (ours > theirs) == higher_better and ours != theirs:
-        return "better"
-    return "yes" if abs(ours - theirs) <= 2 * math.hypot(se, their_se) else "no"
+    """"within 2 SE" where the two means lie within 2 combined standard errors of each other; beyond that,
+    "better" or "below" (published figures are not paired with ours: the SEs combine as independent)."""
+    if abs(ours - theirs) <= Z * math.hypot(se, their_se):
+        return "within 2 SE"
+    return "better" if (ours > theirs) == higher_better else "below"
 
 
-def paired(a: dict[str, Any], b: dict[str, Any], key: str = "ll") -> dict[str, Any] | None:
-    """``a - b`` split by split over the splits both ran: mean, standard error, n, and the verdict at 2 SE."""
-    theirs = {r["split"]: r[key] for r in b["splits"]}
-    diffs = np.array([r[key] - theirs[r["split"]] for r in a["splits"] if r["split"] in theirs])
-    if len(diffs) < 2:
+def paired_ll(a: dict[str, Any], b: dict[str, Any]) -> Paired | None:
+    """Test LL of method ``a`` minus method ``b`` over the splits both ran (:func:`~mcdropout.scoring.stats.paired`:
+    2 SE); None with fewer than two such splits."""
+    theirs = {r["split"]: r["ll"] for r in b["splits"]}
+    both = [r for r in a["splits"] if r["split"] in theirs]
+    if len(both) < 2:
         return None
-    mean, se = float(diffs.mean()), float(diffs.std(ddof=1) / math.sqrt(len(diffs)))
-    text = "no clear difference" if abs(mean) <= 2 * se else ("first higher" if mean > 0 else "second higher")
-    return {"mean": mean, "se": se, "n": len(diffs), "verdict": text}
+    return paired([r["ll"] for r in both], [theirs[r["split"]] for r in both], lower_is_better=False)
 
 
 def edges(result: dict[str, Any]) -> list[str]:
@@ -102,7 +103,7 @@ def summary_table(files: list[dict[str, Any]], n_splits: dict[str, int] | None =
           "|---|" + "---|" * (len(methods) + 5)]
     rmse = ["| dataset | " + " | ".join(f"{LABELS[m]} RMSE" for m in methods) + " | Gal 2016 | grid 2018 | "
             "ensembles 2017 | vs published |", "|---|" + "---|" * (len(methods) + 4)]
-    cost = ["| dataset | method | splits | CPU time (sum over splits) | peak memory | chosen (most splits) | "
+    cost = ["| dataset | method | splits | time (its splits) | peak memory | chosen (most splits) | "
             "at a grid end in most splits |", "|---|---|---|---|---|---|---|"]
     for f in files:
         name, runs = f["dataset"], f["methods"]
@@ -131,11 +132,10 @@ def summary_table(files: list[dict[str, Any]], n_splits: dict[str, int] | None =
             cost.append(f"| {name} | {LABELS[m]} | {len(r['splits'])} | "
                         f"{sum(s['seconds'] for s in r['splits']) / 60:.1f} min | {memory} | {chosen} | "
                         f"{', '.join(edges(r)) or '–'} |")
-        diff = paired(runs["mc_dropout"], runs["deep_ensemble"]) \
+        diff = paired_ll(runs["mc_dropout"], runs["deep_ensemble"]) \
             if "mc_dropout" in runs and "deep_ensemble" in runs else None
-        diff_cell = "–" if diff is None else (
-            f"{diff['mean']:+.2f} ± {diff['se']:.2f} ({diff['n']}): " + diff["verdict"]
-            .replace("first higher", "MC dropout better").replace("second higher", "ensemble better"))
+        diff_cell = "–" if diff is None else (f"{diff.diff:+.2f} ± {diff.se:.2f} ({diff.n}): "
+                                              + PAIRED_WORDS[diff.verdict])
         pubs = [src.get(name) for src in (GAL_2016, GRID_2018, ENSEMBLE_2017)]
         ll.append(f"| {name} | " + " | ".join(cells) + f" | {diff_cell} | "
                   + " | ".join("–" if p is None else _pm(p[2], p[3]) for p in pubs)
@@ -173,22 +173,22 @@ def findings(files: list[dict[str, Any]]) -> list[str]:
         if not rows:
             continue
         verdicts = {d: verdict(r["mean"]["ll"], r["stderr"]["ll"], ref[2], ref[3], True) for d, r, ref in rows}
-        held = [d for d, v in verdicts.items() if v != "no"]
+        held = [d for d, v in verdicts.items() if v != "below"]
         source = "the 2018 grid search" if REFERENCE[m] is GRID_2018 else "Lakshminarayanan et al. (2017)"
-        missed = [d for d, v in verdicts.items() if v == "no"]
+        missed = [d for d, v in verdicts.items() if v == "below"]
+        better = sum(v == "better" for v in verdicts.values())
         out.append(f"{label}: test LL within 2 standard errors of {source} or better on {len(held)} of "
-                   f"{len(rows)} datasets (better on {sum(v == 'better' for v in verdicts.values())})"
+                   f"{len(rows)} datasets (better beyond 2 standard errors on {better})"
                    + (f"; below it on {', '.join(missed)}." if missed else "."))
-    pairs = [(f["dataset"], paired(f["methods"]["mc_dropout"], f["methods"]["deep_ensemble"])) for f in files
+    pairs = [(f["dataset"], paired_ll(f["methods"]["mc_dropout"], f["methods"]["deep_ensemble"])) for f in files
              if "mc_dropout" in f["methods"] and "deep_ensemble" in f["methods"]]
     pairs = [(d, p) for d, p in pairs if p is not None]
     if pairs:
-        groups = {v: [d for d, p in pairs if p["verdict"] == v] for v in ("first higher", "second higher",
-                                                                          "no clear difference")}
+        groups = {v: [d for d, p in pairs if p.verdict == v] for v in (BETTER, WORSE, UNCLEAR)}
         out.append("MC dropout minus deep ensemble, test LL split by split on the same splits (2 SE): MC dropout "
-                   f"higher on {', '.join(groups['first higher']) or 'none'}; the ensemble higher on "
-                   f"{', '.join(groups['second higher']) or 'none'}; no clear difference on "
-                   f"{', '.join(groups['no clear difference']) or 'none'}.")
+                   f"higher on {', '.join(groups[BETTER]) or 'none'}; the ensemble higher on "
+                   f"{', '.join(groups[WORSE]) or 'none'}; no clear difference on "
+                   f"{', '.join(groups[UNCLEAR]) or 'none'}.")
     flagged = [f"{f['dataset']} {LABELS[m]} ({', '.join(edges(r))})" for f in files for m, r in f["methods"].items()
                if edges(r)]
     if flagged:

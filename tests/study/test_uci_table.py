@@ -1,0 +1,50 @@
+"""The UCI table's judgements on hand-computed values: against published figures, method against method on the
+same splits, and choices at an end of their grid."""
+
+import math
+
+import pytest
+
+from mcdropout.study.uci_table import edges, findings, paired_ll, verdict
+
+
+def _result(method, lls, **choices):
+    splits = [{"split": i, "ll": v, "rmse": 1.0, **{k: c[i] for k, c in choices.items()}}
+              for i, v in enumerate(lls)]
+    return {"dataset": "energy", "method": method, "splits": splits, "grid": {"p": [0.005, 0.1], "tau": [0.25, 0.75]},
+            "mean": {"ll": sum(lls) / len(lls), "rmse": 1.0}, "stderr": {"ll": 0.01, "rmse": 0.1}}
+
+
+def test_verdict_against_a_published_figure_needs_two_combined_standard_errors():
+    # 0.03 and 0.04 combine to 0.05: within 0.10 of -1.21 is "within 2 SE" on either side
+    assert verdict(-1.12, 0.03, -1.21, 0.04, higher_better=True) == "within 2 SE"
+    assert verdict(-1.30, 0.03, -1.21, 0.04, higher_better=True) == "within 2 SE"
+    assert verdict(-1.10, 0.03, -1.21, 0.04, higher_better=True) == "better"
+    assert verdict(-1.32, 0.03, -1.21, 0.04, higher_better=True) == "below"
+    assert verdict(0.40, 0.03, 0.54, 0.04, higher_better=False) == "better"  # RMSE: lower is better
+
+
+def test_paired_ll_uses_the_splits_both_methods_ran():
+    mc = _result("mc_dropout", [-1.0, -1.1, -1.2, -1.5])
+    de = _result("deep_ensemble", [-1.2, -1.2, -1.4])  # split 3 not run
+    out = paired_ll(mc, de)
+    diffs = [0.2, 0.1, 0.2]
+    sd = math.sqrt(sum((d - 0.5 / 3) ** 2 for d in diffs) / 2)
+    assert out.n == 3 and out.diff == pytest.approx(0.5 / 3) and out.se == pytest.approx(sd / math.sqrt(3))
+    assert out.verdict == "better"  # 0.167 against 2 x 0.033
+    assert paired_ll(mc, _result("deep_ensemble", [-1.2])) is None  # one split says nothing about noise
+
+
+def test_edges_flag_a_choice_at_an_end_of_its_grid_in_most_splits():
+    r = _result("mc_dropout", [-1.0] * 4, p=[0.005, 0.005, 0.005, 0.1], tau=[0.25, 0.75, 0.5, 0.5])
+    assert edges(r) == ["p low 3/4"]  # tau: 1/4 at each end, not most
+
+
+def test_findings_count_datasets_held_and_name_those_below():
+    mc = _result("mc_dropout", [-1.0, -1.1, -1.2])  # energy: 2018 grid -1.2115 +- 0.0053; ours -1.1 +- 0.01
+    de = _result("deep_ensemble", [-1.2, -1.2, -1.4])  # against the 2017 ensemble: -1.38 +- 0.049
+    text = findings([{"dataset": "energy", "methods": {"mc_dropout": mc, "deep_ensemble": de}}])
+    assert text[0].startswith("MC dropout: test LL within 2 standard errors of the 2018 grid search or better on 1 "
+                              "of 1 datasets (better beyond 2 standard errors on 1)")
+    assert "ensemble" in text[1] and "within 2 standard errors" in text[1]
+    assert "MC dropout higher on energy" in text[2]
