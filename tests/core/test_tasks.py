@@ -175,5 +175,38 @@ def test_heteroscedastic_head_loss_by_hand():
     assert losses[0].item() == pytest.approx((nll(0, 1 + 1e-6) + nll(1, 1 + 1e-6)) / 2)
     assert losses[1].item() == pytest.approx((nll(3, var[1, 0].item()) + nll(0, var[1, 1].item())) / 2)
     assert task.member_metric(out, y, losses).tolist() == pytest.approx([math.sqrt(0.5), math.sqrt(2.5)])
-    np.testing.assert_allclose(task.link(out), [[0.0, 1.0], [3.0, 0.0]])  # the means
-    np.testing.assert_allclose(task.link_variance(out), var.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(task.link(out), out.numpy())  # a trained model's [mean, variance] as they are
+
+
+def test_heteroscedastic_prediction_splits_aleatoric_and_epistemic_by_hand():
+    """Two passes at two points: means (1, 3) and (0, 0), variances (1, 3) and (2, 2). Mixture variance = mean of
+    the variances (aleatoric: 2 and 2) + variance of the means (epistemic: 1 and 0)."""
+    task = HeteroscedasticRegression()
+    samples = np.array([[[1.0, 1.0], [0.0, 2.0]], [[3.0, 3.0], [0.0, 2.0]]])  # [T=2, N=2, (mean, var)]
+    pred = task.prediction(samples)
+    np.testing.assert_allclose(pred.mean, [2.0, 0.0])
+    np.testing.assert_allclose(pred.aleatoric_std ** 2, [2.0, 2.0])
+    np.testing.assert_allclose(pred.epistemic_std ** 2, [1.0, 0.0])
+    np.testing.assert_allclose(pred.std ** 2, [3.0, 2.0])
+    y = np.array([2.0, 1.0])
+    # point 0: (N(2 | 1, 1) + N(2 | 3, 3)) / 2; point 1: N(1 | 0, 2)
+    g = lambda x, m, v: math.exp(-(x - m) ** 2 / (2 * v)) / math.sqrt(2 * math.pi * v)  # noqa: E731
+    want = -(math.log((g(2, 1, 1) + g(2, 3, 3)) / 2) + math.log(g(1, 0, 2))) / 2
+    metrics = task.metrics(pred, y)
+    assert metrics["nll"] == pytest.approx(want)
+    assert metrics["noise_std"] == pytest.approx(math.sqrt(2.0))
+    columns = task.prediction_columns(task.prediction(samples[:1]), pred, 0.95)
+    np.testing.assert_allclose(columns["aleatoric_std"], np.sqrt([2.0, 2.0]))
+    np.testing.assert_allclose(columns["std"], np.sqrt([3.0, 2.0]))
+    moments = task.moments(2)
+    moments.add(samples[:1])
+    moments.add(samples[1:])  # streamed in two blocks: the same prediction
+    streamed = moments.prediction()
+    np.testing.assert_allclose(streamed.mean, pred.mean)
+    np.testing.assert_allclose(streamed.std, pred.std)
+
+
+def test_task_for_makes_the_head_of_a_regression_only():
+    assert isinstance(task_for(None, "heteroscedastic"), HeteroscedasticRegression)
+    assert type(task_for(None)) is Regression
+    assert isinstance(task_for(("a", "b"), "heteroscedastic"), Classification)  # a classifier has no such head

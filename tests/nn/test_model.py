@@ -1,3 +1,4 @@
+import pytest
 import torch
 from torch import nn
 
@@ -45,3 +46,26 @@ def test_stacked_dropout_only_in_training_and_p0_exact():
     out = stacked(x)
     torch.testing.assert_close(out[0], mlps[0].eval()(x))  # p=0: no masking at all
     assert not torch.allclose(out[1], mlps[1].eval()(x))
+
+
+def test_heteroscedastic_head_predicts_mean_and_variance_in_the_targets_units():
+    """The saved model's last layer: raw (mu, s) -> (mu * sd + m, (softplus(s) + 1e-6) * sd^2), by hand."""
+    import math
+
+    from mcdropout.nn.model import GaussianOutput
+
+    layer = GaussianOutput([10.0], [2.0])
+    raw = torch.tensor([[1.0, math.log(math.e - 1)], [-1.0, 0.0]])  # softplus: 1 and log 2
+    out = layer(raw)
+    assert out[:, 0].tolist() == pytest.approx([12.0, 8.0])
+    assert out[:, 1].tolist() == pytest.approx([4 * (1 + 1e-6), 4 * (math.log(2) + 1e-6)])
+    net = MLP(3, 2, hidden=[4], head="heteroscedastic", y_mean=[10.0], y_std=[2.0])
+    assert isinstance(net[-1], GaussianOutput) and net.config["head"] == "heteroscedastic"
+    assert (net(torch.randn(5, 3))[:, 1] > 0).all()
+    rebuilt = MLP(**net.config)  # what a checkpoint does
+    rebuilt.load_state_dict(net.state_dict())
+    x = torch.randn(5, 3)
+    assert torch.equal(rebuilt(x), net(x))
+    assert "head" not in MLP(3, 1, hidden=[4]).config  # older checkpoints' configs unchanged
+    with pytest.raises(ValueError, match="head"):
+        MLP(3, 1, hidden=[4], head="heteroscedastic")

@@ -19,7 +19,7 @@ PARAMS = Params().override(**{"mlflow.enabled": False})
 
 def _constant(mean: float, raw: float) -> MLP:
     """A network whose head says N(mean, softplus(raw) + 1e-6) for every input (in standardised units)."""
-    net = MLP(in_dim=2, out_dim=2, hidden=())
+    net = MLP(in_dim=2, out_dim=2, hidden=(), head="heteroscedastic")
     with torch.no_grad():
         net.linears[0].weight.zero_()
         net.linears[0].bias.copy_(torch.tensor([mean, raw]))

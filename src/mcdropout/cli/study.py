@@ -220,7 +220,7 @@ def evaluate(ctx: click.Context, dataset: str, model_path: str, samples: int | N
     model, meta = load_checkpoint(model_path)
     if meta.dataset != dataset:
         raise ConfigError(f"{model_path} was trained on dataset {meta.dataset!r}, not {dataset!r}")
-    data = load_dataset(dataset, params.data.dir).repeat(meta.split)  # the split it was trained on
+    data = load_dataset(dataset, params.data.dir, params.model.head).repeat(meta.split)  # the split it was trained on
     evaluation = evaluate_model(model, data.task, data.splits, params.mc.samples, params.mc.seed, meta.noise_std)
     result = {"dataset": dataset, "task": data.task.name, "model": str(model_path), "p": meta.p, "seed": meta.seed,
               "mc_samples": params.mc.samples, **evaluation}

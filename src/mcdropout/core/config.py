@@ -54,6 +54,7 @@ SKLEARN_SETS = ("diabetes", "breast_cancer", "wine", "iris", "digits")  # shippe
 GENERATORS = ("regression", "moons")
 ACTIVATIONS = ("relu", "tanh", "gelu", "elu")
 DROPOUT_KINDS = ("fixed", "concrete")
+HEADS = ("homoscedastic", "heteroscedastic")  # a regression network's output: its mean, or a mean and a variance
 
 
 class ConfigError(ValueError):
@@ -110,6 +111,8 @@ class ModelConfig(_Section):
     input_p: Rate = 0.0
     dropout: one_of(DROPOUT_KINDS) = "fixed"  # fixed: nn.Dropout(p) | concrete: p learned per layer
     concrete: ConcreteConfig = ConcreteConfig()
+    head: one_of(HEADS) = "homoscedastic"  # regression: heteroscedastic predicts a variance per input (classification:
+                                           # no such head; its outputs are already a distribution)
 
 
 class TrainConfig(_Section):

@@ -25,13 +25,14 @@ if TYPE_CHECKING:
     import torch
 
 from mcdropout.scoring import metrics as M
-from mcdropout.scoring.mc_error import ClassificationMoments, RegressionMoments
+from mcdropout.scoring.mc_error import ClassificationMoments, HeteroscedasticMoments, RegressionMoments
 from mcdropout.scoring.uncertainty import (
     ClassificationPrediction,
     RegressionPrediction,
     classification_metrics,
     classification_prediction,
     fit_noise_std,
+    heteroscedastic_prediction,
     regression_metrics,
     regression_prediction,
 )
@@ -49,11 +50,14 @@ class Task:
     loss_name: str  # the validation loss that picks best_p ("mse", "nll")
     summary_keys: tuple[str, ...]  # per-split metrics kept in the per-p summary, main metric first
     count_metrics: tuple[str, ...]  # metrics that are fractions of the points: they move in steps of 1 / N
-    fits_noise: bool  # a homoscedastic observation noise is fitted on val (regression)
+    fits_noise: bool  # a homoscedastic observation noise is fitted on val (regression with a mean output)
+    continuous: bool  # the target is a number (regression, either head): predictions have a mean and a std
+    loss_label: str  # the training loss as a figure's axis names it
     plain_uncertainty: str  # what a model without MC dropout offers as uncertainty
     plain_has_uncertainty: bool  # whether that is a per-input uncertainty of the model's own
     # The epoch's metric is a function of its mean loss alone (RMSE): training skips the batches' metrics.
     metric_from_loss: bool = False
+    head: str | None = None  # regression: "homoscedastic" or "heteroscedastic" (model.head); classification: None
 
     @property
     def out_dim(self) -> int:
@@ -111,9 +115,12 @@ class Regression(Task):
     summary_keys: tuple[str, ...] = ("rmse", "nll", "coverage_95", "crps")
     count_metrics: tuple[str, ...] = ("coverage_50", "coverage_90", "coverage_95")
     fits_noise: bool = True
+    continuous: bool = True
+    loss_label: str = "MSE, standardised"
     plain_uncertainty: str = "none (constant noise fitted on val)"
     plain_has_uncertainty: bool = False
     metric_from_loss: bool = True
+    head: str | None = "homoscedastic"
 
     def member_losses(self, out, y):
         from torch.nn import functional as F
@@ -157,13 +164,17 @@ MIN_VARIANCE = 1e-6  # the heteroscedastic head's floor (Lakshminarayanan et al.
 class HeteroscedasticRegression(Regression):
     """Regression whose network predicts a mean and a variance per input (``model.head: heteroscedastic``).
 
-    Output 0 is the mean, output 1 a raw value ``s`` whose softplus is the variance:
-    ``sigma^2 = softplus(s) + 1e-6`` (Lakshminarayanan et al. 2017); training minimises the Gaussian negative
-    log-likelihood ``1/2 log(2 pi sigma^2) + (y - mu)^2 / (2 sigma^2)``. The noise is the network's own, so none is
-    fitted on the validation split."""
+    Training reads the raw outputs: output 0 is the mean, output 1 a value ``s`` whose softplus is the variance,
+    ``sigma^2 = softplus(s) + 1e-6`` (Lakshminarayanan et al. 2017), and the loss is the Gaussian negative
+    log-likelihood ``1/2 log(2 pi sigma^2) + (y - mu)^2 / (2 sigma^2)``. A trained model's last layer
+    (:class:`~mcdropout.nn.model.GaussianOutput`) turns them into the mean and the variance in the target's units,
+    so :meth:`link` reads ``[T, N, 2]`` (mean, variance) samples. The noise is the network's own, per input: none is
+    fitted on the validation split. A prediction splits its variance as Kendall & Gal (2017) do: aleatoric (the
+    mean over passes of the predicted variances) and epistemic (the variance of the passes' means)."""
 
-    head: str = "heteroscedastic"
+    head: str | None = "heteroscedastic"
     loss_name: str = "nll"
+    loss_label: str = "Gaussian NLL, standardised"
     fits_noise: bool = False
     plain_uncertainty: str = "predicted variance (dropout off)"
     plain_has_uncertainty: bool = True
@@ -175,7 +186,7 @@ class HeteroscedasticRegression(Regression):
 
     @staticmethod
     def variance(out: torch.Tensor) -> torch.Tensor:
-        """The variance ``[..., N]`` of outputs ``[..., N, 2]``."""
+        """The variance ``[..., N]`` of raw (training) outputs ``[..., N, 2]``."""
         from torch.nn import functional as F
 
         return F.softplus(out[..., 1]) + MIN_VARIANCE
@@ -192,9 +203,22 @@ class HeteroscedasticRegression(Regression):
     def epoch_metric(self, mean_loss, mean_metric):
         return mean_metric  # the point-weighted mean of the batches' RMSEs
 
-    def link_variance(self, out: torch.Tensor) -> np.ndarray:
-        """Network outputs ``[T, N, 2]`` to the predicted variances ``[T, N]`` (float64)."""
-        return self.variance(out).float().cpu().numpy().astype(np.float64)
+    def link(self, out):
+        """A trained model's outputs ``[T, N, 2]`` (mean, variance) as float64."""
+        return out.float().cpu().numpy().astype(np.float64)
+
+    def prediction(self, samples: np.ndarray, noise_std: float | None = None) -> RegressionPrediction:
+        """``samples``: ``[T, N, 2]`` (mean, variance) per pass; ``noise_std`` is unused (the head's own noise)."""
+        return heteroscedastic_prediction(samples[..., 0], samples[..., 1])
+
+    def moments(self, rows: int) -> HeteroscedasticMoments:
+        return HeteroscedasticMoments.empty(rows)
+
+    def fit_noise(self, samples: np.ndarray, y: np.ndarray) -> float:
+        raise TypeError("the heteroscedastic head predicts its own noise; nothing is fitted")
+
+    def prediction_columns(self, standard, sampled, level):
+        return {**super().prediction_columns(standard, sampled, level), "aleatoric_std": sampled.aleatoric_std}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -208,6 +232,8 @@ class Classification(Task):
     summary_keys: tuple[str, ...] = ("accuracy", "nll", "brier", "ece")
     count_metrics: tuple[str, ...] = ("accuracy",)
     fits_noise: bool = False
+    continuous: bool = False
+    loss_label: str = "cross-entropy"
     plain_uncertainty: str = "sigmoid output (dropout off)"
     plain_has_uncertainty: bool = True
     n_classes: int = 2
@@ -290,6 +316,9 @@ def get_task(name: str | Task) -> Task:
         raise ConfigError(f"task must be one of {', '.join(TASKS)}, got {name!r}") from None
 
 
-def task_for(classes: tuple[str, ...] | list[str] | None) -> Task:
-    """Regression without class labels; classification over the given labels otherwise."""
-    return Regression() if classes is None else Classification(n_classes=len(classes), classes=tuple(classes))
+def task_for(classes: tuple[str, ...] | list[str] | None, head: str = "homoscedastic") -> Task:
+    """Regression without class labels (``head``: ``model.head``), classification over the given labels otherwise
+    (a classifier has no such head: its outputs are already a distribution, and ``head`` is not read)."""
+    if classes is not None:
+        return Classification(n_classes=len(classes), classes=tuple(classes))
+    return HeteroscedasticRegression() if head == "heteroscedastic" else Regression()

@@ -19,7 +19,7 @@ sorted (numerically where they are all numbers) and mapped to indices 0..K-1.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -62,18 +62,19 @@ class Schema:
     standardize: bool
     resplit: bool = False  # repeats draw fresh random splits of the rows (real data split by the study)
 
-    def make_task(self) -> Task:
-        return task_for(self.classes)
+    def make_task(self, head: str = "homoscedastic") -> Task:
+        return task_for(self.classes, head)
 
 
 @dataclass(frozen=True)
 class Dataset:
     schema: Schema
     splits: dict[str, Split]
+    head: str = "homoscedastic"  # model.head: the output of a regression network (the data do not depend on it)
 
     @property
     def task(self) -> Task:
-        return self.schema.make_task()
+        return self.schema.make_task(self.head)
 
     def repeat(self, i: int) -> Dataset:
         """The data of repeat ``i``: this split for ``i == 0`` or where the rows are not re-split, else a random
@@ -92,7 +93,7 @@ class Dataset:
             train = y[parts["train"]]
             if self.schema.classes is None or all(np.sum(train == k) >= MIN_TRAIN_PER_CLASS
                                                   for k in range(len(self.schema.classes))):
-                return Dataset(self.schema, {s: Split(x[parts[s]], y[parts[s]]) for s in SPLITS})
+                return replace(self, splits={s: Split(x[parts[s]], y[parts[s]]) for s in SPLITS})
         raise DataError(f"{self.schema.name}: no random split keeps {MIN_TRAIN_PER_CLASS} training rows of every "
                         f"class; set sweep.resplit: false")
 
@@ -227,8 +228,9 @@ def load_schema(name: str, data_dir: str | Path) -> Schema:
         raise DataError(f"{path}: damaged dataset schema ({type(exc).__name__}); rerun `mcdropout data`") from None
 
 
-def load_dataset(name: str, data_dir: str | Path) -> Dataset:
-    """Read ``data/<name>/`` as written by :func:`write_dataset`."""
+def load_dataset(name: str, data_dir: str | Path, head: str = "homoscedastic") -> Dataset:
+    """Read ``data/<name>/`` as written by :func:`write_dataset`; ``head``: ``model.head``, which makes the task of
+    a regression (:attr:`Dataset.task`)."""
     schema = load_schema(name, data_dir)
     paths = Paths(data=Path(data_dir))
     splits = {}
@@ -246,4 +248,4 @@ def load_dataset(name: str, data_dir: str | Path) -> Dataset:
                 raise DataError(f"{table.path}: unknown label {unknown[0]!r} (classes: {', '.join(schema.classes)})")
             y = np.array([index[v] for v in labels], dtype=np.float32)
         splits[s] = Split(x, y)
-    return Dataset(schema, splits)
+    return Dataset(schema, splits, head)

@@ -111,7 +111,8 @@ def _draw(model: nn.Module, task: Task, xt: torch.Tensor, moments, rows: np.ndar
 
 def prediction_columns(model: nn.Module, meta: CheckpointMeta, x: np.ndarray,
                        mc: MCConfig | PredictionConfig) -> dict[str, np.ndarray]:
-    """Regression: mean, std, lower, upper, epistemic_std, mean_standard; classification: prob_<label>, label,
+    """Regression: mean, std, lower, upper, epistemic_std, mean_standard (the heteroscedastic head: and
+    aleatoric_std, its predicted noise); classification: prob_<label>, label,
     entropy, mutual_info. Each MC value has its standard error beside it (``<column>_mc_se``), then ``samples``
     (and ``tolerance_met`` with a tolerance). A row whose prediction is not finite (inputs far outside what the
     model has seen) is refused with one line naming it."""

@@ -37,6 +37,7 @@ class CheckpointMeta:
     features: list[str] = field(default_factory=list)  # input columns, in the model's order
     target: str = "y"
     classes: list[str] | None = None  # the user's class labels, in output order
+    head: str = "homoscedastic"  # model.head (regression): heteroscedastic models predict a variance per input
     method: str = "dropout"  # members.Member.method
     l2: float = 0.0
     noise_std: dict[str, float] | None = None  # per way of predicting, fitted on val (regression)
@@ -55,7 +56,7 @@ class CheckpointMeta:
 
     def make_task(self) -> Task:
         """The :class:`~mcdropout.core.tasks.Task` the model was trained for."""
-        return task_for(self.classes)
+        return task_for(self.classes, self.head)
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.metadata.get("stored", True)}

@@ -1,7 +1,7 @@
 """The dropout MLP: a plain ``nn.Sequential`` so any PyTorch code can use it.
 
 input -> [Standardize] -> [Dropout(input_p)] -> {Linear(h), activation, Dropout(p)} per hidden layer
-      -> Linear(out) -> [Unstandardize]
+      -> Linear(out) -> [Unstandardize]   (head="heteroscedastic": -> Linear(2) -> GaussianOutput)
 
 The input dropout layer is only present when ``input_p > 0`` (the UCI protocol uses it).
 The two affine layers are present when the model was trained on standardised data: they
@@ -18,7 +18,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from mcdropout.core.config import DROPOUT_KINDS
+from mcdropout.core.config import DROPOUT_KINDS, HEADS
+from mcdropout.core.tasks import MIN_VARIANCE
 from mcdropout.nn.concrete import ConcreteDropout
 
 # Keyed by the names config.ACTIVATIONS accepts (a test checks they agree).
@@ -38,6 +39,23 @@ class Affine(nn.Module):
         return x * self.scale + self.shift if self.inverse else (x - self.shift) / self.scale
 
 
+class GaussianOutput(nn.Module):
+    """The heteroscedastic head's last layer: raw outputs ``[..., 2]`` (mean, ``s``) to the mean and the variance in
+    the target's units, ``[mu * scale + shift, (softplus(s) + 1e-6) * scale^2]``. Training reads the raw outputs (its
+    loss is :class:`~mcdropout.core.tasks.HeteroscedasticRegression`'s, in trained units); a saved model predicts
+    both columns in the target's units, as the homoscedastic one's :class:`Affine` does for its mean."""
+
+    def __init__(self, shift: Sequence[float] = (0.0,), scale: Sequence[float] = (1.0,)) -> None:
+        super().__init__()
+        self.register_buffer("shift", torch.tensor(list(shift), dtype=torch.float32))
+        self.register_buffer("scale", torch.tensor(list(scale), dtype=torch.float32))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mean = x[..., :1] * self.scale + self.shift
+        variance = (nn.functional.softplus(x[..., 1:]) + MIN_VARIANCE) * self.scale**2
+        return torch.cat([mean, variance], dim=-1)
+
+
 class MLP(nn.Sequential):
     def __init__(
         self,
@@ -49,6 +67,7 @@ class MLP(nn.Sequential):
         input_p: float = 0.0,
         dropout: str = "fixed",
         temperature: float = 0.1,
+        head: str = "homoscedastic",
         x_mean: Sequence[float] | None = None,
         x_std: Sequence[float] | None = None,
         y_mean: Sequence[float] | None = None,
@@ -56,6 +75,9 @@ class MLP(nn.Sequential):
     ) -> None:
         if dropout not in DROPOUT_KINDS:
             raise ValueError(f"dropout must be one of {', '.join(DROPOUT_KINDS)}, got {dropout!r}")
+        if head not in HEADS or (head == "heteroscedastic" and out_dim != 2):
+            raise ValueError(f"head must be one of {', '.join(HEADS)} (heteroscedastic: out_dim 2), got {head!r} "
+                             f"with out_dim {out_dim}")
         layers: list[nn.Module] = []
         if x_mean is not None:
             layers.append(Affine(x_mean, x_std))
@@ -67,7 +89,9 @@ class MLP(nn.Sequential):
             layers += [nn.Linear(width, h), ACTIVATIONS[activation](), drop]
             width = h
         layers.append(nn.Linear(width, out_dim))
-        if y_mean is not None:
+        if head == "heteroscedastic":
+            layers.append(GaussianOutput(*((y_mean, y_std) if y_mean is not None else ())))
+        elif y_mean is not None:
             layers.append(Affine(y_mean, y_std, inverse=True))
         super().__init__(*layers)
         self.config = {
@@ -80,6 +104,8 @@ class MLP(nn.Sequential):
         }
         if dropout == "concrete":  # fixed-rate configs stay as they were (older checkpoints load)
             self.config.update(dropout="concrete", temperature=float(temperature))
+        if head == "heteroscedastic":
+            self.config["head"] = head
         stats = {"x_mean": x_mean, "x_std": x_std, "y_mean": y_mean, "y_std": y_std}
         self.config.update({k: [float(v) for v in vals] for k, vals in stats.items() if vals is not None})
 

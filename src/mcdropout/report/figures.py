@@ -101,7 +101,7 @@ def curves(inp: TaskInputs, fig_dir: Path) -> Figures:
     for ax, (p, h) in zip(axes, inp.histories.items()):
         epochs = np.arange(1, h.shape[1] + 1)
         plots.training_curves(ax, epochs, {"train loss": h[:, :, 0], "val loss": h[:, :, 1]}, title=f"p = {p:g}")
-        ax.set_ylabel("loss (MSE, standardised)" if inp.task.fits_noise else "loss (cross-entropy)")
+        ax.set_ylabel(f"loss ({inp.task.loss_label})")
     plots.outer_labels(axes)
     axes[0].legend(fontsize=6)
     caption = "Training curves per p (train loss with dropout on, val loss with dropout off)"

@@ -54,6 +54,8 @@ def plain_uncertainty(task: Task) -> str:
     """What the † figures of a method without a model uncertainty are."""
     if task.fits_noise:
         return PLAIN_GAUSSIAN
+    if task.continuous:  # the heteroscedastic head
+        return PLAIN_PROBABILITIES.format(link="predicted mean and variance")
     return PLAIN_PROBABILITIES.format(link="sigmoid probability" if task.out_dim == 1 else "softmax probabilities")
 
 

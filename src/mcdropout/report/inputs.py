@@ -75,14 +75,14 @@ def load_inputs(params: Params, name: str, paths: Paths) -> TaskInputs:
     check_inputs(name, paths)
     metrics = results.read("metrics.json", paths.metrics_json(name), name)
     sweep = _checkpoints(paths.sweep_dir(name))
-    data = load_dataset(name, paths.data)
+    data = load_dataset(name, paths.data, metrics.get("head", "homoscedastic"))  # the head the sweep trained
     task, splits = data.task, data.splits
     seed = min(r["seed"] for r in metrics["runs"])
     histories: dict[float, list[np.ndarray]] = {}
     for _, meta in sweep:
         histories.setdefault(meta.p, []).append(meta.history.numpy())
     # The seed's generated curve: its range and noise std are known (params data.regression).
-    curve = params.data.regression if data.schema.source == "synthetic" and task.fits_noise else None
+    curve = params.data.regression if data.schema.source == "synthetic" and task.continuous else None
     x = splits["train"].x[:, 0]
     inputs = TaskInputs(
         name=name, task=task, metrics=metrics, rows=summary_by_p(metrics), splits=splits, seed=seed,

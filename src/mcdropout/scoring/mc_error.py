@@ -71,7 +71,7 @@ class RegressionMoments:
         mean, var, _ = self._moments()
         return RegressionPrediction(mean, np.sqrt(var), float(noise_std), None)
 
-    def errors(self, noise_std: float) -> dict[str, np.ndarray]:
+    def errors(self, noise_std: float | np.ndarray) -> dict[str, np.ndarray]:
         """``{"mean": SE, "std": SE}`` per row, by the column each belongs to."""
         _, var, m4 = self._moments()
         std = np.sqrt(noise_std**2 + var)
@@ -84,6 +84,38 @@ class RegressionMoments:
         """The larger of the mean's and the std's standard error: what sampling to a tolerance brings down."""
         errors = self.errors(noise_std)
         return np.maximum(errors["mean"], errors["std"])
+
+
+@dataclass
+class HeteroscedasticMoments(RegressionMoments):
+    """:class:`RegressionMoments` of the pass means, and the sum of the passes' predicted variances (the
+    heteroscedastic head): the noise is the head's own, per row. The Monte Carlo error of the aleatoric part is not
+    counted in the std's standard error (the epistemic part's is)."""
+
+    variances: np.ndarray | None = None  # [N] sum of the predicted variances
+
+    @classmethod
+    def empty(cls, rows: int) -> HeteroscedasticMoments:
+        return cls(np.zeros(rows, np.int64), np.zeros(rows), np.zeros((4, rows)), np.zeros(rows))
+
+    def add(self, block: np.ndarray, rows: np.ndarray | None = None) -> None:
+        """``block``: ``[t, n, 2]`` pass means and variances of the rows ``rows`` (all rows when None)."""
+        rows = np.arange(len(self.count)) if rows is None else rows
+        self.variances[rows] += np.asarray(block[..., 1], dtype=np.float64).sum(0)
+        super().add(block[..., 0], rows)
+
+    def _noise(self) -> np.ndarray:
+        return np.sqrt(self.variances / np.maximum(self.count, 1))
+
+    def prediction(self, noise_std: float | None = None) -> RegressionPrediction:
+        mean, var, _ = self._moments()
+        return RegressionPrediction(mean, np.sqrt(var), self._noise(), None)
+
+    def errors(self, noise_std: float | None = None) -> dict[str, np.ndarray]:
+        return super().errors(self._noise())
+
+    def main_error(self, noise_std: float | None = None) -> np.ndarray:
+        return super().main_error(self._noise())
 
 
 @dataclass

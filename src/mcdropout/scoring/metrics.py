@@ -76,10 +76,11 @@ def gaussian_nll(y: np.ndarray, mean: np.ndarray, std: np.ndarray | float) -> fl
     return float(np.mean(0.5 * np.log(2 * np.pi * var) + 0.5 * (y - mean) ** 2 / var))
 
 
-def mixture_nll(y: np.ndarray, sample_means: np.ndarray, noise_std: float) -> float:
+def mixture_nll(y: np.ndarray, sample_means: np.ndarray, noise_std: float | np.ndarray) -> float:
     """MC dropout NLL: ``-(logsumexp_t log N(y | mu_t, s^2) - log T)``, averaged over points.
 
-    ``sample_means``: ``[T, N]``; ``noise_std``: the homoscedastic observation noise ``s``.
+    ``sample_means``: ``[T, N]``; ``noise_std``: the homoscedastic observation noise ``s``, or the heteroscedastic
+    head's ``s_t`` per pass and point (``[T, N]``).
     """
     t = sample_means.shape[0]
     log_pdf = -0.5 * np.log(2 * np.pi * noise_std**2) - 0.5 * (y[None, :] - sample_means) ** 2 / noise_std**2

@@ -29,13 +29,21 @@ LEVELS = (0.5, 0.9, 0.95)
 class RegressionPrediction:
     mean: np.ndarray  # [N]
     epistemic_std: np.ndarray  # [N] spread of the T sample means (0 for standard inference)
-    noise_std: float  # homoscedastic observation noise, fitted on val
+    # The observation noise: homoscedastic, fitted on val (a float); or the heteroscedastic head's, per point [N]:
+    # the root of the mean over passes of the predicted variances (the aleatoric part).
+    noise_std: float | np.ndarray
     samples: np.ndarray | None  # [T, N] sample means (T = 1 for standard inference); None: streamed in blocks
+    sample_noise_std: np.ndarray | None = None  # [T, N] the head's std per pass (heteroscedastic); else None
 
     @property
     def std(self) -> np.ndarray:
         """Predictive std: noise and epistemic parts together."""
         return np.sqrt(self.noise_std**2 + self.epistemic_std**2)
+
+    @property
+    def aleatoric_std(self) -> np.ndarray:
+        """[N] the noise part of :attr:`std` (the same for every point with a homoscedastic noise)."""
+        return np.broadcast_to(np.asarray(self.noise_std, dtype=np.float64), self.mean.shape)
 
 
 @dataclass(frozen=True)
@@ -82,6 +90,13 @@ def regression_prediction(samples: np.ndarray, noise_std: float) -> RegressionPr
     return RegressionPrediction(samples.mean(0), samples.std(0), float(noise_std), samples)
 
 
+def heteroscedastic_prediction(means: np.ndarray, variances: np.ndarray) -> RegressionPrediction:
+    """``means``, ``variances``: ``[T, N]`` each, a mean and a variance per pass (T = 1: standard inference).
+    The prediction is their equal-weight Gaussian mixture: its variance is the mean of the variances (aleatoric)
+    plus the variance of the means (epistemic)."""
+    return RegressionPrediction(means.mean(0), means.std(0), np.sqrt(variances.mean(0)), means, np.sqrt(variances))
+
+
 def classification_prediction(sample_probs: np.ndarray) -> ClassificationPrediction:
     """``sample_probs``: ``[T, N, K]`` class probabilities, or ``[T, N]`` of class 1 (T = 1: standard inference)."""
     if sample_probs.ndim == 2:
@@ -91,14 +106,14 @@ def classification_prediction(sample_probs: np.ndarray) -> ClassificationPredict
 
 
 def regression_metrics(pred: RegressionPrediction, y: np.ndarray) -> dict[str, float]:
-    std = pred.std
+    std, noise = pred.std, pred.sample_noise_std  # noise: the heteroscedastic head's, per pass
     out = {
         "rmse": M.rmse(y, pred.mean),
         "mae": M.mae(y, pred.mean),
-        "nll": M.mixture_nll(y, pred.samples, pred.noise_std),
+        "nll": M.mixture_nll(y, pred.samples, pred.noise_std if noise is None else noise),
         "crps": M.crps_gaussian(y, pred.mean, std),
         "calibration_error": M.quantile_calibration_error(y, pred.mean, std),
-        "noise_std": pred.noise_std,
+        "noise_std": float(np.mean(pred.noise_std)),
         "mean_epistemic_std": float(pred.epistemic_std.mean()),
     }
     for level in LEVELS:

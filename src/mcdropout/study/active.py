@@ -104,7 +104,7 @@ class RepeatData:
         if data.schema.standardize:
             sd = pool.x.std(0)
             self.mean, self.sd = pool.x.mean(0), np.where(sd > 0, sd, 1.0)
-            if task.fits_noise:
+            if task.continuous:
                 self.y_mean, self.y_sd = float(val.y.mean()), float(val.y.std()) or 1.0
         self.pool_x, self.pool_y = self.x(pool.x), pool.y
         self.val, self.test = Split(self.x(val.x), val.y), Split(self.x(test.x), test.y)
@@ -120,7 +120,7 @@ def _samples(model, x: np.ndarray, task: Task, scaled: RepeatData, samples: int,
     """MC-dropout samples in the data's units: probabilities ``[T, N, K]`` or means ``[T, N]``."""
     with torch.no_grad():
         out = task.link(predict_mc(model, torch.from_numpy(x), samples, seed=seed))
-    return out * scaled.y_sd + scaled.y_mean if task.fits_noise else out
+    return out * scaled.y_sd + scaled.y_mean if task.continuous else out
 
 
 def run_active(params: Params, dataset: str, cfg: ActiveConfig | None = None, progress: bool = True) -> dict[str, Any]:
@@ -138,7 +138,7 @@ def run_active(params: Params, dataset: str, cfg: ActiveConfig | None = None, pr
                         "rows)")
     data = [RepeatData(base.repeat(r), task) for r in range(cfg.repeats)]
     members = [(f, r) for f in functions for r in range(cfg.repeats)]
-    classes = None if task.fits_noise else len(task.labels)
+    classes = None if task.continuous else len(task.labels)
     labelled = {m: initial_set(data[m[1]].pool_y, cfg.initial, classes, seed=m[1]) for m in members}
     metric = task.metric
     values: dict[str, dict[str, list[list[float]]]] = {

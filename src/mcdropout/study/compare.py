@@ -205,7 +205,8 @@ def comparison_rows(sweep_metrics: dict[str, Any], compare: dict[str, Any]) -> l
     model uncertainty: for regression their Gaussian with a constant noise fitted on val
     is shown but flagged (``has_uncertainty`` False), for classification the sigmoid.
     """
-    task = task_for(sweep_metrics.get("classes"))  # the dataset's own: binary or K classes
+    task = task_for(sweep_metrics.get("classes"), sweep_metrics.get("head", "homoscedastic"))  # binary, K classes, or
+                                                                                             # regression's head
     key, extra = task.metric, task.uncertainty_metric
 
     reference = {r["seed"]: r["mc"]["test"]["nll"] for r in sweep_metrics["runs"] if r["p"] == sweep_metrics["best_p"]}

@@ -36,7 +36,7 @@ def save_members(data: Dataset, fit: FitResult, params: Params, out_dir: Path) -
         splits = data.repeat(member.split).splits
         meta = CheckpointMeta(
             task=task.name, seed=member.seed, dataset=schema.name, features=list(schema.features),
-            target=schema.target, classes=None if schema.classes is None else list(schema.classes),
+            target=schema.target, classes=None if schema.classes is None else list(schema.classes), head=data.head,
             method=member.method, l2=member.l2, noise_std=fit_noise(model, task, splits["val"], mc.samples, mc.seed),
             mc_samples=mc.samples, train=to_dict(params.train), accelerator=fit.accelerator,
             fit_seconds=fit.seconds, fit_members=fit.stack_size,
@@ -66,7 +66,7 @@ def _fit(params: Params, dataset: str, members: list[Member], label: str, progre
     """``params`` already resolved for the dataset (:meth:`~mcdropout.core.config.Params.for_dataset`). The runs of
     ``groups`` (members, group name) are opened while the members train (the tracking helper is idle then); a
     failed training ends them as failed."""
-    data = load_dataset(dataset, params.data.dir)
+    data = load_dataset(dataset, params.data.dir, params.model.head)
     runs = publisher.start_runs(params, dataset, groups)
     try:
         fit = fit_dataset(data, members, params, progress, label=label, global_seed=params.train.seed)

@@ -86,7 +86,7 @@ def run_sample_size(params: Params, dataset: str, repeats: int = REPEATS) -> dic
     if not checkpoint.is_file():
         raise DataError(f"{checkpoint}: missing; run `mcdropout sweep --dataset {dataset}` first")
     model, meta = load_checkpoint(checkpoint)
-    data = load_dataset(dataset, params.data.dir).repeat(meta.split)  # the split it was trained on
+    data = load_dataset(dataset, params.data.dir, params.model.head).repeat(meta.split)  # the split it was trained on
     mc_seeds = [int(s) for s in np.random.SeedSequence([params.mc.seed, 1000]).generate_state(repeats)]
     table = metrics_against_t(model, data.task, data.splits["val"], data.splits["test"], mc_seeds)
     out: dict[str, Any] = {"dataset": dataset, "task": data.task.name, "p": metrics["best_p"], "seed": seed,

@@ -70,7 +70,7 @@ def evaluate_sweep(params: Params, dataset: str, folder: str | Path, progress: b
     paths = sorted(folder.glob("*.pt"))
     if not paths:
         raise DataError(f"{folder}: no checkpoints; run `mcdropout sweep --dataset {dataset}` first")
-    data = load_dataset(dataset, params.data.dir)
+    data = load_dataset(dataset, params.data.dir, params.model.head)
     task = data.task
     runs = []
     for i, path in enumerate(paths):
@@ -114,6 +114,8 @@ def dataset_keys(data) -> dict[str, Any]:
     keys: dict[str, Any] = {"features": list(schema.features), "target": schema.target}
     if schema.classes is not None:
         keys.update(n_classes=len(schema.classes), classes=list(schema.classes))
+    else:
+        keys["head"] = data.head  # model.head: which task the report and the comparison rebuild
     return keys
 
 

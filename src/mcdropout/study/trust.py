@@ -61,17 +61,17 @@ def _score(task: Task, pred: Any, y: np.ndarray) -> dict[str, float]:
 
 
 def _uncertainties(task: Task, pred: Any) -> dict[str, np.ndarray]:
-    if task.fits_noise:
+    if task.continuous:
         return {"std": pred.std}
     return {"entropy": pred.entropy, "mutual_info": pred.mutual_info}
 
 
 def _errors(task: Task, pred: Any, y: np.ndarray) -> np.ndarray:
-    return np.abs(y - pred.mean) if task.fits_noise else (pred.label != y.astype(int)).astype(float)
+    return np.abs(y - pred.mean) if task.continuous else (pred.label != y.astype(int)).astype(float)
 
 
 def _recalibrated(task: Task, val: Any, y_val: np.ndarray, parts: dict[str, tuple[Any, np.ndarray]]) -> dict:
-    if task.fits_noise:
+    if task.continuous:
         scale = R.fit_variance_scale(y_val, val.mean, val.std)
         q = R.conformal_quantile(np.abs(y_val - val.mean) / val.std, LEVEL)
         rank = math.ceil(round((len(y_val) + 1) * LEVEL, 9))  # the finite-sample quantile's rank among n_val
@@ -249,7 +249,7 @@ def run_trust(params: Params, dataset: str, progress: bool = True) -> dict[str, 
     family_name = params.dataset(dataset).shift
     split_of = {r["seed"]: r.get("split", 0) for r in metrics["runs"]}
     seeds = sorted(split_of)
-    base = load_dataset(dataset, params.data.dir)
+    base = load_dataset(dataset, params.data.dir, params.model.head)
     task = base.task
     per_repeat: dict[str, list[dict[str, Any]]] = {}
     described: dict[str, Method] = {}

@@ -61,10 +61,11 @@ def _splits(ds: UCIDataset, chosen: list[int]) -> list[tuple[Any, Any, Any]]:
 
 
 def _heads(outputs: torch.Tensor, norm: Norm) -> tuple[np.ndarray, np.ndarray]:
-    """Outputs ``[..., N, 2]`` of the head to means and variances in the target's units (float64)."""
+    """A trained head's outputs ``[..., N, 2]`` (mean and variance of the standardised target) to means and
+    variances in the target's units (float64)."""
     ym, ys = norm[2], norm[3]
-    means = outputs[..., 0].double().cpu().numpy() * ys + ym
-    return means, HEAD.link_variance(outputs) * ys**2
+    out = HEAD.link(outputs)
+    return out[..., 0] * ys + ym, out[..., 1] * ys**2
 
 
 def ensemble_scores(models: list[MLP], x: np.ndarray, y: np.ndarray, norm: Norm) -> dict[str, float]:

@@ -3,8 +3,8 @@
 ``mlflow.pyfunc.load_model(...)`` gives a model whose ``predict`` takes a DataFrame of
 raw feature columns by name and returns the columns of ``mcdropout predict``
 (regression: ``mean``, ``std``, ``lower``, ``upper``, ``epistemic_std``,
-``mean_standard``; classification: ``prob_<label>``, ``label``, ``entropy``,
-``mutual_info``; each MC value with its Monte Carlo standard error ``<column>_mc_se``, and
+``mean_standard``, and with the heteroscedastic head ``aleatoric_std``; classification: ``prob_<label>``,
+``label``, ``entropy``, ``mutual_info``; each MC value with its Monte Carlo standard error ``<column>_mc_se``, and
 ``samples``). ``samples``, ``seed`` and ``level`` are inference params (MLflow's
 ``params``), with the defaults of ``mc.*`` it was logged with; ``tolerance`` (and
 ``max_samples``) samples each row until its main standard error is below it, and adds
@@ -45,6 +45,7 @@ def output_columns(meta: CheckpointMeta) -> list[tuple[str, str]]:
     (:func:`mcdropout.inference.predict.prediction_columns`; ``tolerance_met``, boolean, follows with a tolerance)."""
     if meta.classes is None:
         values = ["mean", "mean_mc_se", "std", "std_mc_se", "lower", "upper", "epistemic_std", "mean_standard"]
+        values += ["aleatoric_std"] if meta.head == "heteroscedastic" else []
         columns = [(c, "double") for c in values]
     else:
         columns = [(name, "double") for c in meta.classes for name in (f"prob_{c}", f"prob_{c}_mc_se")]

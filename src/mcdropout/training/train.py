@@ -150,16 +150,19 @@ def _trainer(cfg: TrainConfig, epochs: int, label: str, progress: bool) -> pl.Tr
     )
 
 
-def model_kwargs(model: ModelConfig, in_dim: int, out_dim: int = 1) -> dict:
-    return {"in_dim": in_dim, "out_dim": out_dim, "hidden": model.hidden, "activation": model.activation,
-            "input_p": model.input_p}
+def model_kwargs(model: ModelConfig, in_dim: int, task: Task) -> dict:
+    """The MLP's arguments: the model section's shape, the task's outputs and head (the task's, not
+    ``model.head``: a classifier has none, and the task was made from ``model.head`` where it applies)."""
+    kwargs = {"in_dim": in_dim, "out_dim": task.out_dim, "hidden": model.hidden, "activation": model.activation,
+              "input_p": model.input_p}
+    return kwargs | ({"head": task.head} if task.head == "heteroscedastic" else {})
 
 
 def standardizer(train: Split, task: Task) -> dict[str, list[float]]:
     """Training statistics of the inputs (and of a regression target); a constant column keeps scale 1."""
     x_std = train.x.std(0)
     stats = {"x_mean": train.x.mean(0).tolist(), "x_std": np.where(x_std > 0, x_std, 1.0).tolist()}
-    if task.fits_noise:  # a regression target
+    if task.continuous:  # a regression target
         y_std = float(train.y.std())
         stats.update(y_mean=[float(train.y.mean())], y_std=[y_std if y_std > 0 else 1.0])
     return stats
@@ -216,7 +219,7 @@ def fit_members(
     """
     task = get_task(task)
     stats = standardizer(splits["train"], task) if standardize else {}
-    kwargs = {**model_kwargs(params.model, splits["train"].x.shape[1], task.out_dim), **stats}
+    kwargs = {**model_kwargs(params.model, splits["train"].x.shape[1], task), **stats}
     batch = min(params.train.batch_size or len(splits["train"].x), len(splits["train"].x))
     _check_memory(kwargs, len(members), max(batch, len(splits["val"].x)))
     return _fit(task, kwargs, members, params, progress, label, global_seed,
@@ -270,7 +273,7 @@ def fit_members_on(
         raise ValueError(f"data_of: one index into the {len(data)} data sets per member ({len(members)})")
     if len({d[k].x.shape[1] for d in data for k in ("train", "val")}) != 1:
         raise ValueError("per-member data sets must have the same columns")
-    kwargs = model_kwargs(params.model, data[0]["train"].x.shape[1], task.out_dim)
+    kwargs = model_kwargs(params.model, data[0]["train"].x.shape[1], task)
     longest = {k: max(len(d[k].y) for d in data) for k in ("train", "val")}
     batch = min(params.train.batch_size or longest["train"], longest["train"])
     _check_memory(kwargs, len(members), max(batch, longest["val"]))
