@@ -119,10 +119,10 @@ def paired_findings(trust: dict[str, Any]) -> list[str]:
             name = label(by[row["a"]])
             verdict = {BETTER: "lower than", WORSE: "higher than"}.get(row["verdict"], "not clearly different from")
             spread = "" if row["se"] is None else f" ± {row['se']:.3f}"
-            out.append(f"The {name}'s test NLL is {verdict} that of one of its own members "
+            out.append(f"The {name}'s test NLL is {verdict} that of its first member alone "
                        f"(difference {row['diff']:+.3f}{spread}, {row['n']} repeats)"
-                       + (": an ensemble should never be worse than its members."
-                                                 if row["verdict"] == WORSE else "."))
+                       + (": a mixture's NLL is at most the mean of its members' NLLs, not at most each member's, "
+                          "so the other members did worse than the first." if row["verdict"] == WORSE else "."))
     return out
 
 
