@@ -546,17 +546,18 @@ def test_uci_saves_each_split_as_it_finishes(workdir, monkeypatch):
     monkeypatch.setattr(mcdropout.study.uci, "run_splits", fake_splits)
     with pytest.raises(RuntimeError, match="went down"):  # one split per model: splits 0 and 1 are saved
         _uci_run("--splits", "all", "--splits-per-model", "1")
-    saved = json.loads((workdir / "out/tiny.json").read_text())
+    saved = json.loads((workdir / "out/tiny.json").read_text())["methods"]["mc_dropout"]
     assert [s["split"] for s in saved["splits"]] == [0, 1]
     assert saved["mean"]["rmse"] == pytest.approx(1.5)
-    assert "2 split(s)" in (workdir / "out/tiny.md").read_text()
+    assert "| MC dropout (mcdropout) | 2 |" in (workdir / "out/tiny.md").read_text()  # 2 splits
     assert sorted(p.name for p in (workdir / "out").iterdir()) == ["tiny.json", "tiny.md"]  # no staging left
 
     # --merge adds split 2 to what was kept; a different protocol is refused before any training
     monkeypatch.setattr(mcdropout.study.uci, "run_splits",
                         lambda ds, chosen, *a, **k: [{**fake_split(ds, 0, *a[:3]), "split": i} for i in chosen])
     assert _uci_run("--splits", "2", "--merge").exit_code == 0
-    assert [s["split"] for s in json.loads((workdir / "out/tiny.json").read_text())["splits"]] == [0, 1, 2]
+    merged = json.loads((workdir / "out/tiny.json").read_text())["methods"]["mc_dropout"]
+    assert [s["split"] for s in merged["splits"]] == [0, 1, 2]
     before = snapshot(workdir)
     monkeypatch.setattr(mcdropout.study.uci, "run_splits", lambda *a, **k: pytest.fail("trained before checking"))
     one_error(run("benchmark", "uci", "--data-dir", "uci", "--dataset", "tiny", "--epochs", "3", "--samples", "10",
