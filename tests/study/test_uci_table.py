@@ -48,3 +48,11 @@ def test_findings_count_datasets_held_and_name_those_below():
                               "of 1 datasets (better beyond 2 standard errors on 1)")
     assert "ensemble" in text[1] and "within 2 standard errors" in text[1]
     assert "MC dropout higher on energy" in text[2]
+
+
+def test_coverage_names_the_cells_not_yet_run():
+    from mcdropout.study.uci_table import coverage
+
+    text = coverage([{"dataset": "yacht", "methods": {"mc_dropout": {}, "deep_ensemble": {}}}])
+    assert text.startswith("2 of the 24 dataset × method cells have run; not yet: bostonHousing MC dropout, ")
+    assert "yacht Concrete" in text and "yacht MC dropout" not in text

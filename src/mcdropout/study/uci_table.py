@@ -103,7 +103,7 @@ def summary_table(files: list[dict[str, Any]], n_splits: dict[str, int] | None =
           "|---|" + "---|" * (len(methods) + 5)]
     rmse = ["| dataset | " + " | ".join(f"{LABELS[m]} RMSE" for m in methods) + " | Gal 2016 | grid 2018 | "
             "ensembles 2017 | vs published |", "|---|" + "---|" * (len(methods) + 4)]
-    cost = ["| dataset | method | splits | time (its splits) | peak memory | chosen (most splits) | "
+    cost = ["| dataset | method | splits | time | peak memory | chosen (most splits) | "
             "at a grid end in most splits |", "|---|---|---|---|---|---|---|"]
     for f in files:
         name, runs = f["dataset"], f["methods"]
@@ -197,10 +197,28 @@ def findings(files: list[dict[str, Any]]) -> list[str]:
     return out
 
 
+def coverage(files: list[dict[str, Any]]) -> str:
+    """Which dataset x method cells of the full table (the eight datasets with published figures, every method)
+    have run, and which have not."""
+    ran = {(f["dataset"], m) for f in files for m in f["methods"]}
+    cells = [(d, m) for d in sorted(GRID_2018) for m in LABELS]
+    missing = [f"{d} {LABELS[m]}" for d, m in cells if (d, m) not in ran]
+    text = f"{sum(c in ran for c in cells)} of the {len(cells)} dataset × method cells have run"
+    return text + (f"; not yet: {', '.join(missing)} (`cd benchmarks/uci && dvc repro` runs what is missing)."
+                   if missing else ".")
+
+
 def readme(files: list[dict[str, Any]]) -> str:
-    """``reports/uci/README.md``: the findings and the tables."""
+    """``reports/uci/README.md``: what ran, the findings, the tables and how to read them."""
+    notes = ["Mean ± standard error over the splits (20; protein 5). Against a published figure: \"within 2 SE\" where "
+             "the two means lie within 2 combined standard errors, \"better\" or \"below\" beyond that. MC dropout "
+             "minus the ensemble is paired split by split, with its own standard error. \"time\" is the wall time of "
+             "the run (all its splits as one batched model: training, choosing, testing), on this project's 2-core "
+             "CPU machine, often while other work shared the cores; a run alone is faster (benchmarks/README.md, "
+             "\"The UCI table\", projects each from its steps). Per-split figures, choices and seconds are in "
+             "`<dataset>.json`."]
     return "\n".join(["# The UCI regression benchmark: MC dropout, Concrete dropout and deep ensembles", "",
-                      "Written by `mcdropout benchmark uci-table` from the `<dataset>.json` files beside it; how "
-                      "each method runs and where each published figure comes from: [docs/uci.md]"
-                      "(../../docs/uci.md).", "", *[f"- {s}" for s in findings(files)], "",
-                      summary_table(files)])
+                      "Written by `mcdropout benchmark uci-table` (the `table` stage of `benchmarks/uci/dvc.yaml`) "
+                      "from the runs in `benchmarks/uci/runs/`; how each method runs and where each published "
+                      "figure comes from: [docs/uci.md](../../docs/uci.md).", "", coverage(files), "",
+                      *[f"- {s}" for s in findings(files)], "", summary_table(files), *notes]) + "\n"
