@@ -41,10 +41,13 @@ def saved(tmp_path_factory):
     meta)}``."""
     root = tmp_path_factory.mktemp("pyfunc")
     out = {}
-    for task, classes in (("regression", None), ("classification", ["no", "yes", "maybe"])):
-        net = seeded_mlp(3, in_dim=2, out_dim=1 if classes is None else 3, hidden=[8], p=0.3)
-        meta = CheckpointMeta(task=task, seed=3, dataset=f"{task}-set", features=["a", "b"], classes=classes,
-                              noise_std={"standard": 0.3, "mc": 0.4} if classes is None else None, mc_samples=6,
+    for task, classes in (("regression", None), ("classification", ["no", "yes", "maybe"]), ("heteroscedastic", None)):
+        hetero = task == "heteroscedastic"
+        head = {"head": "heteroscedastic", "y_mean": [1.0], "y_std": [2.0]} if hetero else {}
+        net = seeded_mlp(3, in_dim=2, out_dim=3 if classes else 2 if hetero else 1, hidden=[8], p=0.3, **head)
+        meta = CheckpointMeta(task="regression" if hetero else task, seed=3, dataset=f"{task}-set", features=["a", "b"],
+                              classes=classes, head="heteroscedastic" if hetero else "homoscedastic",
+                              noise_std={"standard": 0.3, "mc": 0.4} if task == "regression" else None, mc_samples=6,
                               history=torch.zeros(2, 4), p=0.3)
         checkpoint = save_checkpoint(root / f"{task}.pt", net, meta)
         folder = root / f"{task}-model"
@@ -64,7 +67,7 @@ def test_the_saved_model_is_the_code_and_the_checkpoint_no_pickle(saved):
     assert (folder / "pyfunc_model.py").read_text() == CODE.read_text()
 
 
-@pytest.mark.parametrize("task", ["regression", "classification"])
+@pytest.mark.parametrize("task", ["regression", "classification", "heteroscedastic"])
 def test_the_loaded_model_predicts_like_mcdropout_predict(saved, task):
     folder, net, meta = saved[task]
     model = mlflow.pyfunc.load_model(str(folder))
@@ -83,6 +86,10 @@ def test_the_loaded_model_predicts_like_mcdropout_predict(saved, task):
         else:
             np.testing.assert_allclose(got[column].to_numpy(), values, rtol=1e-6, atol=1e-9)
     assert got["samples"].tolist() == [6, 6, 6]
+    if task == "heteroscedastic":  # its own noise, per row, beside the epistemic part
+        assert list(got.columns)[-2:] == ["aleatoric_std", "samples"]
+        total = got["aleatoric_std"] ** 2 + got["epistemic_std"] ** 2
+        np.testing.assert_allclose(got["std"] ** 2, total, rtol=1e-6)
 
 
 def test_params_of_a_request_override_the_logged_defaults(saved):
