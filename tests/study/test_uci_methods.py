@@ -62,10 +62,24 @@ def test_batched_ensembles_choose_as_each_split_alone(tmp_path, monkeypatch):
             assert t[key] == pytest.approx(a[key], rel=1e-3), key
 
 
-def test_concrete_learns_its_rate_and_scores_a_mixture(tmp_path):
+def test_concrete_learns_its_rate_chooses_its_epochs_on_validation_and_scores_a_mixture(tmp_path, monkeypatch):
     ds = load_uci(tiny_uci(tmp_path, noise=0.3), "tiny")
+    assert uci_methods.concrete_grid(4000) == [40, 400, 4000] and uci_methods.concrete_grid(30) == [1, 3, 30]
+    real, calls = uci_methods.concrete_scores, []
+
+    def scores(model, x, y, norm, samples, seed):  # the grid's validation scores: split 0 best at 3, split 2 at 30
+        out = real(model, x, y, norm, samples, seed)
+        calls.append((seed, len(y)))
+        if len(calls) <= 6:  # grid point g, split s: call 2 g + s
+            g, s = divmod(len(calls) - 1, 2)
+            out["ll"] = float(g == (1 if s == 0 else 2))
+        return out
+
+    monkeypatch.setattr(uci_methods, "concrete_scores", scores)
     out = run_concrete_splits(ds, [0, 2], epochs=30, samples=50, params=PARAMS)
     assert [r["split"] for r in out] == [0, 2]
+    assert [r["epochs"] for r in out] == [3, 30]  # each split its own choice, then retrained for it
+    assert [n for _, n in calls[:6]] == [round(0.2 * 32)] * 6 and [n for _, n in calls[6:]] == [8, 8]  # val, test
     for r in out:
         assert 0 < r["p"] < 1 and r["p"] != pytest.approx(0.1, abs=1e-6)  # it moved from where it started
         assert np.isfinite([r["rmse"], r["ll"], r["aleatoric_var"], r["epistemic_var"]]).all()

@@ -157,13 +157,13 @@ def default_epochs(method: str, ds: UCIDataset) -> int:
 
 
 def grid_of(method: str, ds: UCIDataset, epochs: int) -> dict[str, list[float]]:
-    """The hyper-parameters a method chooses by validation, and their grids (none for Concrete: p is learned)."""
+    """The hyper-parameters a method chooses by validation, and their grids (Concrete: its epochs; p is learned)."""
     if method == "mc_dropout":
         return {"p": list(ds.dropout_rates), "tau": list(ds.taus)}
     if method == "deep_ensemble":
         grid = uci_methods.ensemble_grid(epochs)
         return {"lr": sorted({lr for lr, _ in grid}), "epochs": sorted({e for _, e in grid})}
-    return {}
+    return {"epochs": uci_methods.concrete_grid(epochs)}  # p is learned
 
 
 def _runner(method: str, adversarial: bool) -> Callable[..., list[dict[str, Any]]]:

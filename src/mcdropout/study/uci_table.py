@@ -127,7 +127,7 @@ def summary_table(files: list[dict[str, Any]], n_splits: dict[str, int] | None =
             chosen = ", ".join(f"{k} {_mode([s[k] for s in r['splits']])}" for k in ("p", "tau", "lr", "epochs")
                                if k in r["splits"][0] and (k != "p" or m == "mc_dropout"))
             if m == "concrete":
-                chosen = f"learned p {r['mean']['p']:.3f} ± {r['stderr']['p']:.3f}"
+                chosen = f"learned p {r['mean']['p']:.2g} ± {r['stderr']['p']:.1g}" + (f", {chosen}" if chosen else "")
             memory = f"{r['peak_memory_mb']:.0f} MB" if "peak_memory_mb" in r else "–"
             cost.append(f"| {name} | {LABELS[m]} | {len(r['splits'])} | "
                         f"{sum(s['seconds'] for s in r['splits']) / 60:.1f} min | {memory} | {chosen} | "
