@@ -52,7 +52,7 @@ class Phase:
 
 
 def phases(ds, method: str) -> list[Phase]:
-    """The training phases of ``method`` on all of ``ds``'s splits (the ensembles' retrain: its longest case)."""
+    """The training phases of ``method`` on all of ``ds``'s splits (a retrain after a choice: its longest case)."""
     s, n = ds.n_splits, len(ds.split(0)[0])
     cut, e = round(0.8 * n), ds.n_epochs
     if method == "mc_dropout":
@@ -63,7 +63,9 @@ def phases(ds, method: str) -> list[Phase]:
         m = s * ENSEMBLE_SIZE
         return [Phase("grid", m, cut, ENSEMBLE_BATCH, ds.n_hidden, 2, e + ENSEMBLE_LONGER * e, s, len(ENSEMBLE_LRS)),
                 Phase("retrain", m, n, ENSEMBLE_BATCH, ds.n_hidden, 2, ENSEMBLE_LONGER * e, s)]
-    return [Phase("train", s, n, 128, ds.n_hidden, 2, 100 * e, s, dropout="concrete")]
+    # Concrete: its epochs grid is one training continued to 100 E on 80% of the rows; the retrain's longest case
+    return [Phase("grid", s, cut, 128, ds.n_hidden, 2, 100 * e, s, dropout="concrete"),
+            Phase("retrain", s, n, 128, ds.n_hidden, 2, 100 * e, s, dropout="concrete")]
 
 
 def seconds_per_step(phase: Phase, inputs: int, steps: int) -> float:
