@@ -58,6 +58,7 @@ def test_dataset_specs():
         ({"mc": {"samples": 0}}, "mc.samples must be an integer in [1, 100,000], got 0"),
         ({"train": {"optimiser": "sgd"}}, "train: unknown key(s) optimiser"),
         ({"model": {"dropout": "gaussian"}}, "model.dropout must be one of fixed, concrete"),
+        ({"model": {"head": "hetero"}}, "model.head must be one of homoscedastic, heteroscedastic, got 'hetero'"),
         ({"model": {"concrete": {"init_p": 0}}}, "model.concrete.init_p must be in (0, 1)"),
         ({"model": {"concrete": {"temperature": -1}}}, "model.concrete.temperature must be a number > 0"),
         ({"compare": {"l2": [0.1, -1]}}, "compare.l2 must be a number > 0"),
