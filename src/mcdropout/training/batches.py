@@ -35,10 +35,13 @@ class TensorBatches:
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         x, y = self.routine.train_x, self.routine.train_y
         n = y.shape[-1]
-        if self.routine.data_of is not None:
-            order, data = member_orders(self.routine.member_rows("train"), n), self.routine.data_of[:, None]
-            for idx in order.split(self.batch_size if self.batch_size > 0 else n, dim=1):
-                yield x[data, idx], y[data, idx]
+        if self.routine.data_of is not None:  # rows of x [S, N, in] by flat index (index_select: a third of the
+            order = member_orders(self.routine.member_rows("train"), n)  # time of x[data, idx] for 240 x 128 rows)
+            flat = order + self.routine.data_of[:, None] * n
+            xf, yf, m = x.reshape(-1, x.shape[-1]), y.reshape(-1), len(order)
+            for idx in flat.split(self.batch_size if self.batch_size > 0 else n, dim=1):
+                idx = idx.reshape(-1)
+                yield xf.index_select(0, idx).view(m, -1, x.shape[-1]), yf.index_select(0, idx).view(m, -1)
             return
         if self.batch_size <= 0 or self.batch_size >= n:
             yield x, y
