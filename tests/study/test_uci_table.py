@@ -9,7 +9,7 @@ from mcdropout.study.uci_table import edges, findings, paired_ll, verdict
 
 
 def _result(method, lls, **choices):
-    splits = [{"split": i, "ll": v, "rmse": 1.0, **{k: c[i] for k, c in choices.items()}}
+    splits = [{"split": i, "ll": v, "rmse": 1.0, "seconds": 1.0, **{k: c[i] for k, c in choices.items()}}
               for i, v in enumerate(lls)]
     return {"dataset": "energy", "method": method, "splits": splits, "grid": {"p": [0.005, 0.1], "tau": [0.25, 0.75]},
             "mean": {"ll": sum(lls) / len(lls), "rmse": 1.0}, "stderr": {"ll": 0.01, "rmse": 0.1}}
@@ -56,3 +56,15 @@ def test_coverage_names_the_cells_not_yet_run():
     text = coverage([{"dataset": "yacht", "methods": {"mc_dropout": {}, "deep_ensemble": {}}}])
     assert text.startswith("2 of the 24 dataset × method cells have run; not yet: bostonHousing MC dropout, ")
     assert "yacht Concrete" in text and "yacht MC dropout" not in text
+
+
+def test_a_published_rmse_rounded_to_zero_is_shown_as_printed_and_not_judged():
+    from mcdropout.study.uci_table import summary_table
+
+    r = _result("deep_ensemble", [6.4, 6.5, 6.5])
+    r = {**r, "dataset": "naval-propulsion-plant", "mean": {"ll": 6.47, "rmse": 0.00076},
+         "stderr": {"ll": 0.02, "rmse": 0.00003}}
+    rmse = next(x for x in summary_table([{"dataset": "naval-propulsion-plant", "methods": {"deep_ensemble": r}}])
+                .splitlines() if x.startswith("| naval-propulsion-plant | 0.00076"))
+    assert "| 0.00 ± 0.00 |" in rmse  # Lakshminarayanan et al. print 0.00 ± 0.00
+    assert rmse.endswith("| deep ensemble: – (published as 0.00 ± 0.00: rounded away) |")

@@ -58,6 +58,11 @@ def _digits(value: float) -> int:
     return 2 if value == 0 or abs(value) >= 0.1 else min(6, 1 - math.floor(math.log10(abs(value))))
 
 
+def _published_rmse(p: Figure) -> str:
+    """A published RMSE with the decimals its size needs (naval's ~1e-3); one printed as 0.00 stays 0.00."""
+    return _pm(p[0], p[1], _digits(p[0])) if p[0] else _pm(0.0, p[1])
+
+
 def verdict(ours: float, se: float, theirs: float, their_se: float, higher_better: bool) -> str:
     """"within 2 SE" where the two means lie within 2 combined standard errors of each other; beyond that,
     "better" or "below" (published figures are not paired with ours: the SEs combine as independent)."""
@@ -122,8 +127,8 @@ def summary_table(files: list[dict[str, Any]], n_splits: dict[str, int] | None =
             ref = REFERENCE[m].get(name)
             if ref:
                 verdicts.append(f"{LABELS[m]}: {verdict(r['mean']['ll'], r['stderr']['ll'], ref[2], ref[3], True)}")
-                rverdicts.append(f"{LABELS[m]}: "
-                                 f"{verdict(r['mean']['rmse'], r['stderr']['rmse'], ref[0], ref[1], False)}")
+                rverdicts.append(f"{LABELS[m]}: " + ("– (published as 0.00 ± 0.00: rounded away)" if ref[0] == 0 else
+                                 verdict(r['mean']['rmse'], r['stderr']['rmse'], ref[0], ref[1], False)))
             chosen = ", ".join(f"{k} {_mode([s[k] for s in r['splits']])}" for k in ("p", "tau", "lr", "epochs")
                                if k in r["splits"][0] and (k != "p" or m == "mc_dropout"))
             if m == "concrete":
@@ -141,7 +146,7 @@ def summary_table(files: list[dict[str, Any]], n_splits: dict[str, int] | None =
                   + " | ".join("–" if p is None else _pm(p[2], p[3]) for p in pubs)
                   + f" | {'; '.join(verdicts) or '–'} |")
         rmse.append(f"| {name} | " + " | ".join(rcells) + " | "
-                    + " | ".join("–" if p is None else _pm(p[0], p[1], _digits(p[0] or 1e-3)) for p in pubs)
+                    + " | ".join("–" if p is None else _published_rmse(p) for p in pubs)
                     + f" | {'; '.join(rverdicts) or '–'} |")
     return "\n".join(["Test log-likelihood (mean ± standard error over splits; splits run in brackets):", "",
                       *ll, "", "Test RMSE:", "", *rmse, "", "Cost and choices:", "", *cost]) + "\n"
@@ -159,7 +164,7 @@ def markdown_table(file: dict[str, Any]) -> str:
                        ("Lakshminarayanan et al. 2017", ENSEMBLE_2017)):
         if name in src:
             p = src[name]
-            lines.append(f"| {label} | | | | {_pm(p[0], p[1], _digits(p[0] or 1e-3))} | {_pm(p[2], p[3])} |")
+            lines.append(f"| {label} | | | | {_published_rmse(p)} | {_pm(p[2], p[3])} |")
     return "\n".join(lines) + "\n"
 
 
