@@ -52,14 +52,13 @@ CONCRETE_SHORTER = 10  # the epochs grid: the protocol's, a tenth and a hundredt
 LENGTH_SCALE = 1e-2  # the prior length scale of the MC dropout protocol (study.uci)
 
 
-def _splits(ds: UCIDataset, chosen: list[int]) -> list[tuple[Any, Any, Any]]:
-    """Per split: its standardisation, standardised training split, and raw test rows (x, y float64)."""
+def _rows(ds: UCIDataset, chosen: list[int]) -> list[tuple[np.ndarray, np.ndarray, int, tuple]]:
+    """Per split: its training rows x, y (float64), where its 80% for choosing ends, and its test rows (x, y)."""
     out = []
     for i in chosen:
         train_idx, test_idx = ds.split(i)
-        x, y = ds.x[train_idx], ds.y[train_idx].astype(np.float64)
-        norm = norm_of(x, y)
-        out.append((norm, standardised(x, y, norm), (ds.x[test_idx], ds.y[test_idx].astype(np.float64))))
+        out.append((ds.x[train_idx], ds.y[train_idx].astype(np.float64), int(round(0.8 * len(train_idx))),
+                    (ds.x[test_idx], ds.y[test_idx].astype(np.float64))))
     return out
 
 
@@ -132,11 +131,7 @@ def run_ensemble_splits(ds: UCIDataset, chosen: list[int], epochs: int, samples:
     retrained on the whole training split, and tested."""
     start = time.perf_counter()
     say = sayer(progress, ds.name, start)
-    rows = []
-    for i in chosen:
-        train_idx, test_idx = ds.split(i)
-        x, y = ds.x[train_idx], ds.y[train_idx].astype(np.float64)
-        rows.append((x, y, int(round(0.8 * len(train_idx))), (ds.x[test_idx], ds.y[test_idx].astype(np.float64))))
+    rows = _rows(ds, chosen)
     norms = [norm_of(x[:cut], y[:cut]) for x, y, cut, _ in rows]
     grid = ensemble_grid(epochs)
     val = np.zeros((len(chosen), len(grid)))
@@ -192,11 +187,7 @@ def run_concrete_splits(ds: UCIDataset, chosen: list[int], epochs: int, samples:
     epochs are then trained afresh on the whole training split and tested."""
     begin = time.perf_counter()
     say = sayer(progress, ds.name, begin)
-    rows = []
-    for i in chosen:
-        train_idx, test_idx = ds.split(i)
-        x, y = ds.x[train_idx], ds.y[train_idx].astype(np.float64)
-        rows.append((x, y, int(round(0.8 * len(train_idx))), (ds.x[test_idx], ds.y[test_idx].astype(np.float64))))
+    rows = _rows(ds, chosen)
     norms = [norm_of(x[:cut], y[:cut]) for x, y, cut, _ in rows]
     fit_rows = [standardised(x[:cut], y[:cut], n) for (x, y, cut, _), n in zip(rows, norms)]
     grid = concrete_grid(epochs)
