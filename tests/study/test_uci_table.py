@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from mcdropout.study.uci_table import edges, findings, paired_ll, verdict
+from mcdropout.study.uci_table import GRID_2018, edges, findings, gaussian_ll_at, paired_ll, verdict, where_below
 
 
 def _result(method, lls, **choices):
@@ -68,3 +68,25 @@ def test_a_published_rmse_rounded_to_zero_is_shown_as_printed_and_not_judged():
                 .splitlines() if x.startswith("| naval-propulsion-plant | 0.00076"))
     assert "| 0.00 ± 0.00 |" in rmse  # Lakshminarayanan et al. print 0.00 ± 0.00
     assert rmse.endswith("| deep ensemble: – (published as 0.00 ± 0.00: rounded away) |")
+
+
+def test_a_miss_is_split_into_what_the_mean_costs_and_what_the_variances_cost():
+    assert gaussian_ll_at(1.0) == pytest.approx(-1.418939, abs=1e-6)  # -1/2 (log 2 pi + 1)
+    # Concrete on concrete: ours RMSE 5.81, LL -3.04; the 2018 grid 4.8265, -2.9367. A variance matched to the
+    # squared errors: -1/2 (log(2 pi 5.81^2) + 1) = -3.1785 and -1/2 (log(2 pi 4.8265^2) + 1) = -2.9931
+    ours = {"mean": {"ll": -3.04, "rmse": 5.81}, "stderr": {"ll": 0.03, "rmse": 0.13}}
+    text = where_below("Concrete", "concrete", ours, GRID_2018["concrete"])
+    assert text == ("Concrete on concrete is 0.10 nats below: its RMSE is 5.81 ± 0.13 against 4.83, which alone costs "
+                    "0.19 nats (a variance matched to the squared errors scores -3.18 at ours, -2.99 at theirs): the "
+                    "miss is the mean's accuracy, and its variances win back 0.08.")
+    same_mean = {"mean": {"ll": -3.04, "rmse": 4.8265}, "stderr": {"ll": 0.03, "rmse": 0.13}}
+    assert where_below("Concrete", "concrete", same_mean, GRID_2018["concrete"]).endswith(
+        "which accounts for 0.00 of the gap (a variance matched to the squared errors scores -2.99 at ours, -2.99 "
+        "at theirs); the other 0.10 is in its variances.")
+
+
+def test_findings_explain_each_dataset_below_its_published_figure():
+    mc = _result("mc_dropout", [-1.3, -1.3, -1.3])  # energy: 2018 grid -1.2115 +- 0.0053: below
+    text = findings([{"dataset": "energy", "methods": {"mc_dropout": mc}}])
+    assert text[0].endswith("below it on energy.")
+    assert text[1].startswith("MC dropout on energy is 0.09 nats below: its RMSE is 1.00 ± 0.10 against 0.54")

@@ -93,6 +93,33 @@ def edges(result: dict[str, Any]) -> list[str]:
     return out
 
 
+def gaussian_ll_at(rmse: float) -> float:
+    """The mean log-likelihood of a Gaussian whose one variance equals the mean squared error ``rmse**2``: the
+    best any constant variance scores with these errors, ``-1/2 log(2 pi e rmse^2)``."""
+    return -0.5 * (math.log(2 * math.pi * rmse**2) + 1)
+
+
+def where_below(label: str, dataset: str, result: dict[str, Any], ref: Figure) -> str:
+    """Why a method's LL is below the published one, split into its mean and its variances: the LL a constant
+    variance matched to the squared errors scores at our RMSE and at the published RMSE (:func:`gaussian_ll_at`)
+    differ by what the mean's accuracy alone costs; the rest of the gap is the variances'."""
+    ours, theirs = result["mean"]["rmse"], ref[0]
+    gap = ref[2] - result["mean"]["ll"]
+    mean_cost = gaussian_ll_at(theirs) - gaussian_ll_at(ours) if theirs > 0 else math.nan
+    d = _digits(theirs)
+    text = (f"{label} on {dataset} is {gap:.2f} nats below: its RMSE is {ours:.{d}f} ± "
+            f"{result['stderr']['rmse']:.{d}f} against {theirs:.{d}f}")
+    if math.isnan(mean_cost):
+        return text + "."
+    if mean_cost >= gap:
+        return (text + f", which alone costs {mean_cost:.2f} nats (a variance matched to the squared errors scores "
+                f"{gaussian_ll_at(ours):.2f} at ours, {gaussian_ll_at(theirs):.2f} at theirs): the miss is the "
+                f"mean's accuracy, and its variances win back {mean_cost - gap:.2f}.")
+    return (text + f", which accounts for {max(mean_cost, 0.0):.2f} of the gap (a variance matched to the squared "
+            f"errors scores {gaussian_ll_at(ours):.2f} at ours, {gaussian_ll_at(theirs):.2f} at theirs); the other "
+            f"{gap - max(mean_cost, 0.0):.2f} is in its variances.")
+
+
 def _mode(values: list[float]) -> str:
     value, n = Counter(values).most_common(1)[0]
     return f"{value:g} ({n}/{len(values)})"
@@ -185,6 +212,7 @@ def findings(files: list[dict[str, Any]]) -> list[str]:
         out.append(f"{label}: test LL within 2 standard errors of {source} or better on {len(held)} of "
                    f"{len(rows)} datasets (better beyond 2 standard errors on {better})"
                    + (f"; below it on {', '.join(missed)}." if missed else "."))
+        out.extend(where_below(label, d, r, ref) for d, r, ref in rows if d in missed)
     pairs = [(f["dataset"], paired_ll(f["methods"]["mc_dropout"], f["methods"]["deep_ensemble"])) for f in files
              if "mc_dropout" in f["methods"] and "deep_ensemble" in f["methods"]]
     pairs = [(d, p) for d, p in pairs if p is not None]
