@@ -90,3 +90,15 @@ def test_findings_explain_each_dataset_below_its_published_figure():
     text = findings([{"dataset": "energy", "methods": {"mc_dropout": mc}}])
     assert text[0].endswith("below it on energy.")
     assert text[1].startswith("MC dropout on energy is 0.09 nats below: its RMSE is 1.00 ± 0.10 against 0.54")
+
+
+def test_findings_pair_every_two_methods_on_the_splits_both_ran():
+    mc = _result("mc_dropout", [-1.2, -1.3, -1.2])
+    concrete = _result("concrete", [-1.0, -1.1, -0.9])  # minus MC dropout: 0.2, 0.2, 0.3 -> 0.233 +- 0.033: higher
+    de = _result("deep_ensemble", [-1.1, -0.9, -1.0])  # minus Concrete: -0.1, 0.2, -0.1 -> 0.0 +- 0.1: unclear
+    text = findings([{"dataset": "energy", "methods": {"mc_dropout": mc, "concrete": concrete, "deep_ensemble": de}}])
+    pairs = [t for t in text if " minus " in t]
+    assert pairs[0].startswith("MC dropout minus deep ensemble") and "deep ensemble higher on energy" in pairs[0]
+    assert pairs[1] == ("Concrete minus MC dropout, test LL split by split on the same splits (2 SE): Concrete higher "
+                        "on energy; MC dropout higher on none; no clear difference on none.")
+    assert pairs[2].endswith("no clear difference on energy.")

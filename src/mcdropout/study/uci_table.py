@@ -46,6 +46,7 @@ ENSEMBLE_2017: dict[str, Figure] = {k: (r, rs / math.sqrt(n), ll, ls / math.sqrt
 # dropout on UCI; its own per-dataset figures were out of reach) against the 2018 grid search.
 REFERENCE = {"mc_dropout": GRID_2018, "concrete": GRID_2018, "deep_ensemble": ENSEMBLE_2017}
 LABELS = {"mc_dropout": "MC dropout", "concrete": "Concrete", "deep_ensemble": "deep ensemble"}
+PAIRS = (("mc_dropout", "deep_ensemble"), ("concrete", "mc_dropout"), ("concrete", "deep_ensemble"))
 PAIRED_WORDS = {BETTER: "MC dropout better", WORSE: "ensemble better", UNCLEAR: UNCLEAR}
 
 
@@ -213,15 +214,16 @@ def findings(files: list[dict[str, Any]]) -> list[str]:
                    f"{len(rows)} datasets (better beyond 2 standard errors on {better})"
                    + (f"; below it on {', '.join(missed)}." if missed else "."))
         out.extend(where_below(label, d, r, ref) for d, r, ref in rows if d in missed)
-    pairs = [(f["dataset"], paired_ll(f["methods"]["mc_dropout"], f["methods"]["deep_ensemble"])) for f in files
-             if "mc_dropout" in f["methods"] and "deep_ensemble" in f["methods"]]
-    pairs = [(d, p) for d, p in pairs if p is not None]
-    if pairs:
-        groups = {v: [d for d, p in pairs if p.verdict == v] for v in (BETTER, WORSE, UNCLEAR)}
-        out.append("MC dropout minus deep ensemble, test LL split by split on the same splits (2 SE): MC dropout "
-                   f"higher on {', '.join(groups[BETTER]) or 'none'}; the ensemble higher on "
-                   f"{', '.join(groups[WORSE]) or 'none'}; no clear difference on "
-                   f"{', '.join(groups[UNCLEAR]) or 'none'}.")
+    for a, b in PAIRS:  # method against method on the same splits, test LL split by split
+        pairs = [(f["dataset"], paired_ll(f["methods"][a], f["methods"][b])) for f in files
+                 if a in f["methods"] and b in f["methods"]]
+        pairs = [(d, p) for d, p in pairs if p is not None]
+        if pairs:
+            groups = {v: [d for d, p in pairs if p.verdict == v] for v in (BETTER, WORSE, UNCLEAR)}
+            out.append(f"{LABELS[a]} minus {LABELS[b]}, test LL split by split on the same splits (2 SE): "
+                       f"{LABELS[a]} higher on {', '.join(groups[BETTER]) or 'none'}; {LABELS[b]} higher on "
+                       f"{', '.join(groups[WORSE]) or 'none'}; no clear difference on "
+                       f"{', '.join(groups[UNCLEAR]) or 'none'}.")
     flagged = [f"{f['dataset']} {LABELS[m]} ({', '.join(edges(r))})" for f in files for m, r in f["methods"].items()
                if edges(r)]
     if flagged:
