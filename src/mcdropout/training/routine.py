@@ -1,19 +1,16 @@
 """The Lightning routine: trains a :class:`StackedMLP` (one member for a single run).
 
-Kept cheap for tiny models: the data live on the device as tensors and are served by
-a plain iterable (no DataLoader workers or collation); one Lightning step is a block of
-up to ``EPOCHS_PER_STEP`` epochs of mini-batches, each with its own optimiser step (manual
-optimisation: Lightning's per-step hooks and per-epoch loop cost more than a tiny model's
-step; a Lightning "epoch" is such a block); validation runs in-process at the end of each
-of our epochs on the whole val split with dropout off, instead of Lightning's validation loop;
-per-member histories accumulate on the device and are read once at the end, so logging
-never forces a device sync per step.
+Kept cheap for tiny models: the data live on the device as tensors and are served by a plain iterable (no DataLoader
+workers or collation); one Lightning step is a block of up to ``EPOCHS_PER_STEP`` epochs of mini-batches, each with
+its own optimiser step (manual optimisation: Lightning's per-step hooks and per-epoch loop cost more than a tiny
+model's step; a Lightning "epoch" is such a block); validation runs in-process at the end of each of our epochs on
+the whole val split with dropout off, instead of Lightning's validation loop; per-member histories accumulate on the
+device and are read once at the end, so logging never forces a device sync per step.
 
-Members may train on data of their own (``data_of``): the train and val tensors then
-hold one stacked data set per index, ``[G, N, in]`` (padded to the largest, with the
-true row counts in ``train_rows`` / ``val_rows``), and member ``m`` sees only data set
-``data_of[m]``, in mini-batches of its own shuffle (see :class:`~mcdropout.training.batches.TensorBatches`). The
-UCI benchmark trains the grids of all its splits this way, as one model.
+Members may train on data of their own (``data_of``): the train and val tensors then hold one stacked data set per
+index, ``[G, N, in]`` (padded to the largest, with the true row counts in ``train_rows`` / ``val_rows``), and member
+``m`` sees only data set ``data_of[m]``, in mini-batches of its own shuffle (see
+:class:`~mcdropout.training.batches.TensorBatches`). The UCI benchmark trains the grids of all its splits this way.
 
 Two per-member extras, both vectorised over the stack:
 
@@ -40,6 +37,7 @@ from mcdropout.nn.concrete import add_weight_term_gradient, rate_term_gradient
 from mcdropout.nn.stacked import StackedMLP
 from mcdropout.training.adversarial import fgsm
 from mcdropout.training.batches import TensorBatches
+from mcdropout.training.heap import HeapTrimmer
 from mcdropout.training.optim import FusedAdamStep
 
 
@@ -163,6 +161,7 @@ class DropoutRoutine(pl.LightningModule):
         self.automatic_optimization = False  # see training_step
         self.plain_steps = False
         self._fused_step: FusedAdamStep | None = None
+        self._trim_heap = HeapTrimmer()  # CPU: freed memory back to the system now and then (training.heap)
 
     def on_train_start(self) -> None:
         # One process on one device in full precision: plain backward passes and optimiser steps, without
@@ -272,6 +271,7 @@ class DropoutRoutine(pl.LightningModule):
                     self._add_l2_gradient()
                 step()
             self.end_epoch()
+            self._trim_heap()
 
     @torch.no_grad()
     def _add_l2_gradient(self) -> None:
