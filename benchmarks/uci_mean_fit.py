@@ -65,11 +65,10 @@ def mc_fit(ds, splits: list[int], rows, norms, params: Params, chosen: dict, sam
     """MC dropout retrained per split at its chosen p and tau (its weight decay follows from them), all at once."""
     members = []
     for s, i in enumerate(splits):
-        grid = uci._members(ds, len(rows[s][0]), seed=i)
+        grid = uci.grid_members(ds, len(rows[s][0]), seed=i)
         members.append(next(m for m, tau in grid if np.isclose(m.p, chosen[i]["p"]) and
                             np.isclose(tau, chosen[i]["tau"])))
-    params = params.override(**{"model.hidden": [ds.n_hidden], "train.epochs": ds.n_epochs * 100,
-                                "train.batch_size": 128, "train.lr": 1e-3, "train.weight_decay": 0.0})
+    params = uci.protocol_params(ds, params, uci.default_epochs("mc_dropout", ds))
     data = [{"train": standardised(x, y, n), "val": standardised(x, y, n)} for (x, y, _), n in zip(rows, norms)]
     fit = fit_members_on(Regression(), data, list(range(len(splits))), members, params, progress=False,
                          global_seed=splits[0], validate=False)

@@ -41,7 +41,10 @@ from mcdropout.study.uci_splits import Norm, inputs, norm_of, sayer, standardise
 from mcdropout.training.train import duration, fit_members_on
 
 LENGTH_SCALE = 1e-2
-def _members(ds: UCIDataset, n_train: int, seed: int) -> list[tuple[Member, float]]:
+
+
+def grid_members(ds: UCIDataset, n_train: int, seed: int) -> list[tuple[Member, float]]:
+    """The 2018 grid: one member per (p, tau), its weight decay from the length scale, p, tau and the row count."""
     out = []
     for p in ds.dropout_rates:
         for tau in ds.taus:
@@ -61,18 +64,23 @@ def mc_scores(model, x, y, norm: Norm, tau: float, samples: int, seed: int) -> d
             "rmse_standard": float(np.sqrt(np.mean((y - standard) ** 2)))}
 
 
+def protocol_params(ds: UCIDataset, params: Params, epochs: int) -> Params:
+    """The protocol's training settings (Adam 1e-3, batch 128, weight decay per member) on top of ``params``."""
+    return params.override(**{"model.hidden": [ds.n_hidden], "train.epochs": epochs, "train.batch_size": 128,
+                              "train.lr": 1e-3, "train.weight_decay": 0.0})
+
+
 def run_splits(ds: UCIDataset, chosen: list[int], epochs: int, samples: int, params: Params,
                val_samples: int = 1000, progress: bool = False) -> list[dict]:
     """The protocol on the splits ``chosen``, all at once; a split's ``seconds`` is its share of the time."""
     start = time.perf_counter()
-    params = params.override(**{"model.hidden": [ds.n_hidden], "train.epochs": epochs, "train.batch_size": 128,
-                                "train.lr": 1e-3, "train.weight_decay": 0.0})
+    params = protocol_params(ds, params, epochs)
     rows = []  # per split: train rows x, y (float64), cut, test indices
     for i in chosen:
         train_idx, test_idx = ds.split(i)
         rows.append((ds.x[train_idx], ds.y[train_idx].astype(np.float64), int(round(0.8 * len(train_idx))),
                      test_idx))
-    grids = [_members(ds, cut, seed=i) for i, (_, _, cut, _) in zip(chosen, rows)]
+    grids = [grid_members(ds, cut, seed=i) for i, (_, _, cut, _) in zip(chosen, rows)]
     norms = [norm_of(x[:cut], y[:cut]) for x, y, cut, _ in rows]
     data = [{"train": standardised(x[:cut], y[:cut], n), "val": standardised(x[cut:], y[cut:], n)}
             for (x, y, cut, _), n in zip(rows, norms)]
@@ -87,7 +95,7 @@ def run_splits(ds: UCIDataset, chosen: list[int], epochs: int, samples: int, par
     for s, (i, (x, y, cut, _)) in enumerate(zip(chosen, rows)):
         val = [mc_scores(fit.models[s * size + j], x[cut:], y[cut:], norms[s], tau, val_samples, seed=i)["ll"]
                for j, (_, tau) in enumerate(grids[s])]
-        best.append(_members(ds, len(x), seed=i)[int(np.argmax(val))])
+        best.append(grid_members(ds, len(x), seed=i)[int(np.argmax(val))])
         if time.perf_counter() - last > 30 and s + 1 < len(chosen):
             last = time.perf_counter()
             say(f"chosen for {s + 1} of {len(chosen)} splits")

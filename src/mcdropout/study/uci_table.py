@@ -54,6 +54,11 @@ def _pm(mean: float, se: float, digits: int = 2) -> str:
     return f"{mean:.{digits}f} ± {se:.{digits}f}"
 
 
+def _ours(mean: float, se: float) -> str:
+    """Our mean ± SE with one significant digit of the SE at least (power-plant's paired SE is 0.004, not 0.00)."""
+    return _pm(mean, se, max(2, _digits(se) - 1) if 0 < se < 0.005 else 2)
+
+
 def _digits(value: float) -> int:
     """Decimals that show a value's leading digits (naval's RMSE is about 1e-3)."""
     return 2 if value == 0 or abs(value) >= 0.1 else min(6, 1 - math.floor(math.log10(abs(value))))
@@ -149,7 +154,7 @@ def summary_table(files: list[dict[str, Any]], n_splits: dict[str, int] | None =
                 continue
             total = (n_splits or {}).get(name)
             count = f" ({len(r['splits'])}{f'/{total}' if total else ''})"
-            cells.append(_pm(r["mean"]["ll"], r["stderr"]["ll"]) + count)
+            cells.append(_ours(r["mean"]["ll"], r["stderr"]["ll"]) + count)
             d = _digits(r["mean"]["rmse"])
             rcells.append(_pm(r["mean"]["rmse"], r["stderr"]["rmse"], d))
             ref = REFERENCE[m].get(name)
@@ -167,8 +172,8 @@ def summary_table(files: list[dict[str, Any]], n_splits: dict[str, int] | None =
                         f"{', '.join(edges(r)) or '–'} |")
         diff = paired_ll(runs["mc_dropout"], runs["deep_ensemble"]) \
             if "mc_dropout" in runs and "deep_ensemble" in runs else None
-        diff_cell = "–" if diff is None else (f"{diff.diff:+.2f} ± {diff.se:.2f} ({diff.n}): "
-                                              + PAIRED_WORDS[diff.verdict])
+        diff_cell = "–" if diff is None else (("+" if diff.diff >= 0 else "") + _ours(diff.diff, diff.se)
+                                              + f" ({diff.n}): " + PAIRED_WORDS[diff.verdict])
         pubs = [src.get(name) for src in (GAL_2016, GRID_2018, ENSEMBLE_2017)]
         ll.append(f"| {name} | " + " | ".join(cells) + f" | {diff_cell} | "
                   + " | ".join("–" if p is None else _pm(p[2], p[3]) for p in pubs)
@@ -187,7 +192,7 @@ def markdown_table(file: dict[str, Any]) -> str:
     for m, r in file["methods"].items():
         d = _digits(r["mean"]["rmse"])
         lines.append(f"| {LABELS[m]} (mcdropout) | {len(r['splits'])} | {r['epochs']} | {r['mc_samples']} | "
-                     f"{_pm(r['mean']['rmse'], r['stderr']['rmse'], d)} | {_pm(r['mean']['ll'], r['stderr']['ll'])} |")
+                     f"{_pm(r['mean']['rmse'], r['stderr']['rmse'], d)} | {_ours(r['mean']['ll'], r['stderr']['ll'])} |")
     for label, src in (("Gal & Ghahramani 2016", GAL_2016), ("Gal 2018 grid search", GRID_2018),
                        ("Lakshminarayanan et al. 2017", ENSEMBLE_2017)):
         if name in src:
