@@ -107,12 +107,13 @@ def test_findings_pair_every_two_methods_on_the_splits_both_ran():
 def test_a_standard_error_under_half_a_hundredth_keeps_one_significant_digit():
     from mcdropout.study.uci_table import summary_table
 
-    mc = {**_result("mc_dropout", [-2.80, -2.81, -2.82]), "stderr": {"ll": 0.0041, "rmse": 0.1}}
+    mc = {**_result("mc_dropout", [-2.80, -2.81, -2.82]), "stderr": {"ll": 0.0041, "rmse": 0.00043}}
+    mc["mean"] = {**mc["mean"], "rmse": 0.0789}
     de = _result("deep_ensemble", [-2.775, -2.785, -2.79])  # paired: -0.025 -0.025 -0.03
     mc["dataset"] = de["dataset"] = "power-plant"
-    row = next(x for x in summary_table([{"dataset": "power-plant", "methods": {"mc_dropout": mc,
-                                                                             "deep_ensemble": de}}]).splitlines()
-               if x.startswith("| power-plant | -2.810"))
+    table = summary_table([{"dataset": "power-plant", "methods": {"mc_dropout": mc, "deep_ensemble": de}}])
+    row = next(x for x in table.splitlines() if x.startswith("| power-plant | -2.810"))
+    assert "| power-plant | 0.0789 ± 0.0004 | 1.00 ± 0.10 |" in table  # RMSE: three decimals would print ± 0.000
     # SE of (-0.025, -0.025, -0.03): sd 0.00289, / sqrt 3 = 0.00167
     assert row.startswith("| power-plant | -2.810 ± 0.004 (3) | -2.78 ± 0.01 (3) | "
                           "-0.027 ± 0.002 (3): ensemble better |")

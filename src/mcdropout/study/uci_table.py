@@ -54,9 +54,9 @@ def _pm(mean: float, se: float, digits: int = 2) -> str:
     return f"{mean:.{digits}f} ± {se:.{digits}f}"
 
 
-def _ours(mean: float, se: float) -> str:
-    """Our mean ± SE with one significant digit of the SE at least (power-plant's paired SE is 0.004, not 0.00)."""
-    return _pm(mean, se, max(2, _digits(se) - 1) if 0 < se < 0.005 else 2)
+def _ours(mean: float, se: float, digits: int = 2) -> str:
+    """Our mean ± SE with one significant digit of the SE at least (power-plant's paired SE is 0.005, not 0.00)."""
+    return _pm(mean, se, max(digits, _digits(se) - 1) if 0 < se < 0.5 * 10**-digits else digits)
 
 
 def _digits(value: float) -> int:
@@ -156,7 +156,7 @@ def summary_table(files: list[dict[str, Any]], n_splits: dict[str, int] | None =
             count = f" ({len(r['splits'])}{f'/{total}' if total else ''})"
             cells.append(_ours(r["mean"]["ll"], r["stderr"]["ll"]) + count)
             d = _digits(r["mean"]["rmse"])
-            rcells.append(_pm(r["mean"]["rmse"], r["stderr"]["rmse"], d))
+            rcells.append(_ours(r["mean"]["rmse"], r["stderr"]["rmse"], d))
             ref = REFERENCE[m].get(name)
             if ref:
                 verdicts.append(f"{LABELS[m]}: {verdict(r['mean']['ll'], r['stderr']['ll'], ref[2], ref[3], True)}")
@@ -190,9 +190,9 @@ def markdown_table(file: dict[str, Any]) -> str:
     name = file["dataset"]
     lines = [f"# UCI {name}", "", "| | splits | epochs | T | RMSE | test LL |", "|---|---|---|---|---|---|"]
     for m, r in file["methods"].items():
-        d = _digits(r["mean"]["rmse"])
+        rmse = _ours(r["mean"]["rmse"], r["stderr"]["rmse"], _digits(r["mean"]["rmse"]))
         lines.append(f"| {LABELS[m]} (mcdropout) | {len(r['splits'])} | {r['epochs']} | {r['mc_samples']} | "
-                     f"{_pm(r['mean']['rmse'], r['stderr']['rmse'], d)} | {_ours(r['mean']['ll'], r['stderr']['ll'])} |")
+                     f"{rmse} | {_ours(r['mean']['ll'], r['stderr']['ll'])} |")
     for label, src in (("Gal & Ghahramani 2016", GAL_2016), ("Gal 2018 grid search", GRID_2018),
                        ("Lakshminarayanan et al. 2017", ENSEMBLE_2017)):
         if name in src:
