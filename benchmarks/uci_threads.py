@@ -25,8 +25,9 @@ import time
 
 
 def command(args: argparse.Namespace, out: str, params: str) -> list[str]:
-    return [sys.executable, "-m", "mcdropout.cli", "--params", params, "benchmark", "uci", "--data-dir",
-            args.data_dir, "--dataset", args.dataset, "--method", args.method, "--epochs", str(args.epochs),
+    data_dir = os.path.abspath(args.data_dir)  # the runs' working folder is a temporary one
+    return [sys.executable, "-m", "mcdropout.cli", "--params", params, "benchmark", "uci", "--data-dir", data_dir,
+            "--dataset", args.dataset, "--method", args.method, "--epochs", str(args.epochs),
             "--samples", str(args.samples), "--output-dir", out]
 
 
