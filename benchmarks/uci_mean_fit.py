@@ -48,13 +48,13 @@ def concrete_fit(ds, splits: list[int], rows, norms, params: Params, chosen: dic
     for epochs in sorted({chosen[i]["epochs"] for i in splits}):
         these = [s for s, i in enumerate(splits) if chosen[i]["epochs"] == epochs]
         data = [standardised(rows[s][0], rows[s][1], norms[s]) for s in these]
-        nets = uci_methods._concretes(ds, [splits[s] for s in these], data, params, epochs, progress=False)
+        nets = uci_methods.train_concretes(ds, [splits[s] for s in these], data, params, epochs, progress=False)
         for s, net in zip(these, nets):
             (x, y), (tx, ty) = rows[s][:2], rows[s][2]
             fit = {}
             for part, (a, b) in (("train", (x, y)), ("test", (tx, ty))):
-                means, variances = uci_methods._heads(predict_mc(net, inputs(a, norms[s]), samples, seed=splits[s]),
-                                                      norms[s])
+                draws = predict_mc(net, inputs(a, norms[s]), samples, seed=splits[s])
+                means, variances = uci_methods.target_units(draws, norms[s])
                 fit[part] = _rmse(b, means.mean(0))
                 fit[f"{part}_var"] = float(variances.mean())
             out[s] = fit

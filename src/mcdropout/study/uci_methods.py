@@ -62,7 +62,7 @@ def _rows(ds: UCIDataset, chosen: list[int]) -> list[tuple[np.ndarray, np.ndarra
     return out
 
 
-def _heads(outputs: torch.Tensor, norm: Norm) -> tuple[np.ndarray, np.ndarray]:
+def target_units(outputs: torch.Tensor, norm: Norm) -> tuple[np.ndarray, np.ndarray]:
     """A trained head's outputs ``[..., N, 2]`` (mean and variance of the standardised target) to means and
     variances in the target's units (float64)."""
     ym, ys = norm[2], norm[3]
@@ -74,7 +74,7 @@ def ensemble_scores(models: list[MLP], x: np.ndarray, y: np.ndarray, norm: Norm)
     """Test RMSE of the mixture's mean, the log-likelihood of the Gaussian with the mixture's mean and variance
     (the paper's), the exact mixture's, and the mean aleatoric and epistemic variances."""
     xt = inputs(x, norm)
-    means, variances = _heads(torch.stack([predict_standard(m, xt) for m in models]), norm)  # [M, N] each
+    means, variances = target_units(torch.stack([predict_standard(m, xt) for m in models]), norm)  # [M, N] each
     mean, var, aleatoric = gaussian_mixture(means, variances)
     return {"rmse": float(np.sqrt(np.mean((y - mean) ** 2))), "ll": -gaussian_nll(y, mean, np.sqrt(var)),
             "ll_mixture": float(np.mean(mixture_log_likelihood(y, means, variances))),
@@ -83,7 +83,7 @@ def ensemble_scores(models: list[MLP], x: np.ndarray, y: np.ndarray, norm: Norm)
 
 def concrete_scores(model: MLP, x: np.ndarray, y: np.ndarray, norm: Norm, samples: int, seed: int) -> dict[str, float]:
     """Test RMSE of the MC mean and the log-likelihood of the mixture of the T passes' Gaussians."""
-    means, variances = _heads(predict_mc(model, inputs(x, norm), samples, seed=seed), norm)  # [T, N] each
+    means, variances = target_units(predict_mc(model, inputs(x, norm), samples, seed=seed), norm)  # [T, N] each
     mean, var, aleatoric = gaussian_mixture(means, variances)
     return {"rmse": float(np.sqrt(np.mean((y - mean) ** 2))),
             "ll": float(np.mean(mixture_log_likelihood(y, means, variances))),
@@ -165,8 +165,8 @@ def concrete_grid(epochs: int) -> list[int]:
     return sorted({max(1, epochs // CONCRETE_SHORTER**2), max(1, epochs // CONCRETE_SHORTER), epochs})
 
 
-def _concretes(ds: UCIDataset, chosen: list[int], train: list, params: Params, epochs: int, progress: bool,
-               start: list[MLP] | None = None) -> list[MLP]:
+def train_concretes(ds: UCIDataset, chosen: list[int], train: list, params: Params, epochs: int, progress: bool,
+                    start: list[MLP] | None = None) -> list[MLP]:
     """One Concrete dropout network per split, all splits as one batched model; ``start``: go on from these."""
     params = params.override(**{"model.hidden": [ds.n_hidden], "model.input_p": 0.0, "train.epochs": epochs,
                                 "train.batch_size": 128, "train.lr": 1e-3, "train.weight_decay": 0.0,
@@ -195,7 +195,7 @@ def run_concrete_splits(ds: UCIDataset, chosen: list[int], epochs: int, samples:
     nets, done = None, 0
     for g, e in enumerate(grid):
         say(f"grid point {g + 1} of {len(grid)}: {e} epochs")
-        nets = _concretes(ds, chosen, fit_rows, params, e - done, progress, start=nets)
+        nets = train_concretes(ds, chosen, fit_rows, params, e - done, progress, start=nets)
         done = e
         for s, ((x, y, cut, _), n) in enumerate(zip(rows, norms)):
             val[s, g] = concrete_scores(nets[s], x[cut:], y[cut:], n, val_samples, seed=chosen[s])["ll"]
@@ -205,7 +205,7 @@ def run_concrete_splits(ds: UCIDataset, chosen: list[int], epochs: int, samples:
     for g in sorted(set(best.tolist())):  # the splits that chose grid point g retrain together
         these = [s for s in range(len(chosen)) if best[s] == g]
         say(f"retraining {len(these)} split(s) for {grid[g]} epochs on their whole training splits")
-        nets = _concretes(ds, [chosen[s] for s in these], [standardised(rows[s][0], rows[s][1], norms[s])
+        nets = train_concretes(ds, [chosen[s] for s in these], [standardised(rows[s][0], rows[s][1], norms[s])
                                                            for s in these], params, grid[g], progress)
         for s, model in zip(these, nets):
             x, y = rows[s][3]
