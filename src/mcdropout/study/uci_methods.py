@@ -205,8 +205,8 @@ def run_concrete_splits(ds: UCIDataset, chosen: list[int], epochs: int, samples:
     for g in sorted(set(best.tolist())):  # the splits that chose grid point g retrain together
         these = [s for s in range(len(chosen)) if best[s] == g]
         say(f"retraining {len(these)} split(s) for {grid[g]} epochs on their whole training splits")
-        nets = train_concretes(ds, [chosen[s] for s in these], [standardised(rows[s][0], rows[s][1], norms[s])
-                                                           for s in these], params, grid[g], progress)
+        data = [standardised(rows[s][0], rows[s][1], norms[s]) for s in these]
+        nets = train_concretes(ds, [chosen[s] for s in these], data, params, grid[g], progress)
         for s, model in zip(these, nets):
             x, y = rows[s][3]
             out[s] = {"split": chosen[s], **concrete_scores(model, x, y, norms[s], samples, seed=chosen[s]),
